@@ -1,0 +1,81 @@
+"""Every error scrapetrack raises on purpose.
+
+    ScrapetrackError
+    ├── ConfigError                  settings that cannot work together
+    ├── InputError                   a request a person must correct (HTTP 400/422)
+    │   └── UnknownPlatform          (HTTP 404)
+    ├── Unauthorized                 no or bad credentials (HTTP 401)
+    ├── NotFound                     missing, or someone else's (HTTP 404)
+    │   ├── CampaignNotFound
+    │   └── JobNotFound
+    ├── Conflict                     the resource is in the wrong state (HTTP 409)
+    │   └── JobFinished
+    └── ProviderError                the scraping platform failed us
+        ├── ProviderUnavailable      network error, timeout, 429/5xx after retries
+        ├── ProviderRejected         4xx: bad token, unknown actor, bad input
+        └── RunNotFound              the run id we saved is unknown to the platform
+
+The class docstring is the default message; routes map each family to one HTTP status.
+"""
+
+from __future__ import annotations
+
+
+class ScrapetrackError(Exception):
+    """Something went wrong."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__class__.__doc__ or "").strip()
+        super().__init__(self.message)
+
+
+class ConfigError(ScrapetrackError):
+    """The configuration is invalid."""
+
+
+class InputError(ScrapetrackError):
+    """The request is invalid."""
+
+
+class UnknownPlatform(InputError):
+    """Unknown platform"""
+
+
+class Unauthorized(ScrapetrackError):
+    """Authentication required"""
+
+
+class NotFound(ScrapetrackError):
+    """Not found"""
+
+
+class CampaignNotFound(NotFound):
+    """Campaign not found"""
+
+
+class JobNotFound(NotFound):
+    """Job not found"""
+
+
+class Conflict(ScrapetrackError):
+    """The resource is not in a state that allows this."""
+
+
+class JobFinished(Conflict):
+    """The job has already finished."""
+
+
+class ProviderError(ScrapetrackError):
+    """The scraping platform failed."""
+
+
+class ProviderUnavailable(ProviderError):
+    """The scraping platform could not be reached."""
+
+
+class ProviderRejected(ProviderError):
+    """The scraping platform rejected the request."""
+
+
+class RunNotFound(ProviderError):
+    """The scraping run no longer exists on the platform."""

@@ -1,0 +1,88 @@
+"""Job statuses, their allowed transitions, and progress maths. Pure: no I/O."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class Status(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.COMPLETED, Status.ERROR, Status.TIMEOUT, Status.CANCELLED})
+
+# processing → pending is a hand-back (graceful stop, takeover); never out of a terminal state.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.PROCESSING, Status.ERROR, Status.TIMEOUT,
+                               Status.CANCELLED}),
+    Status.PROCESSING: frozenset({Status.PENDING, Status.COMPLETED, Status.ERROR,
+                                  Status.TIMEOUT, Status.CANCELLED}),
+}
+
+
+def can_transition(current: Status, new: Status) -> bool:
+    return new in TRANSITIONS.get(current, frozenset())
+
+
+class Stage(enum.StrEnum):
+    """The seed's similar-creators stages, in order; keyword jobs use them too for display."""
+
+    INITIALIZING = "initializing"
+    FETCHING_PROFILE = "fetching_profile"
+    ANALYZING = "analyzing"
+    SEARCHING = "searching"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+
+
+STAGES = tuple(Stage)
+
+
+def keyword_progress(processed: int, target: int) -> int:
+    """floor(processed / target * 100), held below 100 until the job is completed."""
+    if target <= 0:
+        return 0
+    return min(99, math.floor(processed * 100 / target))
+
+
+def stage_progress(stage: Stage, done: int = 0, total: int = 0) -> int:
+    """The seed's stage percentage, finer within a stage where the work is countable."""
+    index = STAGES.index(stage)
+    base = math.floor(index * 100 / (len(STAGES) - 1))
+    if stage is Stage.COMPLETED:
+        return 100
+    span = math.floor((index + 1) * 100 / (len(STAGES) - 1)) - base
+    within = math.floor(span * min(done, total) / total) if total > 0 else 0
+    return min(99, base + min(within, span - 1))
+
+
+@dataclass(frozen=True, slots=True)
+class RateSample:
+    at: float
+    processed: int
+
+
+def ingest_rate(samples: Sequence[RateSample]) -> float | None:
+    """Items per second between the first and last sample; None until there are two."""
+    if len(samples) < 2 or samples[-1].at <= samples[0].at:
+        return None
+    return (samples[-1].processed - samples[0].processed) / (samples[-1].at - samples[0].at)
+
+
+def eta_seconds(rate: float | None, processed: int, target: int) -> float | None:
+    """Seconds left to reach the target at the current rate."""
+    if not rate or rate <= 0:
+        return None
+    return max(0.0, (target - processed) / rate)

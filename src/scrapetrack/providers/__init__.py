@@ -1,0 +1,1 @@
+"""Where scraping runs happen: a base class and the Apify implementation."""

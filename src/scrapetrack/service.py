@@ -1,0 +1,139 @@
+"""What users can do: campaigns, searches, their status and results. Routes and CLI call this."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from scrapetrack.config import Settings
+from scrapetrack.exceptions import (
+    CampaignNotFound,
+    InputError,
+    JobFinished,
+    JobNotFound,
+)
+from scrapetrack.jobs import Status, can_transition
+from scrapetrack.providers.platforms import get_platform
+from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
+from scrapetrack.store.repository import Store
+
+MAX_KEYWORDS = 20
+MAX_KEYWORD_LENGTH = 100
+MAX_NAME_LENGTH = 200
+MAX_DESCRIPTION_LENGTH = 2000
+HANDLE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+
+
+class Enqueuer(Protocol):
+    def enqueue(self, job_id: str) -> None: ...
+
+
+class Aborter(Protocol):
+    def abort(self, run_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    platform: str
+    campaign_id: str
+    keywords: Sequence[str] | None = None
+    target_username: str | None = None
+    target_results: int | None = None
+
+
+def check_platform(platform: str) -> str:
+    return get_platform(platform).name
+
+
+class Service:
+    def __init__(self, settings: Settings, store: Store, queue: Enqueuer,
+                 provider: Aborter) -> None:
+        self.settings = settings
+        self.store = store
+        self.queue = queue
+        self.provider = provider
+
+    # campaigns ----------------------------------------------------------------------------
+    def create_campaign(self, user_id: str, name: str, description: str | None) -> Campaign:
+        name = (name or "").strip()
+        if not name or len(name) > MAX_NAME_LENGTH:
+            raise InputError(f"A campaign needs a name of 1 to {MAX_NAME_LENGTH} characters")
+        if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
+            raise InputError(f"A description is at most {MAX_DESCRIPTION_LENGTH} characters")
+        return self.store.create_campaign(user_id, name, description)
+
+    def list_campaigns(self, user_id: str) -> Sequence[Campaign]:
+        return self.store.list_campaigns(user_id)
+
+    def get_campaign(self, user_id: str, campaign_id: str) -> Campaign:
+        campaign = self.store.get_campaign(user_id, campaign_id)
+        if campaign is None:
+            raise CampaignNotFound()
+        return campaign
+
+    def campaign_jobs(self, user_id: str, campaign_id: str) -> Sequence[ScrapingJob]:
+        return self.store.campaign_jobs(self.get_campaign(user_id, campaign_id).id)
+
+    # jobs ---------------------------------------------------------------------------------
+    def start_search(self, user_id: str, request: SearchRequest) -> ScrapingJob:
+        """Validate everything first, then write the job and queue it."""
+        platform = check_platform(request.platform)
+        campaign = self.get_campaign(user_id, request.campaign_id)
+        if request.target_username is not None:
+            raise InputError("Similar-creators search is not available yet; "
+                             "start a keyword search")
+        keywords = self._check_keywords(request.keywords)
+        target = self._check_target(request.target_results)
+        job = self.store.create_job(campaign_id=campaign.id, user_id=user_id, platform=platform,
+                                    kind="keyword", keywords=keywords, target_results=target)
+        try:
+            self.queue.enqueue(job.id)
+        except Exception:
+            self.store.finish(job.id, Status.ERROR, error="The job could not be queued")
+            raise
+        return job
+
+    def get_job(self, user_id: str, job_id: str, platform: str | None = None) -> ScrapingJob:
+        if platform is not None:
+            check_platform(platform)
+        job = self.store.get_job(job_id, user_id)
+        if job is None:
+            raise JobNotFound()
+        return job
+
+    def cancel_job(self, user_id: str, job_id: str) -> ScrapingJob:
+        job = self.get_job(user_id, job_id)
+        if job.status == Status.CANCELLED:
+            return job
+        if not can_transition(Status(job.status), Status.CANCELLED):
+            raise JobFinished(f"The job has already ended as {job.status}")
+        finished = self.store.finish(job.id, Status.CANCELLED, error="Cancelled by the user")
+        if finished is None:  # it ended meanwhile
+            return self.get_job(user_id, job_id)
+        if finished.apify_run_id:
+            self.provider.abort(finished.apify_run_id)
+        return finished
+
+    def results(self, user_id: str, job_id: str) -> Sequence[CreatorRow]:
+        return self.store.creators(self.get_job(user_id, job_id).id)
+
+    # validation ---------------------------------------------------------------------------
+    @staticmethod
+    def _check_keywords(raw: Sequence[str] | None) -> list[str]:
+        if raw is None or isinstance(raw, str):
+            raise InputError("keywords must be a list of 1 to 20 search terms")
+        keywords = [k.strip() for k in raw if isinstance(k, str)]
+        if len(keywords) != len(raw) or not keywords or len(keywords) > MAX_KEYWORDS:
+            raise InputError(f"keywords must be a list of 1 to {MAX_KEYWORDS} search terms")
+        if any(not k or len(k) > MAX_KEYWORD_LENGTH for k in keywords):
+            raise InputError(f"Each keyword must be 1 to {MAX_KEYWORD_LENGTH} characters")
+        return list(dict.fromkeys(keywords))
+
+    def _check_target(self, target: int | None) -> int:
+        cap = self.settings.max_target_results
+        if target is None or isinstance(target, bool) or not isinstance(target, int) \
+                or not 1 <= target <= cap:
+            raise InputError(f"targetResults must be a whole number from 1 to {cap}")
+        return target

@@ -1,0 +1,250 @@
+"""Every query the service and the worker make, in short transactions.
+
+Rows come back detached (expire_on_commit=False) so callers can read them freely. Worker writes
+are guarded by status and worker id: a worker that lost its job (taken over, cancelled) gets
+None back and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, sessionmaker
+
+from scrapetrack.creators import Creator
+from scrapetrack.jobs import Status
+from scrapetrack.store.db import writer
+from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
+
+JOBS = ScrapingJob.__table__
+CREATORS = CreatorRow.__table__
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(writer(engine), expire_on_commit=False)
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._read() as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        with self._write.begin() as session:
+            yield session
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # users and tokens -------------------------------------------------------------------
+    def create_user(self, email: str) -> User:
+        with self.writing() as s:
+            user = User(email=email)
+            s.add(user)
+        return user
+
+    def user_by_email(self, email: str) -> User | None:
+        with self.reading() as s:
+            return s.scalar(select(User).where(User.email == email))
+
+    def user_by_id(self, user_id: str) -> User | None:
+        with self.reading() as s:
+            return s.get(User, user_id)
+
+    def list_users(self) -> Sequence[User]:
+        with self.reading() as s:
+            return s.scalars(select(User).order_by(User.created_at)).all()
+
+    def add_token(self, user_id: str, token_hash: str, prefix: str, kind: str,
+                  expires_at: datetime | None = None) -> ApiToken:
+        with self.writing() as s:
+            token = ApiToken(user_id=user_id, token_hash=token_hash, prefix=prefix, kind=kind,
+                             expires_at=expires_at)
+            s.add(token)
+        return token
+
+    def user_for_token(self, token_hash: str, kind: str, now: datetime) -> User | None:
+        """The owner of a live token; a login code is spent by this call."""
+        with self.writing() as s:
+            token = s.scalar(select(ApiToken).where(
+                ApiToken.token_hash == token_hash, ApiToken.kind == kind,
+                ApiToken.revoked_at.is_(None)))
+            if token is None or (token.expires_at is not None and token.expires_at <= now):
+                return None
+            token.last_used_at = now
+            if kind == "login":
+                token.revoked_at = now
+            return s.get(User, token.user_id)
+
+    # campaigns ----------------------------------------------------------------------------
+    def create_campaign(self, user_id: str, name: str, description: str | None) -> Campaign:
+        with self.writing() as s:
+            campaign = Campaign(user_id=user_id, name=name, description=description)
+            s.add(campaign)
+        return campaign
+
+    def list_campaigns(self, user_id: str) -> Sequence[Campaign]:
+        with self.reading() as s:
+            return s.scalars(select(Campaign).where(Campaign.user_id == user_id)
+                             .order_by(Campaign.created_at.desc())).all()
+
+    def get_campaign(self, user_id: str, campaign_id: str) -> Campaign | None:
+        with self.reading() as s:
+            return s.scalar(select(Campaign).where(Campaign.id == campaign_id,
+                                                   Campaign.user_id == user_id))
+
+    # jobs ---------------------------------------------------------------------------------
+    def create_job(self, **values: Any) -> ScrapingJob:
+        with self.writing() as s:
+            job = ScrapingJob(**values)
+            s.add(job)
+        return job
+
+    def get_job(self, job_id: str, user_id: str | None = None) -> ScrapingJob | None:
+        with self.reading() as s:
+            query = select(ScrapingJob).where(ScrapingJob.id == job_id)
+            if user_id is not None:
+                query = query.where(ScrapingJob.user_id == user_id)
+            return s.scalar(query)
+
+    def campaign_jobs(self, campaign_id: str) -> Sequence[ScrapingJob]:
+        with self.reading() as s:
+            return s.scalars(select(ScrapingJob).where(ScrapingJob.campaign_id == campaign_id)
+                             .order_by(ScrapingJob.created_at.desc())).all()
+
+    def claim(self, job_id: str, worker_id: str, now: datetime,
+              stale_before: datetime) -> ScrapingJob | None:
+        """pending → processing for this worker, or take over one whose worker went silent."""
+        claimable = (JOBS.c.status == Status.PENDING) | (
+            (JOBS.c.status == Status.PROCESSING) & (JOBS.c.heartbeat_at < stale_before))
+        with self.writing() as s:
+            result = s.execute(update(JOBS).where(JOBS.c.id == job_id, claimable).values(
+                status=Status.PROCESSING, worker_id=worker_id, heartbeat_at=now,
+                started_at=func.coalesce(JOBS.c.started_at, now), attempts=JOBS.c.attempts + 1,
+                version=JOBS.c.version + 1, updated_at=now))
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            return s.get(ScrapingJob, job_id)
+
+    def update_owned(self, job_id: str, worker_id: str, **values: Any) -> int | None:
+        """Change a job this worker still owns; the new version, or None if it is not ours."""
+        with self.writing() as s:
+            return self._update_owned(s, job_id, worker_id, values)
+
+    def ingest(self, job_id: str, worker_id: str, *, from_offset: int, to_offset: int,
+               creators: Sequence[Creator], skipped: int, progress: int,
+               rate_per_second: float | None) -> int | None:
+        """One page of items: creators upserted and the job's counters moved, atomically.
+
+        The offset guard makes a page count once even if two workers read it."""
+        with self.writing() as s:
+            version = self._update_owned(
+                s, job_id, worker_id,
+                {"items_offset": to_offset,
+                 "processed_results": JOBS.c.processed_results + len(creators),
+                 "skipped_items": JOBS.c.skipped_items + skipped,
+                 "progress": func.max(JOBS.c.progress, progress)
+                 if s.bind.dialect.name == "sqlite" else func.greatest(JOBS.c.progress, progress),
+                 "rate_per_second": rate_per_second},
+                extra=JOBS.c.items_offset == from_offset)
+            if version is None:
+                return None
+            if creators:
+                self._upsert_creators(s, job_id, creators)
+                count = s.scalar(select(func.count()).select_from(CREATORS)
+                                 .where(CREATORS.c.job_id == job_id))
+                s.execute(update(JOBS).where(JOBS.c.id == job_id).values(creators_count=count))
+            return version
+
+    def heartbeat(self, job_id: str, worker_id: str) -> bool:
+        """Say this worker is alive; False once the job is no longer ours to run."""
+        with self.writing() as s:
+            result = s.execute(update(JOBS).where(
+                JOBS.c.id == job_id, JOBS.c.worker_id == worker_id,
+                JOBS.c.status == Status.PROCESSING).values(heartbeat_at=utcnow()))
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def finish(self, job_id: str, status: Status, *, error: str | None = None,
+               worker_id: str | None = None, progress: int | None = None) -> ScrapingJob | None:
+        """Move a job to a terminal status, unless it already has one."""
+        now = utcnow()
+        values: dict[str, Any] = {"status": status, "finished_at": now, "updated_at": now,
+                                  "version": JOBS.c.version + 1, "heartbeat_at": None}
+        if error is not None:
+            values["last_error"] = error
+        if progress is not None:
+            values["progress"] = progress
+        if status is Status.COMPLETED:
+            values["stage"] = "completed"
+        query = update(JOBS).where(JOBS.c.id == job_id,
+                                   JOBS.c.status.in_([Status.PENDING, Status.PROCESSING]))
+        if worker_id is not None:
+            query = query.where(JOBS.c.worker_id == worker_id)
+        with self.writing() as s:
+            if s.execute(query.values(**values)).rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            return s.get(ScrapingJob, job_id)
+
+    def creators(self, job_id: str) -> Sequence[CreatorRow]:
+        with self.reading() as s:
+            return s.scalars(select(CreatorRow).where(CreatorRow.job_id == job_id).order_by(
+                CreatorRow.followers.desc().nulls_last(), CreatorRow.id)).all()
+
+    # helpers ------------------------------------------------------------------------------
+    @staticmethod
+    def _update_owned(s: Session, job_id: str, worker_id: str, values: dict[str, Any],
+                      extra: Any = None) -> int | None:
+        query = update(JOBS).where(JOBS.c.id == job_id, JOBS.c.worker_id == worker_id,
+                                   JOBS.c.status == Status.PROCESSING)
+        if extra is not None:
+            query = query.where(extra)
+        now = utcnow()
+        result = s.execute(query.values(version=JOBS.c.version + 1, updated_at=now,
+                                        heartbeat_at=now, **values)
+                           .returning(JOBS.c.version))
+        return result.scalar_one_or_none()
+
+    @staticmethod
+    def _upsert_creators(s: Session, job_id: str, creators: Sequence[Creator]) -> None:
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        now = utcnow()
+        for c in creators:
+            row = rows.get(c.key)
+            if row is None:
+                rows[c.key] = row = {
+                    "job_id": job_id, "platform": c.platform, "handle_key": c.key[1],
+                    "handle": c.handle, "display_name": c.display_name, "followers": c.followers,
+                    "engagement_sum": 0.0, "engagement_samples": 0, "bio": c.bio,
+                    "profile_url": c.profile_url, "avatar_url": c.avatar_url,
+                    "verified": c.verified, "matched_keyword": c.matched_keyword,
+                    "items_count": 0, "created_at": now}
+            else:  # a later item of the same page carries the fresher profile
+                for field in ("display_name", "followers", "bio", "profile_url", "avatar_url"):
+                    if getattr(c, field) is not None:
+                        row[field] = getattr(c, field)
+                row["verified"] = row["verified"] or c.verified
+            row["items_count"] += 1
+            if c.engagement_rate is not None:
+                row["engagement_sum"] += c.engagement_rate
+                row["engagement_samples"] += 1
+        dialect = sqlite if s.bind.dialect.name == "sqlite" else postgresql
+        insert = dialect.insert(CREATORS)
+        new, old = insert.excluded, CREATORS.c
+        keep = {f: func.coalesce(new[f], old[f])
+                for f in ("display_name", "followers", "bio", "profile_url", "avatar_url")}
+        keep["matched_keyword"] = func.coalesce(old.matched_keyword, new.matched_keyword)
+        s.execute(insert.on_conflict_do_update(
+            index_elements=[old.job_id, old.platform, old.handle_key],
+            set_={**keep,
+                  "items_count": old.items_count + new.items_count,
+                  "engagement_sum": old.engagement_sum + new.engagement_sum,
+                  "engagement_samples": old.engagement_samples + new.engagement_samples,
+                  "verified": old.verified | new.verified}), list(rows.values()))

@@ -1,0 +1,63 @@
+"""create_app: the FastAPI app, its middleware, routes, and a lifespan that owns the runtime."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.sessions import SessionMiddleware
+
+from scrapetrack.config import Settings
+from scrapetrack.runtime import Runtime, build_runtime
+from scrapetrack.web import errors
+from scrapetrack.web.routes import api, health, pages
+
+HERE = Path(__file__).parent
+SESSION_DAYS = 14
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None,
+               worker: bool = True) -> FastAPI:
+    """The app. Given a runtime, the caller owns it; otherwise the lifespan builds one."""
+    settings = settings.with_secret_key()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = runtime is None
+        rt = runtime or await run_in_threadpool(build_runtime, settings)
+        app.state.runtime = rt
+        if worker:
+            rt.start_worker()
+        try:
+            yield
+        finally:
+            if owned:
+                await run_in_threadpool(rt.close)
+            elif worker:
+                await run_in_threadpool(rt.stop_worker)
+
+    app = FastAPI(title="scrapetrack", version="0.1.0", lifespan=lifespan,
+                  description="Creator-discovery scraping jobs with live progress.")
+    assert settings.secret_key is not None
+    app.add_middleware(SessionMiddleware, secret_key=settings.secret_key.get_secret_value(),
+                       session_cookie="scrapetrack_session", max_age=SESSION_DAYS * 86400,
+                       same_site="lax",
+                       https_only=(settings.public_url or "").startswith("https://"))
+    app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    errors.install(app)
+    app.include_router(api.router)
+    app.include_router(health.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    if settings.uses_sandbox and not settings.apify_api_url:
+        from scrapetrack.sandbox.app import create_sandbox_app
+
+        app.mount("/sandbox", create_sandbox_app(
+            items_per_second=settings.sandbox_items_per_second,
+            start_delay_seconds=settings.sandbox_start_delay_seconds))
+    return app

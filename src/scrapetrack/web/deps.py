@@ -1,0 +1,47 @@
+"""FastAPI dependencies: the runtime, and who is asking."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from scrapetrack.exceptions import Unauthorized
+from scrapetrack.runtime import Runtime
+from scrapetrack.service import Service
+from scrapetrack.store.models import User
+
+SESSION_USER = "user_id"
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def get_service(request: Request) -> Service:
+    return get_runtime(request).service
+
+
+def optional_user(request: Request) -> User | None:
+    runtime = get_runtime(request)
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized("Use 'Authorization: Bearer TOKEN'")
+        return runtime.accounts.authenticate(token.strip())
+    user_id = request.session.get(SESSION_USER)
+    if user_id:
+        return runtime.accounts.user(user_id)
+    return None
+
+
+def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+ServiceDep = Annotated[Service, Depends(get_service)]

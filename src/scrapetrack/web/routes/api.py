@@ -1,0 +1,69 @@
+"""The JSON API of CONTRACT.md."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+
+from scrapetrack.exceptions import InputError
+from scrapetrack.results import creator_json, results_csv
+from scrapetrack.service import SearchRequest, check_platform
+from scrapetrack.web.deps import CurrentUser, ServiceDep
+from scrapetrack.web.schemas import CampaignIn, SearchIn, campaign_json, job_status
+
+router = APIRouter(prefix="/api", tags=["api"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"description": text, "content": {"application/json": {"example": {"error": text}}}}
+    for code, text in ((400, "Bad input"), (401, "Authentication required"),
+                       (404, "Not found"), (422, "Invalid body"))}
+
+
+@router.post("/campaigns", status_code=201, responses=ERRORS)
+def create_campaign(body: CampaignIn, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
+    return campaign_json(service.create_campaign(user.id, body.name, body.description))
+
+
+@router.get("/campaigns", responses=ERRORS)
+def list_campaigns(user: CurrentUser, service: ServiceDep) -> list[dict[str, Any]]:
+    return [campaign_json(c) for c in service.list_campaigns(user.id)]
+
+
+@router.get("/campaigns/{campaign_id}", responses=ERRORS)
+def get_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
+    campaign = service.get_campaign(user.id, campaign_id)
+    jobs = service.campaign_jobs(user.id, campaign.id)
+    return {**campaign_json(campaign), "scrapingJobs": [job_status(j) for j in jobs]}
+
+
+@router.post("/scraping/{platform}", status_code=202, responses=ERRORS)
+def start_search(platform: str, body: SearchIn, user: CurrentUser,
+                 service: ServiceDep) -> dict[str, Any]:
+    job = service.start_search(user.id, SearchRequest(
+        platform=platform, campaign_id=body.campaignId, keywords=body.keywords,
+        target_username=body.targetUsername, target_results=body.targetResults))
+    return job_status(job)
+
+
+@router.get("/scraping/{platform}", responses=ERRORS)
+def search_status(platform: str, user: CurrentUser, service: ServiceDep,
+                  job_id: str | None = Query(default=None, alias="jobId")) -> dict[str, Any]:
+    check_platform(platform)
+    if not job_id:
+        raise InputError("Job ID is required")
+    return job_status(service.get_job(user.id, job_id))
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=202, responses=ERRORS)
+def cancel_job(job_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
+    return job_status(service.cancel_job(user.id, job_id))
+
+
+@router.get("/jobs/{job_id}/results", responses=ERRORS)
+def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
+                format: str = Query(default="json", pattern="^(json|csv)$")) -> Any:
+    rows = service.results(user.id, job_id)
+    if format == "csv":
+        return Response(results_csv(rows), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="creators-{job_id}.csv"'})
+    return [creator_json(r) for r in rows]

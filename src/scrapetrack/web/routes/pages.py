@@ -1,0 +1,102 @@
+"""The HTML pages: sign-in, campaigns, and a campaign with its live searches."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from scrapetrack.exceptions import ScrapetrackError, Unauthorized
+from scrapetrack.providers.platforms import PLATFORMS
+from scrapetrack.runtime import Runtime
+from scrapetrack.store.models import User
+from scrapetrack.web.deps import SESSION_USER, get_runtime, optional_user
+from scrapetrack.web.errors import status_for
+from scrapetrack.web.schemas import campaign_json, job_status
+
+router = APIRouter(include_in_schema=False)
+MaybeUser = Annotated[User | None, Depends(optional_user)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: object) -> Response:
+    runtime = get_runtime(request)
+    templates = request.app.state.templates
+    context.setdefault("sandbox", runtime.settings.uses_sandbox)
+    response: Response = templates.TemplateResponse(request, name, context,
+                                                    status_code=status_code)
+    return response
+
+
+def to_login() -> RedirectResponse:
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/login")
+def login_page(request: Request, runtime: RuntimeDep, code: str | None = None) -> Response:
+    if code:
+        return sign_in(request, runtime, code)
+    return render(request, "login.html", error=None)
+
+
+@router.post("/login")
+def login_submit(request: Request, runtime: RuntimeDep,
+                 token: Annotated[str, Form()] = "") -> Response:
+    return sign_in(request, runtime, token.strip())
+
+
+def sign_in(request: Request, runtime: Runtime, secret: str) -> Response:
+    try:
+        user = runtime.accounts.redeem_login(secret)
+    except Unauthorized as exc:
+        return render(request, "login.html", status_code=401, error=exc.message)
+    request.session.clear()
+    request.session[SESSION_USER] = user.id
+    return RedirectResponse("/", status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request) -> Response:
+    request.session.clear()
+    return to_login()
+
+
+@router.get("/", response_class=HTMLResponse)
+def campaigns_page(request: Request, user: MaybeUser, runtime: RuntimeDep) -> Response:
+    if user is None:
+        return to_login()
+    campaigns = runtime.service.list_campaigns(user.id)
+    return render(request, "campaigns.html", user=user, campaigns=campaigns, error=None)
+
+
+@router.post("/campaigns")
+def create_campaign(request: Request, user: MaybeUser, runtime: RuntimeDep,
+                    name: Annotated[str, Form()] = "",
+                    description: Annotated[str, Form()] = "") -> Response:
+    if user is None:
+        return to_login()
+    try:
+        campaign = runtime.service.create_campaign(user.id, name, description or None)
+    except ScrapetrackError as exc:
+        campaigns = runtime.service.list_campaigns(user.id)
+        return render(request, "campaigns.html", status_code=status_for(exc), user=user,
+                      campaigns=campaigns, error=exc.message)
+    return RedirectResponse(f"/campaigns/{campaign.id}", status_code=303)
+
+
+@router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
+def campaign_page(request: Request, campaign_id: str, user: MaybeUser,
+                  runtime: RuntimeDep) -> Response:
+    if user is None:
+        return to_login()
+    try:
+        campaign = runtime.service.get_campaign(user.id, campaign_id)
+    except ScrapetrackError as exc:
+        return render(request, "not_found.html", status_code=status_for(exc), user=user,
+                      message=exc.message)
+    jobs = runtime.service.campaign_jobs(user.id, campaign.id)
+    state = {"campaign": campaign_json(campaign), "jobs": [job_status(j) for j in jobs],
+             "platforms": list(PLATFORMS),
+             "maxTargetResults": runtime.settings.max_target_results}
+    return render(request, "campaign.html", user=user, campaign=campaign, state=state)

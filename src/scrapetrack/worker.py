@@ -1,0 +1,161 @@
+"""run_job: drive one job from pending to a terminal status, with real progress.
+
+The store is the truth. Every write is guarded by (status, worker id), so a worker that lost
+its job (cancelled, taken over after a silent spell) stops at its next write.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from scrapetrack.config import Settings
+from scrapetrack.exceptions import ProviderError
+from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, keyword_progress
+from scrapetrack.providers.base import Provider, RunInfo, RunStatus
+from scrapetrack.providers.platforms import get_platform
+from scrapetrack.store.models import ScrapingJob, utcnow
+from scrapetrack.store.repository import Store
+
+log = logging.getLogger(__name__)
+
+RATE_WINDOW_SECONDS = 10.0
+
+
+class LostJob(Exception):
+    """The job is no longer this worker's: cancelled, finished or taken over."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: Status
+    error: str | None = None
+
+
+def run_outcome(run: RunInfo) -> Outcome:
+    """What a finished Apify run means for the job."""
+    message = run.status_message
+    if run.status is RunStatus.SUCCEEDED:
+        return Outcome(Status.COMPLETED)
+    if run.status is RunStatus.TIMED_OUT:
+        return Outcome(Status.TIMEOUT, f"The Apify run timed out: {message or 'no message'}")
+    return Outcome(Status.ERROR,
+                   f"The Apify run ended {run.status.value}: {message or 'no message'}")
+
+
+class JobRunner:
+    def __init__(self, settings: Settings, store: Store, provider: Provider, worker_id: str,
+                 requeue: Callable[[str], None], stop: threading.Event | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.store = store
+        self.provider = provider
+        self.worker_id = worker_id
+        self.requeue = requeue
+        self.stop = stop or threading.Event()
+        self.clock = clock
+
+    def run(self, job_id: str) -> None:
+        now = utcnow()
+        stale = now - timedelta(seconds=self.settings.heartbeat_timeout_seconds)
+        job = self.store.claim(job_id, self.worker_id, now, stale)
+        if job is None:
+            log.info("job %s is not ours to run (finished, or owned by a live worker)", job_id)
+            return
+        try:
+            outcome = self._drive(job)
+        except LostJob:
+            log.info("job %s left this worker", job_id)
+            return
+        except ProviderError as exc:
+            outcome = Outcome(Status.ERROR, exc.message)
+        except Exception as exc:
+            log.exception("job %s failed", job_id)
+            outcome = Outcome(Status.ERROR, f"Internal error: {type(exc).__name__}")
+        progress = 100 if outcome.status is Status.COMPLETED else None
+        self.store.finish(job_id, outcome.status, error=outcome.error,
+                          worker_id=self.worker_id, progress=progress)
+
+    def _drive(self, job: ScrapingJob) -> Outcome:
+        platform = get_platform(job.platform)
+        keywords = job.keywords or []
+        if job.apify_run_id is None or job.apify_dataset_id is None:
+            run_input = platform.build_keyword_input(keywords, job.target_results, self.settings)
+            run = self.provider.start(platform.actor_id(self.settings), run_input)
+            # Saved before any waiting: a retry re-attaches instead of paying for a second run.
+            self._owned(self.store.update_owned(
+                job.id, self.worker_id, apify_run_id=run.run_id,
+                apify_dataset_id=run.dataset_id, stage=Stage.SEARCHING))
+            run_id, dataset_id = run.run_id, run.dataset_id
+        else:
+            run_id, dataset_id = job.apify_run_id, job.apify_dataset_id
+        offset = job.items_offset
+        processed = job.processed_results
+        started = self.clock()
+        # The job's age counts from its first start, across takeovers by other workers.
+        job_started = started - (utcnow() - (job.started_at or utcnow())).total_seconds()
+        last_news = started
+        samples: deque[RateSample] = deque([RateSample(started, processed)])
+        page_size = self.settings.page_size
+
+        while True:
+            if self.stop.is_set():
+                self._hand_back(job.id)
+                raise LostJob()
+            run = self.provider.get_run(run_id)
+            page = self.provider.items_page(dataset_id, offset, page_size)
+            now = self.clock()
+            if page.items:
+                creators = [c for item in page.items
+                            if (c := platform.normalize(item, keywords)) is not None]
+                processed += len(creators)
+                samples.append(RateSample(now, processed))
+                while samples[0].at < now - RATE_WINDOW_SECONDS and len(samples) > 2:
+                    samples.popleft()
+                self._owned(self.store.ingest(
+                    job.id, self.worker_id, from_offset=offset,
+                    to_offset=offset + len(page.items), creators=creators,
+                    skipped=len(page.items) - len(creators),
+                    progress=keyword_progress(processed, job.target_results),
+                    rate_per_second=ingest_rate(samples)))
+                offset += len(page.items)
+                last_news = now
+            elif not self.store.heartbeat(job.id, self.worker_id):
+                # Cancelled (the canceller aborts the run) or taken over (the run goes on).
+                raise LostJob()
+            if len(page.items) == page_size:
+                continue  # more is waiting: read on without pausing
+            if run.status.finished:
+                # The run ended before this short page was read, so nothing is left unread.
+                return run_outcome(run)
+            if now - job_started > self.settings.job_timeout_seconds:
+                self._abort_quietly(run_id)
+                return Outcome(Status.TIMEOUT, "The job ran longer than JOB_TIMEOUT_SECONDS "
+                               f"({self.settings.job_timeout_seconds:g} s)")
+            if now - last_news > self.settings.stall_timeout_seconds:
+                self._abort_quietly(run_id)
+                return Outcome(Status.TIMEOUT, "The run yielded no new items for "
+                               f"STALL_TIMEOUT_SECONDS ({self.settings.stall_timeout_seconds:g} s)")
+            self.stop.wait(self.settings.poll_interval_seconds)
+
+    def _owned(self, version: int | None) -> int:
+        if version is None:
+            raise LostJob()
+        return version
+
+    def _hand_back(self, job_id: str) -> None:
+        """On a graceful stop the job goes back to the queue, to resume at its saved offset."""
+        if self.store.update_owned(job_id, self.worker_id, status=Status.PENDING,
+                                   worker_id=None) is not None:
+            self.requeue(job_id)
+
+    def _abort_quietly(self, run_id: str) -> None:
+        try:
+            self.provider.abort(run_id)
+        except ProviderError as exc:
+            log.warning("could not abort run %s: %s", run_id, exc.message)

@@ -1,0 +1,115 @@
+"""Shared fixtures: backends (SQLite always; PostgreSQL and Redis when up, and always under
+CI=true), the sandbox on a real socket, and a running app with its embedded worker."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import redis
+
+from scrapetrack.config import Settings, load_settings
+from scrapetrack.sandbox import create_sandbox_app
+from scrapetrack.serving import serve_in_thread
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+PG_ADMIN = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def _reachable(check: Callable[[], Any]) -> bool:
+    try:
+        check()
+    except Exception:
+        return False
+    return True
+
+
+def _pg_up() -> bool:
+    return _reachable(lambda: psycopg.connect(PG_ADMIN, connect_timeout=2).close())
+
+
+def _redis_up() -> bool:
+    return _reachable(lambda: redis.Redis.from_url(REDIS_URL, socket_timeout=2).ping())
+
+
+def require(service: str, up: bool) -> None:
+    """Skip a test whose service is down, except under CI, where that is a failure."""
+    if up:
+        return
+    if CI:
+        pytest.fail(f"{service} is required under CI=true but is not reachable")
+    pytest.skip(f"{service} is not running")
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> str:
+    require("PostgreSQL", _pg_up())
+    return PG_ADMIN
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"scrapetrack_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = postgres_admin.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    finally:
+        with psycopg.connect(postgres_admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url() -> str:
+    require("Redis", _redis_up())
+    return REDIS_URL
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/scrapetrack.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture(scope="session")
+def sandbox_url() -> Iterator[str]:
+    """The sandbox on a real port; tests pick the pace per run through `_sandbox` input."""
+    with serve_in_thread(create_sandbox_app(items_per_second=100.0,
+                                            start_delay_seconds=0.2)) as url:
+        yield url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, database_url: str,
+                  sandbox_url: str) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "SCRAPETRACK_DATA_DIR": tmp_path / "var",
+            "database_url": database_url,
+            "queue_url": f"sqlite:///{tmp_path}/queue.db",
+            "apify_api_url": sandbox_url,
+            "apify_token": "sandbox-token",
+            "WORKER_POLL_INTERVAL_SECONDS": 0.1,
+            "WORKER_CONCURRENCY": 4,
+        }
+        values.update(overrides)
+        return load_settings(**values)
+
+    return make

@@ -1,0 +1,77 @@
+"""A running app (real uvicorn, embedded worker) and API clients for two users."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+
+from scrapetrack.config import Settings
+from scrapetrack.runtime import Runtime, build_runtime
+from scrapetrack.serving import serve_in_thread
+from scrapetrack.web.app import create_app
+
+TERMINAL = {"completed", "error", "timeout", "cancelled"}
+
+
+@dataclass
+class App:
+    url: str
+    runtime: Runtime
+    clients: list[httpx.Client] = field(default_factory=list)
+
+    def client(self, token: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        client = httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        self.clients.append(client)
+        return client
+
+    def user(self, email: str) -> httpx.Client:
+        return self.client(self.runtime.accounts.create_user(email).token)
+
+
+@pytest.fixture
+def start_app(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., App]]:
+    apps: list[App] = []
+    stack: list[Any] = []
+
+    def start(**overrides: Any) -> App:
+        settings = make_settings(**overrides)
+        runtime = build_runtime(settings, migrate=True)
+        server = serve_in_thread(create_app(settings, runtime=runtime))
+        stack.append(server)
+        apps.append(App(server.__enter__(), runtime))
+        return apps[-1]
+
+    yield start
+    for server in reversed(stack):
+        server.__exit__(None, None, None)
+    for app in apps:
+        for client in app.clients:
+            client.close()
+        app.runtime.close()
+
+
+@pytest.fixture
+def app(start_app: Callable[..., App]) -> App:
+    return start_app()
+
+
+def wait_for_job(client: httpx.Client, job: dict[str, Any], timeout: float = 60,
+                 every: float = 0.05) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Poll a job's status until it ends; the final status and every status seen."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/scraping/{job['platform']}", params={"jobId": job["id"]})
+        assert response.status_code == 200, response.text
+        status = response.json()
+        seen.append(status)
+        if status["status"] in TERMINAL:
+            return status, seen
+        time.sleep(every)
+    raise AssertionError(f"job {job['id']} did not end within {timeout} s: {seen[-1]}")
