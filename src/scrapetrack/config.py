@@ -9,7 +9,6 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="", extra="ignore", frozen=True, populate_by_name=True
@@ -22,6 +21,7 @@ class Settings(BaseSettings):
 
     apify_token: SecretStr | None = None
     apify_api_url: str | None = None
+    apify_max_retries: int = 4
     apify_actor_tiktok: str = "apidojo~tiktok-scraper"
     apify_actor_instagram: str = "apify~instagram-scraper"
     apify_actor_youtube: str = "streamers~youtube-scraper"

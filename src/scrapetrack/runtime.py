@@ -57,7 +57,8 @@ def build_runtime(settings: Settings, *, migrate: bool = False,
     if migrate:
         upgrade(store.engine)
     token = settings.apify_token.get_secret_value() if settings.apify_token else None
-    provider = provider or ApifyProvider(token, settings.resolved_apify_api_url())
+    provider = provider or ApifyProvider(token, settings.resolved_apify_api_url(),
+                                          max_retries=settings.apify_max_retries)
     stop = threading.Event()
     huey = make_huey(settings.queue_url)
     queue = JobQueue(huey)

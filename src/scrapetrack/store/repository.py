@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,8 +21,8 @@ from scrapetrack.jobs import Status
 from scrapetrack.store.db import writer
 from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
 
-JOBS = ScrapingJob.__table__
-CREATORS = CreatorRow.__table__
+JOBS = cast(Table, ScrapingJob.__table__)
+CREATORS = cast(Table, CreatorRow.__table__)
 
 
 class Store:
@@ -134,10 +134,10 @@ class Store:
                 return None
             return s.get(ScrapingJob, job_id)
 
-    def update_owned(self, job_id: str, worker_id: str, **values: Any) -> int | None:
-        """Change a job this worker still owns; the new version, or None if it is not ours."""
+    def update_owned(self, job_id: str, owner: str, **values: Any) -> int | None:
+        """Change a job `owner` still runs; the new version, or None if it is not theirs."""
         with self.writing() as s:
-            return self._update_owned(s, job_id, worker_id, values)
+            return self._update_owned(s, job_id, owner, values)
 
     def ingest(self, job_id: str, worker_id: str, *, from_offset: int, to_offset: int,
                creators: Sequence[Creator], skipped: int, progress: int,
@@ -151,8 +151,9 @@ class Store:
                 {"items_offset": to_offset,
                  "processed_results": JOBS.c.processed_results + len(creators),
                  "skipped_items": JOBS.c.skipped_items + skipped,
-                 "progress": func.max(JOBS.c.progress, progress)
-                 if s.bind.dialect.name == "sqlite" else func.greatest(JOBS.c.progress, progress),
+                 # Monotonic by construction: counts only grow and the offset guard
+                 # keeps two writers from counting one page twice.
+                 "progress": progress,
                  "rate_per_second": rate_per_second},
                 extra=JOBS.c.items_offset == from_offset)
             if version is None:
@@ -235,7 +236,7 @@ class Store:
             if c.engagement_rate is not None:
                 row["engagement_sum"] += c.engagement_rate
                 row["engagement_samples"] += 1
-        dialect = sqlite if s.bind.dialect.name == "sqlite" else postgresql
+        dialect = sqlite if s.get_bind().dialect.name == "sqlite" else postgresql
         insert = dialect.insert(CREATORS)
         new, old = insert.excluded, CREATORS.c
         keep = {f: func.coalesce(new[f], old[f])

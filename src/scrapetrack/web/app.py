@@ -29,7 +29,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
-        rt = runtime or await run_in_threadpool(build_runtime, settings)
+        rt: Runtime = runtime if runtime is not None else await run_in_threadpool(
+            build_runtime, settings)
         app.state.runtime = rt
         if worker:
             rt.start_worker()

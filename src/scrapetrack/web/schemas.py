@@ -19,10 +19,10 @@ class CampaignIn(BaseModel):
 
 class SearchIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    campaignId: str  # noqa: N815 - the seed's field names
+    campaignId: str  # the seed's field names
     keywords: list[str] | None = Field(default=None, examples=[["fitness coach"]])
-    targetUsername: str | None = None  # noqa: N815
-    targetResults: int | None = Field(default=None, examples=[200])  # noqa: N815
+    targetUsername: str | None = None
+    targetResults: int | None = Field(default=None, examples=[200])
 
 
 def iso(value: datetime | None) -> str | None:

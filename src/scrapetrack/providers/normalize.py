@@ -1,0 +1,240 @@
+"""Dataset items → `Creator`, whatever the actor and whatever shape its items take.
+
+Scraper output is loose: the same actor nests the author (`authorMeta{...}`, `channel{...}`) or
+flattens it (`"channel.username"`), writes numbers as `12345`, `"12,345"` or `"1.2M"`, and mixes
+in error items with no author at all. Every function here takes anything and returns a value
+or None; none of them raises on odd input.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from scrapetrack.creators import Creator
+from scrapetrack.exceptions import UnknownPlatform
+
+_SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
+_NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([kmb])?$")
+_KEYWORD_FIELDS = ("searchQuery", "keyword", "input", "query", "search", "searchTerm")
+_KEYWORD_URL_FIELDS = ("inputUrl", "fromYTUrl", "searchUrl")
+
+
+def parse_count(value: object) -> int | None:
+    """A non-negative count from 1234, 1234.0, "1,234", "1 234", "1.2M", "3k"; else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return int(value) if math.isfinite(value) and value >= 0 else None
+    if not isinstance(value, str):
+        return None
+    text = value.strip().lower().replace(",", "").replace("_", "").replace(" ", "")
+    match = _NUMBER.match(text)
+    if not match:
+        return None
+    return round(float(match.group(1)) * _SUFFIXES.get(match.group(2) or "", 1))
+
+
+def _text(value: object) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    return None
+
+
+def _flag(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return value is True or (isinstance(value, int) and value == 1)
+
+
+def _handle(value: object) -> str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    handle = text.lstrip("@").strip()
+    # A handle is one token; anything with spaces is a display name, not a handle.
+    return handle if handle and not any(ch.isspace() for ch in handle) else None
+
+
+def _block(item: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The `name` sub-object, nested (`item[name]`) merged with flattened (`"name.x"`) keys."""
+    nested = item.get(name)
+    merged: dict[str, Any] = dict(nested) if isinstance(nested, Mapping) else {}
+    prefix = f"{name}."
+    for key, value in item.items():
+        if isinstance(key, str) and key.startswith(prefix):
+            merged.setdefault(key[len(prefix):], value)
+    return merged
+
+
+def _first(source: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = source.get(key)
+        if value is not None and value != "":
+            return value
+    return None
+
+
+def engagement_rate(*, likes: int | None, comments: int | None, shares: int | None = None,
+                    views: int | None = None, followers: int | None = None) -> float | None:
+    """Engagement of one post, as a fraction (0.05 = 5 %).
+
+    Video platforms (views known and > 0): (likes + comments + shares) / views.
+    Otherwise, when followers are known and > 0 (Instagram): (likes + comments) / followers.
+    None when likes and comments are both unknown or there is nothing to divide by; an
+    unknown comment or share count counts as 0.
+    """
+    if likes is None and comments is None:
+        return None
+    if views:
+        return round(((likes or 0) + (comments or 0) + (shares or 0)) / views, 6)
+    if followers:
+        return round(((likes or 0) + (comments or 0)) / followers, 6)
+    return None
+
+
+def matched_keyword(item: Mapping[str, Any], keywords: Sequence[str]) -> str | None:
+    """The job keyword this item was found by.
+
+    From the item's searchQuery/keyword/input/query field (or the `q`/`search_query`/tag of
+    its input URL) when it equals one of the job's keywords, ignoring case, spaces and '#';
+    else the job's only keyword; else None.
+    """
+    wanted = {_fold(k): k for k in keywords if isinstance(k, str) and _fold(k)}
+    candidates: list[object] = [item.get(field) for field in _KEYWORD_FIELDS]
+    for field in _KEYWORD_URL_FIELDS:
+        url = item.get(field)
+        if isinstance(url, str):
+            candidates.append(_keyword_in_url(url))
+    for candidate in candidates:
+        if isinstance(candidate, str) and _fold(candidate) in wanted:
+            return wanted[_fold(candidate)]
+    return keywords[0] if len(keywords) == 1 else None
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"[\s#_]+", "", text.casefold())
+
+
+def _keyword_in_url(url: str) -> str | None:
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    for name in ("q", "search_query", "query"):
+        if query.get(name):
+            return query[name][0]
+    match = re.search(r"/(?:explore/tags|hashtag|tag)/([^/?#]+)", parts.path)
+    return unquote(match.group(1)) if match else None
+
+
+def normalize_tiktok(item: Mapping[str, Any], keywords: Sequence[str]) -> Creator | None:
+    """TikTok items: clockworks-style `authorMeta` or apidojo-style `channel`, nested or flat."""
+    author = _block(item, "authorMeta") or _block(item, "author")
+    channel = _block(item, "channel")
+    if author:  # authorMeta.name is the handle, nickName the display name
+        handle = _handle(_first(author, "name", "uniqueId", "username"))
+        display = _text(_first(author, "nickName", "nickname"))
+        followers = parse_count(_first(author, "fans", "followers", "followerCount"))
+        bio = _text(_first(author, "signature", "bio"))
+        avatar = _text(_first(author, "avatar", "originalAvatarUrl", "avatarMedium"))
+        url, verified = _text(_first(author, "profileUrl", "url")), _flag(author.get("verified"))
+    elif channel:  # channel.username is the handle, channel.name the display name
+        handle = _handle(_first(channel, "username", "uniqueId"))
+        display = _text(channel.get("name"))
+        followers = parse_count(_first(channel, "followers", "fans", "followerCount"))
+        bio = _text(_first(channel, "bio", "signature"))
+        avatar = _text(_first(channel, "avatar", "avatarUrl"))
+        url, verified = _text(_first(channel, "url", "profileUrl")), _flag(channel.get("verified"))
+    else:
+        return None
+    if handle is None:
+        return None
+    rate = engagement_rate(
+        likes=parse_count(_first(item, "diggCount", "likes", "likeCount")),
+        comments=parse_count(_first(item, "commentCount", "comments")),
+        shares=parse_count(_first(item, "shareCount", "shares")),
+        views=parse_count(_first(item, "playCount", "views", "viewCount")))
+    return Creator(platform="tiktok", handle=handle, display_name=display, followers=followers,
+                   engagement_rate=rate, bio=bio,
+                   profile_url=url or f"https://www.tiktok.com/@{handle}", avatar_url=avatar,
+                   verified=verified, matched_keyword=matched_keyword(item, keywords))
+
+
+def normalize_instagram(item: Mapping[str, Any], keywords: Sequence[str]) -> Creator | None:
+    """Instagram post items (`ownerUsername`, ...) or profile items (`username`, ...)."""
+    owner = _block(item, "owner")
+    if _text(item.get("ownerUsername")) or owner:
+        handle = _handle(_first(item, "ownerUsername") or owner.get("username"))
+        display = _text(_first(item, "ownerFullName") or owner.get("fullName"))
+        followers = parse_count(_first(item, "ownerFollowersCount")
+                                or _first(owner, "followersCount", "followers"))
+        bio = _text(owner.get("biography"))
+        avatar = _text(_first(item, "ownerProfilePicUrl") or owner.get("profilePicUrl"))
+        verified = _flag(_first(item, "ownerIsVerified") or _first(owner, "isVerified",
+                                                                    "verified"))
+        url = None  # a post item's `url` is the post, not the profile
+    elif _text(item.get("username")) and "error" not in item:
+        handle = _handle(item.get("username"))
+        display = _text(item.get("fullName"))
+        followers = parse_count(_first(item, "followersCount", "followers"))
+        bio = _text(_first(item, "biography", "bio"))
+        avatar = _text(_first(item, "profilePicUrlHD", "profilePicUrl"))
+        verified, url = _flag(item.get("verified")), _text(item.get("url"))
+    else:
+        return None
+    if handle is None:
+        return None
+    rate = engagement_rate(likes=parse_count(_first(item, "likesCount", "likes")),
+                           comments=parse_count(_first(item, "commentsCount", "comments")),
+                           followers=followers)
+    return Creator(platform="instagram", handle=handle, display_name=display,
+                   followers=followers, engagement_rate=rate, bio=bio,
+                   profile_url=url or f"https://www.instagram.com/{handle}/", avatar_url=avatar,
+                   verified=verified, matched_keyword=matched_keyword(item, keywords))
+
+
+def normalize_youtube(item: Mapping[str, Any], keywords: Sequence[str]) -> Creator | None:
+    """YouTube video items (`channelName`, `channelUrl`, `numberOfSubscribers`, ...)."""
+    channel_url = _text(item.get("channelUrl"))
+    handle = _handle(_first(item, "channelUsername", "channelHandle"))
+    if handle is None and channel_url:
+        match = re.search(r"/(@[^/?#]+|channel/[^/?#]+|c/[^/?#]+|user/[^/?#]+)", channel_url)
+        handle = _handle(unquote(match.group(1)).rsplit("/", 1)[-1]) if match else None
+    if handle is None:
+        return None
+    rate = engagement_rate(likes=parse_count(_first(item, "likes", "likeCount")),
+                           comments=parse_count(_first(item, "commentsCount", "commentCount")),
+                           views=parse_count(_first(item, "viewCount", "views")))
+    return Creator(platform="youtube", handle=handle,
+                   display_name=_text(item.get("channelName")),
+                   followers=parse_count(_first(item, "numberOfSubscribers", "subscriberCount")),
+                   engagement_rate=rate, bio=_text(item.get("channelDescription")),
+                   profile_url=channel_url or f"https://www.youtube.com/@{handle}",
+                   avatar_url=_text(item.get("channelAvatarUrl")),
+                   verified=_flag(item.get("isChannelVerified")),
+                   matched_keyword=matched_keyword(item, keywords))
+
+
+_NORMALIZERS: dict[str, Callable[[Mapping[str, Any], Sequence[str]], Creator | None]] = {
+    "tiktok": normalize_tiktok, "instagram": normalize_instagram, "youtube": normalize_youtube,
+}
+
+
+def normalize_item(platform: str, item: object, keywords: Sequence[str]) -> Creator | None:
+    """The creator an item of `platform` holds, or None when it holds none (error items,
+    missing or blank author, anything that is not an object).
+
+    Raises `UnknownPlatform` for a platform we do not know: that is a bug, not odd data.
+    """
+    try:
+        normalize = _NORMALIZERS[platform]
+    except KeyError:
+        raise UnknownPlatform(f"Unknown platform: {platform!r}") from None
+    if not isinstance(item, Mapping):
+        return None
+    try:
+        return normalize(item, keywords)
+    except (TypeError, ValueError, AttributeError, OverflowError):
+        return None  # belt and braces: odd data must never stop a job

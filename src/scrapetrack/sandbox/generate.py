@@ -1,0 +1,298 @@
+"""Deterministic, realistic dataset items for the sandbox's fake actors.
+
+Item `i` of a run is a pure function of (seed, i): the sandbox can produce any slice of a
+dataset lazily, and the same search yields the same creators in every run and test. Each run
+draws its videos from a pool of about `total / 3` creators, so creators repeat across items
+(deduplication matters, as with the real video scrapers), and about 2 % of items hold no
+creator at all (an error item or a post without its author), which normalisers must skip.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+from urllib.parse import parse_qs, quote, urlsplit
+
+Platform = Literal["tiktok", "instagram", "youtube"]
+TikTokShape = Literal["authorMeta", "channel", "flat", "mixed"]
+TIKTOK_SHAPES: tuple[str, ...] = ("authorMeta", "channel", "flat", "mixed")
+
+JUNK_FRACTION = 0.02
+# Fixed epoch so generated timestamps do not depend on the day the tests run.
+_EPOCH = int(datetime(2025, 6, 1, tzinfo=UTC).timestamp())
+
+_FIRST = ("Mia", "Liam", "Sofia", "Noah", "Valentina", "Mateo", "Emma", "Lucas", "Isabella",
+          "Leo", "Camila", "Ethan", "Chloe", "Diego", "Ava", "Kai", "Zoe", "Aria", "Jayden",
+          "Lucia", "Nina", "Omar", "Priya", "Yuki", "Hana", "Marco", "Elena", "Sam", "Maya",
+          "Luca", "Amara", "Theo")
+_LAST = ("Lopez", "Kim", "Nguyen", "Rossi", "Garcia", "Smith", "Patel", "Silva", "Martin",
+         "Brown", "Khan", "Tanaka", "Moreau", "Costa", "Reyes", "Novak", "Ali", "Fischer",
+         "Cruz", "Park", "Okafor", "Jensen")
+_CITIES = ("Los Angeles", "Madrid", "London", "Miami", "Toronto", "Berlin", "Mexico City",
+           "Sydney", "New York", "Lisbon", "Seoul", "Austin")
+_BIOS = ("{Topic} tips every day 💡", "📍 {city} | {topic} lover", "",
+         "Helping you get better at {topic} • DM for collabs",
+         "{Topic} creator ✨ 📩 {handle}@gmail.com", "just a girl who loves {topic} 🌸",
+         "Dad, husband, {topic} nerd. New video every Tuesday", "{Topic} | coffee | {city}",
+         "Business: {handle}.collabs@gmail.com", "")
+_CAPTIONS = ("POV: you finally tried {topic}", "Day {n} of {topic} until it clicks",
+             "3 {topic} mistakes everyone makes", "Wait for the end 😳 {topic}",
+             "My honest {topic} routine", "Rating viral {topic} hacks", "{Topic} on a budget",
+             "Things nobody tells you about {topic}", "Replying to @{other} yes, more {topic}!")
+
+
+def platform_for_actor(actor_id: str) -> Platform:
+    """The platform a fake actor scrapes, guessed from its id the way a person would."""
+    lowered = actor_id.lower()
+    if "instagram" in lowered:
+        return "instagram"
+    if "youtube" in lowered:
+        return "youtube"
+    return "tiktok"
+
+
+def keywords_from_input(run_input: dict[str, Any]) -> list[str]:
+    """The search keywords an actor input carries, in every form our platforms send."""
+    found: list[str] = []
+    for entry in _as_list(run_input.get("startUrls")) + _as_list(run_input.get("directUrls")):
+        url = entry.get("url") if isinstance(entry, dict) else entry
+        if isinstance(url, str) and (keyword := keyword_from_url(url)):
+            found.append(keyword)
+    for key in ("keywords", "searchQueries", "hashtags", "search", "searchTerms", "query"):
+        for value in _as_list(run_input.get(key)):
+            if isinstance(value, str):
+                found.extend(part.strip() for part in value.split(",") if part.strip())
+    return list(dict.fromkeys(found)) or ["trending"]
+
+
+def keyword_from_url(url: str) -> str | None:
+    """`q`/`search_query` of a search URL, or the tag of an Instagram tag page."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    for name in ("q", "search_query", "query"):
+        if query.get(name):
+            return query[name][0].strip() or None
+    match = re.search(r"/(?:explore/tags|tag)/([^/?#]+)", parts.path)
+    return match.group(1) if match else None
+
+
+def _as_list(value: object) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+class ItemFactory:
+    """Makes item `i` of one run: the same arguments always give the same items."""
+
+    def __init__(self, platform: Platform, keywords: Sequence[str], total: int, seed: str,
+                 shape: TikTokShape = "channel") -> None:
+        self.platform = platform
+        self.keywords = list(keywords) or ["trending"]
+        self.seed = seed
+        self.shape = shape
+        self.pool_size = max(3, total // 3)
+        self._creators: dict[int, dict[str, Any]] = {}
+
+    def item(self, index: int) -> dict[str, Any]:
+        rng = random.Random(f"{self.seed}|item|{index}")
+        slot = index % len(self.keywords)
+        keyword = self.keywords[slot]
+        # Creators are bound to one keyword each (number % len(keywords)), so a creator's
+        # niche matches the videos it appears with, whatever order items are made in.
+        per_keyword = max(1, self.pool_size // len(self.keywords))
+        creator = self._creator(rng.randrange(per_keyword) * len(self.keywords) + slot)
+        post = self._post(rng, creator, keyword)
+        if rng.random() < JUNK_FRACTION:
+            return self._junk(rng, post, keyword)
+        if self.platform == "instagram":
+            return _instagram_item(post, creator)
+        if self.platform == "youtube":
+            return _youtube_item(post, creator)
+        shape = self.shape
+        if shape == "mixed":
+            shape = rng.choice(("authorMeta", "channel", "flat"))
+        return _tiktok_item(post, creator, shape)
+
+    def _creator(self, number: int) -> dict[str, Any]:
+        if number not in self._creators:
+            keyword = self.keywords[number % len(self.keywords)]
+            rng = random.Random(f"{self.seed}|creator|{number}")
+            self._creators[number] = _make_creator(rng, keyword)
+        return self._creators[number]
+
+    def _post(self, rng: random.Random, creator: dict[str, Any], keyword: str) -> dict[str, Any]:
+        topic = _topic(keyword)
+        tags = [topic.replace(" ", ""), rng.choice(("fyp", "foryou", "viral", "tips", "howto"))]
+        caption = rng.choice(_CAPTIONS).format(topic=topic, Topic=topic.capitalize(),
+                                               n=rng.randint(2, 90), other=_handle(rng, topic))
+        views = int(creator["followers"] * rng.lognormvariate(-0.7, 1.1)) + rng.randint(80, 900)
+        likes = int(views * rng.uniform(0.02, 0.14))
+        return {
+            "id": str(rng.randrange(7_100_000_000_000_000_000, 7_499_999_999_999_999_999)),
+            "caption": caption, "tags": tags, "keyword": keyword,
+            "created": _EPOCH - rng.randrange(0, 365 * 86_400),
+            "views": views, "likes": likes,
+            "comments": int(likes * rng.uniform(0.004, 0.05)),
+            "shares": int(likes * rng.uniform(0.003, 0.08)),
+            "duration": rng.randint(7, 180),
+        }
+
+    def _junk(self, rng: random.Random, post: dict[str, Any], keyword: str) -> dict[str, Any]:
+        # The two kinds of creator-less items real scrapers emit.
+        if rng.random() < 0.5:
+            return {"error": rng.choice(("Video is unavailable", "Post not found",
+                                         "Request blocked, retrying later failed")),
+                    "url": f"https://www.tiktok.com/search?q={quote(keyword)}",
+                    "searchQuery": keyword}
+        return {"id": post["id"], "text": post["caption"], "createTime": post["created"],
+                "playCount": post["views"], "searchQuery": keyword}
+
+
+def _make_creator(rng: random.Random, keyword: str) -> dict[str, Any]:
+    topic = _topic(keyword)
+    first, last = rng.choice(_FIRST), rng.choice(_LAST)
+    handle = _handle(rng, topic, first, last)
+    # Log-normal audience: most creators are small, a few are huge (median ~8k).
+    followers = min(int(rng.lognormvariate(9.0, 2.0)), 150_000_000)
+    nickname = rng.choice((f"{first} {last}", f"{first} | {topic.title()}", f"{first} ✨",
+                           f"{first}{' ' + last[0] + '.' if rng.random() < 0.5 else ''}"))
+    bio = rng.choice(_BIOS).format(topic=topic, Topic=topic.capitalize(), handle=handle,
+                                   city=rng.choice(_CITIES))
+    return {
+        "id": str(rng.randrange(6_700_000_000_000_000_000, 7_299_999_999_999_999_999)),
+        "handle": handle, "nickname": nickname, "bio": bio, "followers": followers,
+        "following": int(rng.lognormvariate(5.5, 1.2)),
+        "hearts": int(followers * rng.uniform(3, 30)),
+        "videos": int(rng.lognormvariate(4.5, 1.0)) + 1,
+        "verified": (followers > 1_000_000 and rng.random() < 0.6) or rng.random() < 0.004,
+        "avatar_key": "".join(rng.choices(string.hexdigits.lower(), k=32)),
+    }
+
+
+def _topic(keyword: str) -> str:
+    return re.sub(r"\s+", " ", keyword.strip().lower().lstrip("#")) or "life"
+
+
+def _handle(rng: random.Random, topic: str, first: str | None = None,
+            last: str | None = None) -> str:
+    first = (first or rng.choice(_FIRST)).lower()
+    last = (last or rng.choice(_LAST)).lower()
+    word = re.sub(r"[^a-z0-9]", "", topic)[:12] or "daily"
+    pattern = rng.choice(("{f}.{l}", "{f}{l}{n}", "the{f}{w}", "{f}_{w}", "{w}with{f}",
+                          "{f}.{w}{n}", "_{f}{l}_"))
+    return pattern.format(f=first, l=last, w=word, n=rng.randint(1, 999))
+
+
+def _tiktok_item(post: dict[str, Any], creator: dict[str, Any], shape: str) -> dict[str, Any]:
+    handle = creator["handle"]
+    avatar = (f"https://p16-sign-va.tiktokcdn.com/tos-maliva-avt-0068/"
+              f"{creator['avatar_key']}~c5_720x720.jpeg")
+    profile = f"https://www.tiktok.com/@{handle}"
+    item: dict[str, Any] = {
+        "id": post["id"],
+        "text": post["caption"] + "".join(f" #{tag}" for tag in post["tags"]),
+        "createTime": post["created"],
+        "createTimeISO": _iso(post["created"]),
+        "playCount": post["views"], "diggCount": post["likes"],
+        "commentCount": post["comments"], "shareCount": post["shares"],
+        "webVideoUrl": f"{profile}/video/{post['id']}",
+        "videoMeta": {"duration": post["duration"], "height": 1024, "width": 576},
+        "hashtags": [{"name": tag} for tag in post["tags"]],
+        "searchQuery": post["keyword"],
+    }
+    if shape == "authorMeta":
+        item["authorMeta"] = {
+            "id": creator["id"], "name": handle, "nickName": creator["nickname"],
+            "verified": creator["verified"], "signature": creator["bio"], "avatar": avatar,
+            "fans": creator["followers"], "following": creator["following"],
+            "heart": creator["hearts"], "video": creator["videos"], "profileUrl": profile,
+            "privateAccount": False,
+        }
+        return item
+    channel = {
+        "username": handle, "name": creator["nickname"], "followers": creator["followers"],
+        "following": creator["following"], "bio": creator["bio"], "avatar": avatar,
+        "url": profile, "verified": creator["verified"], "id": creator["id"],
+        "videos": creator["videos"],
+    }
+    if shape == "flat":
+        item.update({f"channel.{key}": value for key, value in channel.items()})
+    else:
+        item["channel"] = channel
+    return item
+
+
+def _instagram_item(post: dict[str, Any], creator: dict[str, Any]) -> dict[str, Any]:
+    rng = random.Random(post["id"])
+    short_code = "".join(rng.choices(string.ascii_letters + string.digits + "_-", k=11))
+    is_video = rng.random() < 0.4
+    item: dict[str, Any] = {
+        "inputUrl": f"https://www.instagram.com/explore/tags/{quote(post['tags'][0])}/",
+        "id": post["id"], "type": "Video" if is_video else rng.choice(("Image", "Sidecar")),
+        "shortCode": short_code,
+        "caption": post["caption"] + "".join(f" #{tag}" for tag in post["tags"]),
+        "hashtags": post["tags"], "mentions": [],
+        "url": f"https://www.instagram.com/p/{short_code}/",
+        "commentsCount": post["comments"], "likesCount": post["likes"],
+        "timestamp": _iso(post["created"]),
+        "displayUrl": f"https://scontent.cdninstagram.com/v/t51.29350-15/{post['id']}_n.jpg",
+        "ownerFullName": creator["nickname"], "ownerUsername": creator["handle"],
+        "ownerId": creator["id"][:11],
+    }
+    if is_video:
+        item["videoViewCount"] = post["views"]
+    return item
+
+
+def _youtube_item(post: dict[str, Any], creator: dict[str, Any]) -> dict[str, Any]:
+    rng = random.Random(post["id"])
+    video_id = "".join(rng.choices(string.ascii_letters + string.digits + "_-", k=11))
+    channel_id = "UC" + "".join(rng.choices(string.ascii_letters + string.digits, k=22))
+    return {
+        "title": post["caption"], "id": video_id,
+        "url": f"https://www.youtube.com/watch?v={video_id}",
+        "thumbnailUrl": f"https://i.ytimg.com/vi/{video_id}/hqdefault.jpg",
+        "viewCount": post["views"] * 3, "date": _iso(post["created"]),
+        "likes": post["likes"], "commentsCount": post["comments"],
+        "channelName": creator["nickname"], "channelUsername": creator["handle"],
+        "channelUrl": f"https://www.youtube.com/@{creator['handle']}",
+        "channelId": channel_id,
+        "numberOfSubscribers": creator["followers"],
+        "channelDescription": creator["bio"],
+        "channelAvatarUrl": f"https://yt3.ggpht.com/{creator['avatar_key']}=s176-c-k-no",
+        "isChannelVerified": creator["verified"],
+        "duration": f"{post['duration'] // 60}:{post['duration'] % 60:02d}",
+        "text": f"{post['caption']}\n\n" + " ".join(f"#{tag}" for tag in post["tags"]),
+        "hashtags": [f"#{tag}" for tag in post["tags"]],
+        "fromYTUrl": "https://www.youtube.com/results?search_query="
+                     + quote(post["keyword"], safe=""),
+        "input": post["keyword"],
+    }
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def target_items(platform: Platform, run_input: dict[str, Any], default: int = 100) -> int:
+    """How many items the actor would produce for this input (the "maxItems" of each actor)."""
+    if platform == "instagram":
+        per_url, urls = run_input.get("resultsLimit"), _as_list(run_input.get("directUrls"))
+        if isinstance(per_url, int) and per_url > 0:
+            return per_url * max(1, len(urls))
+    elif platform == "youtube":
+        per_query = run_input.get("maxResults")
+        queries = _as_list(run_input.get("searchQueries"))
+        if isinstance(per_query, int) and per_query > 0:
+            return per_query * max(1, len(queries))
+    value = run_input.get("maxItems")
+    return value if isinstance(value, int) and value > 0 else default
+
+
+__all__ = ["TIKTOK_SHAPES", "ItemFactory", "keywords_from_input", "platform_for_actor",
+           "target_items"]

@@ -1,0 +1,258 @@
+"""The sandbox's runs and datasets, and how a run progresses with the clock.
+
+Nothing runs in the background: a run stores its start time and its plan, and every question
+("how many items now?", "which status?") is answered from the injected clock. That keeps the
+sandbox deterministic under a fake clock, free of tasks to cancel, and cheap with many runs.
+
+Fault modes (429s, 5xx, dropped connections) will hang off `RunPlan` / `SandboxState` as one
+more plan the app consults before answering; nothing here needs to change shape for that.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from scrapetrack.providers.base import RunStatus
+from scrapetrack.sandbox.generate import (
+    TIKTOK_SHAPES,
+    ItemFactory,
+    TikTokShape,
+    keywords_from_input,
+    platform_for_actor,
+    target_items,
+)
+
+Clock = Callable[[], float]
+T = TypeVar("T")
+
+# Apify reports a dataset's itemCount from a counter that trails the writes by a second or so.
+DEFAULT_COUNT_LAG_SECONDS = 1.0
+# An aborted run shows ABORTING this long before it settles as ABORTED.
+ABORT_SECONDS = 0.2
+_OUTCOMES = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABORTED}
+_KEYWORD_OUTCOME = re.compile(r"^sandbox:?(failed|timed-?out|aborted)$", re.IGNORECASE)
+_KNOWN_ACTOR = re.compile(r"tiktok|instagram|youtube", re.IGNORECASE)
+
+
+class SandboxError(Exception):
+    """An Apify-style error answer: HTTP status, error type, message."""
+
+    def __init__(self, status: int, type_: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.type, self.message = status, type_, message
+
+
+def new_id() -> str:
+    """An id shaped like Apify's: 17 random letters and digits."""
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(17))
+
+
+@dataclass(frozen=True, slots=True)
+class RunPlan:
+    """What a run will do: its pace, its size, and how it ends."""
+
+    items_per_second: float
+    start_delay: float
+    target: int  # the actor's maxItems
+    stop_after: int  # items written before the run ends (fewer than target when it fails)
+    outcome: RunStatus
+    status_message: str | None
+    shape: TikTokShape
+    count_lag: float
+    seed: str
+
+    @classmethod
+    def from_input(cls, actor_id: str, run_input: dict[str, Any], *, items_per_second: float,
+                   start_delay: float, max_items_param: int | None) -> RunPlan:
+        """Read the actor input and its hidden `_sandbox` overrides; 400 on nonsense."""
+        options = run_input.get("_sandbox") or {}
+        if not isinstance(options, dict):
+            raise _invalid("Field input._sandbox must be an object")
+        keywords = keywords_from_input(run_input)
+        options = {**_keyword_options(keywords), **options}
+        raw_max = run_input.get("maxItems")
+        if raw_max is not None and (not isinstance(raw_max, int) or isinstance(raw_max, bool)
+                                    or raw_max < 1):
+            raise _invalid("Field input.maxItems must be an integer greater than 0")
+        platform = platform_for_actor(actor_id)
+        target = target_items(platform, run_input)
+        if max_items_param is not None:  # the run's own ?maxItems= cap, as Apify charges it
+            target = min(target, max_items_param)
+        outcome_name = _option(options, "outcome", str, RunStatus.SUCCEEDED.value)
+        if outcome_name not in _OUTCOMES:
+            raise _invalid(f"_sandbox.outcome must be one of {sorted(_OUTCOMES)}")
+        outcome = RunStatus(outcome_name)
+        # A failing run stops half-way unless told where; a succeeding one writes everything.
+        default_stop = target if outcome == RunStatus.SUCCEEDED else target // 2
+        stop_after = min(target, _option(options, "failAfterItems", int, default_stop))
+        shape = _option(options, "shape", str,
+                        "channel" if "apidojo" in actor_id.lower() else "authorMeta")
+        if shape not in TIKTOK_SHAPES:
+            raise _invalid(f"_sandbox.shape must be one of {list(TIKTOK_SHAPES)}")
+        return cls(
+            items_per_second=_option(options, "itemsPerSecond", float, items_per_second),
+            start_delay=_option(options, "startDelaySeconds", float, start_delay),
+            target=target, stop_after=max(0, stop_after), outcome=outcome,
+            status_message=_option(options, "statusMessage", str, None),
+            shape=shape,  # type: ignore[arg-type]  # checked against TIKTOK_SHAPES above
+            count_lag=_option(options, "itemCountLagSeconds", float, DEFAULT_COUNT_LAG_SECONDS),
+            seed=_option(options, "seed", str, f"{actor_id}|{'|'.join(sorted(keywords))}"),
+        )
+
+
+def _keyword_options(keywords: list[str]) -> dict[str, Any]:
+    """A search for `sandbox:failed`, `sandbox:timed-out` or `sandbox:aborted` ends that way,
+    so the outcomes can be tried from the page, the API or the CLI like any other search."""
+    for keyword in keywords:
+        match = _KEYWORD_OUTCOME.match(keyword.strip())
+        if match:
+            outcome = match.group(1).upper().replace("TIMEDOUT", "TIMED-OUT")
+            return {"outcome": outcome,
+                    "statusMessage": f"Sandbox run ended {outcome} as the keyword asked"}
+    return {}
+
+
+def _invalid(message: str) -> SandboxError:
+    return SandboxError(400, "invalid-input", message)
+
+
+def _option(options: dict[str, Any], name: str, kind: type[T], default: T) -> T:
+    value = options.get(name)
+    if value is None:
+        return default
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        if value < 0 or (name == "itemsPerSecond" and value <= 0) or math.isnan(value):
+            raise _invalid(f"_sandbox.{name} must be a positive number")
+        return float(value)  # type: ignore[return-value]  # kind is float here
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    raise _invalid(f"_sandbox.{name} must be of type {kind.__name__}")
+
+
+@dataclass(slots=True)
+class SandboxRun:
+    id: str
+    actor_id: str
+    dataset_id: str
+    plan: RunPlan
+    factory: ItemFactory
+    started: float  # injected-clock time of the start
+    started_at: datetime  # wall time of the start, for the timestamps Apify shows
+    input_len: int
+    aborted_at: float | None = None
+    _items: list[dict[str, Any]] = field(default_factory=list)
+
+    def produced(self, now: float) -> int:
+        """Items written by `now`: none during the start delay, then a steady pace."""
+        if self.aborted_at is not None:
+            now = min(now, self.aborted_at)
+        elapsed = now - self.started - self.plan.start_delay
+        if elapsed <= 0:
+            return 0
+        return min(self.plan.stop_after, math.floor(elapsed * self.plan.items_per_second))
+
+    def natural_end(self) -> float:
+        """Clock time when the run ends by itself (its last item, then its outcome)."""
+        return (self.started + self.plan.start_delay
+                + self.plan.stop_after / self.plan.items_per_second)
+
+    def ended_at(self) -> float:
+        if self.aborted_at is not None and self.aborted_at < self.natural_end():
+            return self.aborted_at + ABORT_SECONDS
+        return self.natural_end()
+
+    def status(self, now: float) -> RunStatus:
+        if self.aborted_at is not None and self.aborted_at < self.natural_end():
+            return RunStatus.ABORTED if now >= self.ended_at() else RunStatus.ABORTING
+        if now >= self.natural_end():
+            return self.plan.outcome
+        return RunStatus.READY if now < self.started + self.plan.start_delay else RunStatus.RUNNING
+
+    def status_message(self, now: float) -> str:
+        status, count = self.status(now), self.produced(now)
+        if status.finished and self.plan.status_message and self.aborted_at is None:
+            return self.plan.status_message
+        return {
+            RunStatus.READY: "Starting the scraper...",
+            RunStatus.RUNNING: f"Scraped {count} of {self.plan.target} items",
+            RunStatus.SUCCEEDED: f"Finished! Scraped {count} items",
+            RunStatus.FAILED: f"The Actor process failed after {count} items",
+            RunStatus.TIMED_OUT: f"The run timed out after {count} items",
+            RunStatus.ABORTING: "Aborting the run...",
+            RunStatus.ABORTED: f"Aborted by the user after {count} items",
+        }.get(status, status.value)
+
+    def item_count(self, now: float) -> int:
+        """The dataset's itemCount as Apify reports it: as of `count_lag` seconds ago."""
+        return self.produced(now - self.plan.count_lag)
+
+    def items(self, start: int, stop: int) -> list[dict[str, Any]]:
+        """Items [start, stop) of the dataset, generated on first need and kept."""
+        while len(self._items) < stop:
+            self._items.append(self.factory.item(len(self._items)))
+        return self._items[start:stop]
+
+    def wall(self, clock_time: float) -> datetime:
+        return self.started_at + timedelta(seconds=clock_time - self.started)
+
+
+class SandboxState:
+    """Every run and dataset the sandbox knows, in memory, for the life of the app.
+
+    Only the app's event loop touches it, so it needs no lock.
+    """
+
+    def __init__(self, *, items_per_second: float, start_delay_seconds: float,
+                 clock: Clock) -> None:
+        self.items_per_second = items_per_second
+        self.start_delay_seconds = start_delay_seconds
+        self.clock = clock
+        self._runs: dict[str, SandboxRun] = {}
+        self._by_dataset: dict[str, SandboxRun] = {}
+
+    def start(self, actor_id: str, run_input: dict[str, Any], *, input_len: int = 0,
+              max_items_param: int | None = None) -> SandboxRun:
+        if not _KNOWN_ACTOR.search(actor_id):
+            raise SandboxError(404, "record-not-found",
+                               f"Actor with ID or name '{actor_id}' was not found")
+        plan = RunPlan.from_input(actor_id, run_input, items_per_second=self.items_per_second,
+                                  start_delay=self.start_delay_seconds,
+                                  max_items_param=max_items_param)
+        factory = ItemFactory(platform_for_actor(actor_id), keywords_from_input(run_input),
+                              plan.target, plan.seed, plan.shape)
+        run = SandboxRun(id=new_id(), actor_id=actor_id, dataset_id=new_id(), plan=plan,
+                         factory=factory, started=self.clock(), started_at=datetime.now(UTC),
+                         input_len=input_len)
+        self._runs[run.id] = run
+        self._by_dataset[run.dataset_id] = run
+        return run
+
+    def run(self, run_id: str) -> SandboxRun:
+        try:
+            return self._runs[run_id]
+        except KeyError:
+            raise SandboxError(404, "record-not-found",
+                               f"Actor run with ID '{run_id}' was not found") from None
+
+    def dataset(self, dataset_id: str) -> SandboxRun:
+        """The run that owns the dataset (every sandbox dataset is a run's default one)."""
+        try:
+            return self._by_dataset[dataset_id]
+        except KeyError:
+            raise SandboxError(404, "record-not-found",
+                               f"Dataset with ID '{dataset_id}' was not found") from None
+
+    def abort(self, run_id: str) -> SandboxRun:
+        """Stop producing items now; a finished run is left as it was, as Apify does."""
+        run = self.run(run_id)
+        now = self.clock()
+        if run.aborted_at is None and not run.status(now).finished:
+            run.aborted_at = now
+        return run
