@@ -11,9 +11,10 @@ from sqlalchemy.engine import make_url
 
 def sqlite_path(url: str) -> Path | None:
     parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
         return None
-    return Path(parsed.database)
+    return Path(database)
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
