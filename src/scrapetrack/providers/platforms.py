@@ -29,6 +29,7 @@ Normalizer = Callable[[Mapping[str, Any], Sequence[str]], Creator | None]
 @dataclass(frozen=True, slots=True)
 class Platform:
     name: str
+    label: str
     build_keyword_input: InputBuilder  # (keywords, target item count, settings) → run input
     normalize: Normalizer  # (dataset item, job keywords) → Creator or None
 
@@ -74,9 +75,9 @@ def youtube_keyword_input(keywords: Sequence[str], target: int,
 
 
 PLATFORMS: dict[str, Platform] = {
-    "tiktok": Platform("tiktok", tiktok_keyword_input, normalize_tiktok),
-    "instagram": Platform("instagram", instagram_keyword_input, normalize_instagram),
-    "youtube": Platform("youtube", youtube_keyword_input, normalize_youtube),
+    "tiktok": Platform("tiktok", "TikTok", tiktok_keyword_input, normalize_tiktok),
+    "instagram": Platform("instagram", "Instagram", instagram_keyword_input, normalize_instagram),
+    "youtube": Platform("youtube", "YouTube", youtube_keyword_input, normalize_youtube),
 }
 
 

@@ -97,6 +97,6 @@ def campaign_page(request: Request, campaign_id: str, user: MaybeUser,
                       message=exc.message)
     jobs = runtime.service.campaign_jobs(user.id, campaign.id)
     state = {"campaign": campaign_json(campaign), "jobs": [job_status(j) for j in jobs],
-             "platforms": list(PLATFORMS),
+             "platforms": {name: p.label for name, p in PLATFORMS.items()},
              "maxTargetResults": runtime.settings.max_target_results}
     return render(request, "campaign.html", user=user, campaign=campaign, state=state)
