@@ -30,10 +30,10 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
-def _runtime(settings: Settings, *, migrate: bool = True) -> Any:
+def _runtime(settings: Settings, *, embedded_worker: bool = True) -> Any:
     from scrapetrack.runtime import build_runtime
 
-    return build_runtime(settings, migrate=migrate)
+    return build_runtime(settings, migrate=True, embedded_worker=embedded_worker)
 
 
 @app.command()
@@ -56,6 +56,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     """Run the web app, with an embedded worker unless --no-worker."""
     import uvicorn
 
+    from scrapetrack.serving import GracefulServer
     from scrapetrack.web.app import create_app
 
     overrides: dict[str, Any] = {}
@@ -64,7 +65,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     if port:
         overrides["port"] = port
     settings = load_settings(**overrides)
-    runtime = _runtime(settings)
+    runtime = _runtime(settings, embedded_worker=not no_worker)
     code = runtime.accounts.owner_login_code()
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     typer.echo(f"scrapetrack on http://{shown}:{settings.port}")
@@ -73,9 +74,11 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     typer.echo(f"Sign in as the local owner: http://{shown}:{settings.port}/login?code={code}")
     sys.stdout.flush()
     application = create_app(settings, runtime=runtime, worker=not no_worker)
+    server = GracefulServer(uvicorn.Config(application, host=settings.host, port=settings.port,
+                                           log_level="info", timeout_graceful_shutdown=10),
+                            on_exit=runtime.hub.close_streams_threadsafe)
     try:
-        uvicorn.run(application, host=settings.host, port=settings.port, log_level="info",
-                    timeout_graceful_shutdown=10)
+        server.run()
     finally:
         runtime.close()
 

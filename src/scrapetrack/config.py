@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     qstash_next_signing_key: SecretStr | None = None
     public_url: str | None = None
 
+    # auto: Redis when REDIS_URL is set, else PostgreSQL NOTIFY on a PostgreSQL database,
+    # else in-process for an embedded worker, else polling the store.
+    event_bus: str = "auto"
+
     secret_key: SecretStr | None = None
     host: str = "127.0.0.1"
     port: int = 8000

@@ -10,6 +10,14 @@ from dataclasses import dataclass, field
 
 from scrapetrack.accounts import Accounts
 from scrapetrack.config import Settings
+from scrapetrack.events.base import Bus
+from scrapetrack.events.coalesce import CoalescingPublisher
+from scrapetrack.events.hub import Hub
+from scrapetrack.events.inprocess import InProcessBus
+from scrapetrack.events.poll import PollBus
+from scrapetrack.events.postgres import PostgresBus
+from scrapetrack.events.redis import RedisBus
+from scrapetrack.exceptions import ConfigError
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.base import Provider
 from scrapetrack.queue import JobQueue, make_huey
@@ -33,6 +41,9 @@ class Runtime:
     accounts: Accounts
     service: Service
     runner: JobRunner
+    bus: Bus
+    publisher: CoalescingPublisher
+    hub: Hub
     stop: threading.Event = field(default_factory=threading.Event)
 
     def start_worker(self, concurrency: int | None = None) -> None:
@@ -46,25 +57,55 @@ class Runtime:
     def close(self) -> None:
         self.stop_worker()
         self.queue.close()
+        self.publisher.close()
+        self.bus.close()
         self.provider.close()
         self.store.close()
 
 
-def build_runtime(settings: Settings, *, migrate: bool = False,
-                  provider: Provider | None = None) -> Runtime:
+def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
+    """The event bus EVENT_BUS names, or the best one for the backends in use."""
+    choice = settings.event_bus
+    if choice == "auto":
+        if settings.redis_url:
+            choice = "redis"
+        elif store.engine.dialect.name == "postgresql":
+            choice = "postgres"
+        else:
+            choice = "inprocess" if embedded_worker else "poll"
+    if choice == "redis":
+        if not settings.redis_url:
+            raise ConfigError("EVENT_BUS=redis needs REDIS_URL")
+        return RedisBus(settings.redis_url)
+    if choice == "postgres":
+        if store.engine.dialect.name != "postgresql":
+            raise ConfigError("EVENT_BUS=postgres needs a PostgreSQL DATABASE_URL")
+        return PostgresBus(store.engine)
+    if choice == "inprocess":
+        return InProcessBus()
+    if choice == "poll":
+        return PollBus()
+    raise ConfigError(f"EVENT_BUS must be auto, inprocess, poll, redis or postgres, not {choice!r}")
+
+
+def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker: bool = True,
+                  provider: Provider | None = None, bus: Bus | None = None) -> Runtime:
     pool = max(10, settings.worker_concurrency + 4)
     store = Store(make_engine(settings.database_url, pool_size=pool))
     if migrate:
         upgrade(store.engine)
+    bus = bus or make_bus(settings, store, embedded_worker=embedded_worker)
+    publisher = CoalescingPublisher(bus)
     token = settings.apify_token.get_secret_value() if settings.apify_token else None
     provider = provider or ApifyProvider(token, settings.resolved_apify_api_url(),
                                           max_retries=settings.apify_max_retries)
     stop = threading.Event()
     huey = make_huey(settings.queue_url)
     queue = JobQueue(huey)
-    runner = JobRunner(settings, store, provider, new_worker_id(), requeue=queue.enqueue,
-                       stop=stop)
+    runner = JobRunner(settings, store, provider, new_worker_id(), publisher=publisher,
+                       requeue=queue.enqueue, stop=stop)
     queue.bind(runner.run)
     return Runtime(settings=settings, store=store, provider=provider, queue=queue,
-                   accounts=Accounts(store), service=Service(settings, store, queue, provider),
-                   runner=runner, stop=stop)
+                   accounts=Accounts(store),
+                   service=Service(settings, store, queue, provider, publisher),
+                   runner=runner, bus=bus, publisher=publisher, hub=Hub(store, bus), stop=stop)

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from scrapetrack.config import Settings
+from scrapetrack.events.base import Notice
+from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.exceptions import (
     CampaignNotFound,
     InputError,
@@ -49,11 +51,12 @@ def check_platform(platform: str) -> str:
 
 class Service:
     def __init__(self, settings: Settings, store: Store, queue: Enqueuer,
-                 provider: Aborter) -> None:
+                 provider: Aborter, publisher: CoalescingPublisher) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
         self.provider = provider
+        self.publisher = publisher
 
     # campaigns ----------------------------------------------------------------------------
     def create_campaign(self, user_id: str, name: str, description: str | None) -> Campaign:
@@ -88,6 +91,7 @@ class Service:
         target = self._check_target(request.target_results)
         job = self.store.create_job(campaign_id=campaign.id, user_id=user_id, platform=platform,
                                     kind="keyword", keywords=keywords, target_results=target)
+        self.publisher.publish(Notice(job.id, job.campaign_id, job.version))
         try:
             self.queue.enqueue(job.id)
         except Exception:
@@ -112,6 +116,7 @@ class Service:
         finished = self.store.finish(job.id, Status.CANCELLED, error="Cancelled by the user")
         if finished is None:  # it ended meanwhile
             return self.get_job(user_id, job_id)
+        self.publisher.publish(Notice(job.id, job.campaign_id, finished.version), final=True)
         if finished.apify_run_id:
             self.provider.abort(finished.apify_run_id)
         return finished

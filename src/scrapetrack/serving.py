@@ -8,8 +8,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import FrameType
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -46,3 +47,16 @@ def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0,
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn waits for open responses before it shuts down, and event streams never end on
+    their own: the first exit signal also ends them, so the server stops in its grace period."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.on_exit()
+        super().handle_exit(sig, frame)

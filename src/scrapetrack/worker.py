@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from scrapetrack.config import Settings
+from scrapetrack.events.base import Notice
+from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.exceptions import ProviderError
 from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, keyword_progress
 from scrapetrack.providers.base import Provider, RunInfo, RunStatus
@@ -50,12 +52,14 @@ def run_outcome(run: RunInfo) -> Outcome:
 
 class JobRunner:
     def __init__(self, settings: Settings, store: Store, provider: Provider, worker_id: str,
-                 requeue: Callable[[str], None], stop: threading.Event | None = None,
+                 publisher: CoalescingPublisher, requeue: Callable[[str], None],
+                 stop: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
         self.store = store
         self.provider = provider
         self.worker_id = worker_id
+        self.publisher = publisher
         self.requeue = requeue
         self.stop = stop or threading.Event()
         self.clock = clock
@@ -67,6 +71,7 @@ class JobRunner:
         if job is None:
             log.info("job %s is not ours to run (finished, or owned by a live worker)", job_id)
             return
+        self._announce(job, job.version)
         try:
             outcome = self._drive(job)
         except LostJob:
@@ -78,8 +83,10 @@ class JobRunner:
             log.exception("job %s failed", job_id)
             outcome = Outcome(Status.ERROR, f"Internal error: {type(exc).__name__}")
         progress = 100 if outcome.status is Status.COMPLETED else None
-        self.store.finish(job_id, outcome.status, error=outcome.error,
-                          worker_id=self.worker_id, progress=progress)
+        finished = self.store.finish(job_id, outcome.status, error=outcome.error,
+                                     worker_id=self.worker_id, progress=progress)
+        if finished is not None:
+            self._announce(finished, finished.version, final=True)
 
     def _drive(self, job: ScrapingJob) -> Outcome:
         platform = get_platform(job.platform)
@@ -88,7 +95,7 @@ class JobRunner:
             run_input = platform.build_keyword_input(keywords, job.target_results, self.settings)
             run = self.provider.start(platform.actor_id(self.settings), run_input)
             # Saved before any waiting: a retry re-attaches instead of paying for a second run.
-            self._owned(self.store.update_owned(
+            self._owned(job, self.store.update_owned(
                 job.id, self.worker_id, apify_run_id=run.run_id,
                 apify_dataset_id=run.dataset_id, stage=Stage.SEARCHING))
             run_id, dataset_id = run.run_id, run.dataset_id
@@ -105,7 +112,7 @@ class JobRunner:
 
         while True:
             if self.stop.is_set():
-                self._hand_back(job.id)
+                self._hand_back(job)
                 raise LostJob()
             run = self.provider.get_run(run_id)
             page = self.provider.items_page(dataset_id, offset, page_size)
@@ -117,7 +124,7 @@ class JobRunner:
                 samples.append(RateSample(now, processed))
                 while samples[0].at < now - RATE_WINDOW_SECONDS and len(samples) > 2:
                     samples.popleft()
-                self._owned(self.store.ingest(
+                self._owned(job, self.store.ingest(
                     job.id, self.worker_id, from_offset=offset,
                     to_offset=offset + len(page.items), creators=creators,
                     skipped=len(page.items) - len(creators),
@@ -143,16 +150,23 @@ class JobRunner:
                                f"STALL_TIMEOUT_SECONDS ({self.settings.stall_timeout_seconds:g} s)")
             self.stop.wait(self.settings.poll_interval_seconds)
 
-    def _owned(self, version: int | None) -> int:
+    def _owned(self, job: ScrapingJob, version: int | None) -> int:
+        """A write's new version, announced; LostJob if the job was no longer ours."""
         if version is None:
             raise LostJob()
+        self._announce(job, version)
         return version
 
-    def _hand_back(self, job_id: str) -> None:
+    def _announce(self, job: ScrapingJob, version: int, final: bool = False) -> None:
+        self.publisher.publish(Notice(job.id, job.campaign_id, version), final=final)
+
+    def _hand_back(self, job: ScrapingJob) -> None:
         """On a graceful stop the job goes back to the queue, to resume at its saved offset."""
-        if self.store.update_owned(job_id, self.worker_id, status=Status.PENDING,
-                                   worker_id=None) is not None:
-            self.requeue(job_id)
+        version = self.store.update_owned(job.id, self.worker_id, status=Status.PENDING,
+                                          worker_id=None)
+        if version is not None:
+            self._announce(job, version)
+            self.requeue(job.id)
 
     def _abort_quietly(self, run_id: str) -> None:
         try:

@@ -21,6 +21,7 @@ from scrapetrack.jobs import Status
 from scrapetrack.store.db import writer
 from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
 
+CHUNK = 500  # ids per IN (...) list
 JOBS = cast(Table, ScrapingJob.__table__)
 CREATORS = cast(Table, CreatorRow.__table__)
 
@@ -119,6 +120,18 @@ class Store:
         with self.reading() as s:
             return s.scalars(select(ScrapingJob).where(ScrapingJob.campaign_id == campaign_id)
                              .order_by(ScrapingJob.created_at.desc())).all()
+
+    def job_states(self, job_ids: Sequence[str],
+                   campaign_ids: Sequence[str] = ()) -> list[ScrapingJob]:
+        """The jobs named, and every job of the campaigns named: one query per chunk."""
+        rows: list[ScrapingJob] = []
+        with self.reading() as s:
+            for start in range(0, max(len(job_ids), len(campaign_ids)), CHUNK):
+                ids = job_ids[start:start + CHUNK]
+                campaigns = campaign_ids[start:start + CHUNK]
+                rows.extend(s.scalars(select(ScrapingJob).where(
+                    ScrapingJob.id.in_(ids) | ScrapingJob.campaign_id.in_(campaigns))))
+        return rows
 
     def claim(self, job_id: str, worker_id: str, now: datetime,
               stale_before: datetime) -> ScrapingJob | None:

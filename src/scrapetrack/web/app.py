@@ -15,7 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from scrapetrack.config import Settings
 from scrapetrack.runtime import Runtime, build_runtime
 from scrapetrack.web import errors
-from scrapetrack.web.routes import api, health, pages
+from scrapetrack.web.routes import api, events, health, pages
 
 HERE = Path(__file__).parent
 SESSION_DAYS = 14
@@ -32,11 +32,13 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
         rt: Runtime = runtime if runtime is not None else await run_in_threadpool(
             build_runtime, settings)
         app.state.runtime = rt
+        await rt.hub.start()
         if worker:
             rt.start_worker()
         try:
             yield
         finally:
+            await rt.hub.stop()
             if owned:
                 await run_in_threadpool(rt.close)
             elif worker:
@@ -52,6 +54,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

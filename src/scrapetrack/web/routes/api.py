@@ -7,10 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Query, Response
 
 from scrapetrack.exceptions import InputError
-from scrapetrack.results import creator_json, results_csv
+from scrapetrack.results import results_csv
 from scrapetrack.service import SearchRequest, check_platform
+from scrapetrack.views import campaign_json, creator_json, job_status
 from scrapetrack.web.deps import CurrentUser, ServiceDep
-from scrapetrack.web.schemas import CampaignIn, SearchIn, campaign_json, job_status
+from scrapetrack.web.schemas import CampaignIn, SearchIn
 
 router = APIRouter(prefix="/api", tags=["api"])
 ERRORS: dict[int | str, dict[str, Any]] = {

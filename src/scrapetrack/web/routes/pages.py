@@ -11,9 +11,9 @@ from scrapetrack.exceptions import ScrapetrackError, Unauthorized
 from scrapetrack.providers.platforms import PLATFORMS
 from scrapetrack.runtime import Runtime
 from scrapetrack.store.models import User
+from scrapetrack.views import campaign_json, job_status
 from scrapetrack.web.deps import SESSION_USER, get_runtime, optional_user
 from scrapetrack.web.errors import status_for
-from scrapetrack.web.schemas import campaign_json, job_status
 
 router = APIRouter(include_in_schema=False)
 MaybeUser = Annotated[User | None, Depends(optional_user)]

@@ -1,0 +1,1 @@
+"""Live updates: buses that say "job X changed, version N", and the hub that fans out."""

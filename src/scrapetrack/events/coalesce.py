@@ -1,0 +1,74 @@
+"""Worker side: at most one notice per job per interval, leading edge plus trailing flush.
+
+A run can yield pages faster than anyone can watch; watchers want the latest state a few
+times a second, and brokers (Redis readers, PostgreSQL's NOTIFY lock) want few messages.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from scrapetrack.events.base import Bus, Notice
+
+
+class CoalescingPublisher:
+    def __init__(self, bus: Bus, interval: float = 0.1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.bus = bus
+        self.interval = interval
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._pending: dict[str, Notice] = {}
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._flush_loop, name="notice-flush",
+                                        daemon=True)
+        self._thread.start()
+
+    def publish(self, notice: Notice, *, final: bool = False) -> None:
+        """Send now if this job has been quiet for an interval (or this is its last notice);
+        otherwise keep it, replacing any older one, for the trailing flush."""
+        now = self.clock()
+        with self._lock:
+            last = self._last.get(notice.job_id)
+            send = final or last is None or now - last >= self.interval
+            if send:
+                self._pending.pop(notice.job_id, None)
+                if final:
+                    self._last.pop(notice.job_id, None)
+                else:
+                    self._last[notice.job_id] = now
+            else:
+                self._pending[notice.job_id] = notice
+                self._wake.set()
+        if send:
+            self.bus.publish(notice)
+
+    def _flush_loop(self) -> None:
+        while not self._closed:
+            self._wake.wait()
+            time.sleep(self.interval / 2)  # let the interval pass; more notices coalesce
+            due: list[Notice] = []
+            now = self.clock()
+            with self._lock:
+                for job_id in list(self._pending):
+                    if now - self._last.get(job_id, 0.0) >= self.interval or self._closed:
+                        due.append(self._pending.pop(job_id))
+                        self._last[job_id] = now
+                if not self._pending:
+                    self._wake.clear()
+            for notice in due:
+                self.bus.publish(notice)
+
+    def close(self) -> None:
+        """Send what is still pending and stop."""
+        self._closed = True
+        self._wake.set()
+        self._thread.join(timeout=5)
+        with self._lock:
+            pending, self._pending = list(self._pending.values()), {}
+        for notice in pending:
+            self.bus.publish(notice)

@@ -1,0 +1,283 @@
+"""One hub per web process: it reads each changed job once and fans the frame out.
+
+Cost per watcher never touches the database: a change (a bus notice, or the safety poll) marks
+jobs dirty; one loop reads the dirty ones in one query at most `max_hz` times a second, encodes
+each as an SSE frame once, and hands the same bytes to every watcher. A watcher keeps only the
+newest frame per job while its client is slow, so a slow client never delays the others and
+never gets a backlog.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from scrapetrack.events.base import Bus, Notice
+from scrapetrack.events.drive import drive
+from scrapetrack.jobs import Status
+from scrapetrack.store.models import ScrapingJob
+from scrapetrack.store.repository import Store
+from scrapetrack.views import job_status
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+PING = b": ping\n\n"
+
+
+def encode(event_id: int, payload: str) -> bytes:
+    return f"id: {event_id}\nevent: progress\ndata: {payload}\n\n".encode()
+
+
+class Watcher:
+    """One SSE connection: the newest frame per job while its client is busy, nothing more."""
+
+    __slots__ = ("_busy", "_closing", "_ends_with", "_final", "_pending", "_send", "done",
+                 "seen")
+
+    def __init__(self, send: Send, ends_with: str | None = None) -> None:
+        self._send = send
+        self._ends_with = ends_with  # a job stream ends after this job's terminal status
+        self._busy = False
+        self._closing = False
+        self._final = False
+        self._pending: dict[str, bytes] = {}
+        self.seen: dict[str, int] = {}
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def offer(self, job_id: str, version: int, frame: bytes, terminal: bool) -> None:
+        if self.done.done() or self.seen.get(job_id, 0) >= version:
+            return
+        self.seen[job_id] = version
+        final = terminal and job_id == self._ends_with
+        if self._busy:
+            self._pending[job_id] = frame  # newest replaces older: no backlog
+            self._final = self._final or final
+        else:
+            self._write(frame, final)
+
+    def ping(self) -> None:
+        if not self._busy and not self.done.done():
+            self._write(PING, False)
+
+    def close(self) -> None:
+        """End the stream once any write in flight has finished."""
+        self._closing = True
+        if not self._busy:
+            self._finish()
+
+    def _write(self, frame: bytes, final: bool) -> None:
+        pending = drive(self._send({"type": "http.response.body", "body": frame,
+                                    "more_body": True}))
+        if pending is None:
+            if final or self._closing:
+                self._finish()
+            return
+        self._busy = True
+        pending.add_done_callback(lambda f: self._drained(f, final))
+
+    def _drained(self, written: asyncio.Future[None], final: bool) -> None:
+        self._busy = False
+        if written.cancelled() or written.exception() is not None:
+            self._finish()  # the client is gone
+        elif final or self._closing:
+            self._finish()
+        elif self._pending:
+            frames = b"".join(self._pending.values())
+            self._pending.clear()
+            final, self._final = self._final, False
+            self._write(frames, final)
+
+    def _finish(self) -> None:
+        if not self.done.done():
+            self.done.set_result(None)
+
+
+@dataclass(slots=True)
+class JobState:
+    version: int
+    campaign_id: str
+    terminal: bool
+    job_frame: bytes  # id: the job's version, so Last-Event-ID resumes a job stream
+    campaign_frame: bytes  # id: the hub's sequence, increasing across a campaign's jobs
+
+
+class Hub:
+    def __init__(self, store: Store, bus: Bus, *, max_hz: float = 10.0,
+                 heartbeat_seconds: float = 15.0) -> None:
+        self.store = store
+        self.bus = bus
+        self.min_interval = 1.0 / max_hz
+        self.heartbeat_seconds = heartbeat_seconds
+        self.reads = 0  # store reads so far: the benchmark shows they don't grow with watchers
+        self._jobs: dict[str, JobState] = {}
+        self._job_watchers: dict[str, set[Watcher]] = {}
+        self._campaign_watchers: dict[str, set[Watcher]] = {}
+        self._dirty: set[str] = set()
+        self._dirty_campaigns: set[str] = set()
+        self._full_read = True
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Campaign frame ids: microseconds, so they keep increasing across restarts too.
+        self._seq = time.time_ns() // 1000
+
+    @property
+    def watchers(self) -> int:
+        return sum(map(len, self._job_watchers.values())) + sum(
+            map(len, self._campaign_watchers.values()))
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._tasks = [asyncio.create_task(self._listen(), name="hub-listen"),
+                       asyncio.create_task(self._run(), name="hub-run")]
+
+    def close_streams(self) -> None:
+        """End every stream (on shutdown), so the server can stop within its grace period."""
+        self._closed = True
+        for group in (*self._job_watchers.values(), *self._campaign_watchers.values()):
+            for watcher in list(group):
+                watcher.close()
+
+    def close_streams_threadsafe(self) -> None:
+        """close_streams from a signal handler or another thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.close_streams)
+
+    async def stop(self) -> None:
+        self.close_streams()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+
+    # watchers -----------------------------------------------------------------------------
+    def watch_job(self, watcher: Watcher, snapshot: ScrapingJob) -> None:
+        self._job_watchers.setdefault(snapshot.id, set()).add(watcher)
+        if self._closed:
+            watcher.close()
+            return
+        self._absorb(snapshot)
+        state = self._jobs[snapshot.id]
+        watcher.offer(snapshot.id, state.version, state.job_frame, state.terminal)
+        if state.terminal and watcher.seen.get(snapshot.id, 0) >= state.version:
+            watcher.close()  # nothing will ever follow
+
+    def watch_campaign(self, watcher: Watcher, campaign_id: str,
+                       snapshot: Sequence[ScrapingJob]) -> None:
+        first = campaign_id not in self._campaign_watchers
+        self._campaign_watchers.setdefault(campaign_id, set()).add(watcher)
+        if self._closed:
+            watcher.close()
+            return
+        for row in snapshot:
+            self._absorb(row)
+        for state_id, state in self._jobs.items():
+            if state.campaign_id == campaign_id:
+                watcher.offer(state_id, state.version, state.campaign_frame, False)
+        if first:  # a job created between the snapshot and now must not wait for a poll
+            self._dirty_campaigns.add(campaign_id)
+            self._wake.set()
+
+    def unwatch(self, watcher: Watcher) -> None:
+        for groups in (self._job_watchers, self._campaign_watchers):
+            for key in [k for k, group in groups.items() if watcher in group]:
+                groups[key].discard(watcher)
+                if not groups[key]:
+                    del groups[key]
+
+    # the loop -----------------------------------------------------------------------------
+    async def _listen(self) -> None:
+        async for item in self.bus.listen():
+            if not isinstance(item, Notice):  # RESYNC: we may have missed notices
+                self._full_read = True
+                self._wake.set()
+                continue
+            known = self._jobs.get(item.job_id)
+            if known is not None and known.version >= item.version:
+                continue
+            if item.job_id in self._job_watchers or item.campaign_id in self._campaign_watchers:
+                self._dirty.add(item.job_id)
+                self._wake.set()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        next_poll = loop.time() + self.bus.safety_poll_seconds
+        next_ping = loop.time() + self.heartbeat_seconds
+        while True:
+            try:
+                async with asyncio.timeout(max(0.0, min(next_poll, next_ping) - loop.time())):
+                    await self._wake.wait()
+            except TimeoutError:
+                pass
+            started = loop.time()
+            self._wake.clear()
+            if started >= next_poll:
+                self._full_read = True
+                next_poll = started + self.bus.safety_poll_seconds
+            if started >= next_ping:
+                next_ping = started + self.heartbeat_seconds
+                self._ping_all()
+            try:
+                await self._read()
+            except Exception:  # the database may be restarting: the next tick tries again
+                log.exception("the hub could not read job states")
+                self._full_read = True
+            # At most max_hz reads a second: notices arriving meanwhile coalesce.
+            await asyncio.sleep(max(0.0, self.min_interval - (loop.time() - started)))
+
+    async def _read(self) -> None:
+        if self._full_read:
+            self._full_read = False
+            self._dirty.clear()
+            self._dirty_campaigns.clear()
+            job_ids, campaign_ids = list(self._job_watchers), list(self._campaign_watchers)
+            self._forget_unwatched()
+        else:
+            job_ids, self._dirty = list(self._dirty), set()
+            campaign_ids, self._dirty_campaigns = list(self._dirty_campaigns), set()
+        if not job_ids and not campaign_ids:
+            return
+        rows = await run_in_threadpool(self.store.job_states, job_ids, campaign_ids)
+        self.reads += 1
+        for row in rows:
+            self._absorb(row, broadcast=True)
+
+    def _absorb(self, row: ScrapingJob, broadcast: bool = False) -> None:
+        """Keep the newer of what we hold and `row`; on news, deliver it to its watchers."""
+        known = self._jobs.get(row.id)
+        if known is not None and known.version >= row.version:
+            return
+        payload = json.dumps(job_status(row), separators=(",", ":"))
+        self._seq = max(self._seq + 1, time.time_ns() // 1000)
+        state = JobState(row.version, row.campaign_id, Status(row.status).terminal,
+                         encode(row.version, payload), encode(self._seq, payload))
+        self._jobs[row.id] = state
+        if not broadcast:
+            return
+        for watcher in self._job_watchers.get(row.id, ()):
+            watcher.offer(row.id, state.version, state.job_frame, state.terminal)
+        for watcher in self._campaign_watchers.get(row.campaign_id, ()):
+            watcher.offer(row.id, state.version, state.campaign_frame, False)
+
+    def _ping_all(self) -> None:
+        for group in self._groups():
+            for watcher in group:
+                watcher.ping()
+
+    def _groups(self) -> Iterable[set[Watcher]]:
+        yield from self._job_watchers.values()
+        yield from self._campaign_watchers.values()
+
+    def _forget_unwatched(self) -> None:
+        self._jobs = {job_id: state for job_id, state in self._jobs.items()
+                      if job_id in self._job_watchers
+                      or state.campaign_id in self._campaign_watchers}

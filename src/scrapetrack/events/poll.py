@@ -1,0 +1,26 @@
+"""Polling bus: no messages at all; the hub re-reads its watched jobs every tick.
+
+For SQLite with workers in other processes: one query per tick per web process, however many
+jobs and watchers it has, and nothing to run besides the database file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from scrapetrack.events.base import RESYNC, Bus, Notice, _Resync
+
+
+class PollBus(Bus):
+    name = "poll"
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.safety_poll_seconds = interval
+
+    def publish(self, notice: Notice) -> None:
+        """Nothing to send: the readers look at the store."""
+
+    async def listen(self) -> AsyncIterator[Notice | _Resync]:
+        yield RESYNC
+        await asyncio.Event().wait()  # never: the hub's poll is the whole mechanism

@@ -1,0 +1,60 @@
+"""How jobs, campaigns and creators look in JSON (camelCase): for the API, the event streams,
+the CLI and the exports alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from scrapetrack.jobs import eta_seconds
+from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return round(value, digits) if value is not None else None
+
+
+def job_status(job: ScrapingJob) -> dict[str, Any]:
+    """The seed's status object, and more."""
+    rate = job.rate_per_second if job.status == "processing" else None
+    return {
+        "id": job.id,
+        "status": job.status,
+        "progress": job.progress,
+        "processedResults": job.processed_results,
+        "targetResults": job.target_results,
+        "error": job.last_error,
+        "platform": job.platform,
+        "kind": job.kind,
+        "campaignId": job.campaign_id,
+        "keywords": job.keywords,
+        "targetUsername": job.target_username,
+        "stage": job.stage,
+        "creatorsCount": job.creators_count,
+        "skippedItems": job.skipped_items,
+        "ratePerSecond": _round(rate, 2),
+        "etaSeconds": _round(eta_seconds(rate, job.processed_results, job.target_results), 1),
+        "version": job.version,
+        "createdAt": iso(job.created_at),
+        "updatedAt": iso(job.updated_at),
+        "startedAt": iso(job.started_at),
+        "finishedAt": iso(job.finished_at),
+    }
+
+
+def campaign_json(campaign: Campaign) -> dict[str, Any]:
+    return {"id": campaign.id, "name": campaign.name, "description": campaign.description,
+            "createdAt": iso(campaign.created_at)}
+
+
+def creator_json(row: CreatorRow) -> dict[str, Any]:
+    return {"id": row.id, "platform": row.platform, "handle": row.handle,
+            "displayName": row.display_name, "followers": row.followers,
+            "engagementRate": _round(row.engagement_rate, 4), "bio": row.bio,
+            "profileUrl": row.profile_url, "avatarUrl": row.avatar_url,
+            "matchedKeyword": row.matched_keyword, "verified": row.verified,
+            "videos": row.items_count}
