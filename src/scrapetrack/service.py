@@ -121,8 +121,9 @@ class Service:
             self.provider.abort(finished.apify_run_id)
         return finished
 
-    def results(self, user_id: str, job_id: str) -> Sequence[CreatorRow]:
-        return self.store.creators(self.get_job(user_id, job_id).id)
+    def results(self, user_id: str, job_id: str,
+                after_id: int | None = None) -> Sequence[CreatorRow]:
+        return self.store.creators(self.get_job(user_id, job_id).id, after_id)
 
     # validation ---------------------------------------------------------------------------
     @staticmethod

@@ -1,60 +1,116 @@
-"""A new user's first search, as the issue's "done" says: `scrapetrack serve`, the printed
-sign-in URL, a TikTok keyword search for 200 results, the bar moving to 100 %, then creators."""
+"""A new user's first searches in a real browser against `scrapetrack serve`: the printed
+sign-in URL, a TikTok keyword search for 200 results pushed live to the bar, rows streaming
+into the table, a job started elsewhere showing up, and polling when the stream is down."""
 
 from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass, field
 
 from playwright.sync_api import Page
 
 from tests.e2e.conftest import ARTIFACTS, Served
 
 
-def test_a_first_search_shows_real_progress_then_the_creators(served: Served,
-                                                               page: Page) -> None:
-    console_errors: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+@dataclass
+class Watch:
+    """What a person watching the page saw, sampled every 100 ms."""
+
+    texts: list[str] = field(default_factory=list)
+    values: list[int] = field(default_factory=list)
+    rows_while_running: int = 0
+
+    def sample(self, page: Page, card: str) -> None:
+        text = page.locator(f"{card} [data-testid=job-status]").text_content() or ""
+        value = int(page.locator(f"{card} progress").get_attribute("value") or 0)
+        if not self.texts or self.texts[-1] != text:
+            self.texts.append(text)
+        if not self.values or self.values[-1] != value:
+            self.values.append(value)
+        if text.startswith("Processing"):
+            rows = page.locator(f"{card} [data-testid=results-table] tbody tr").count()
+            self.rows_while_running = max(self.rows_while_running, rows)
+
+
+def sign_in_and_open_a_campaign(page: Page, served: Served, name: str) -> str:
     page.goto(served.sign_in_url)
     assert page.url == f"{served.url}/"
-    assert page.get_by_test_id("sandbox-banner").is_visible()
-
-    page.fill("input[name=name]", "Launch <script>alert(1)</script>")
+    page.fill("input[name=name]", name)
     page.click("text=Create")
     assert re.search(r"/campaigns/[0-9a-f-]{36}$", page.url)
+    return page.url.rsplit("/", 1)[1]
+
+
+def watch_until_done(page: Page, card: str, timeout: float = 90) -> Watch:
+    watch = Watch()
+    deadline = time.monotonic() + timeout
+    while page.locator(f"{card}[data-status=completed] [data-testid=results-table]").count() \
+            == 0 or not page.locator(f"{card} .progress-box").is_hidden():
+        assert time.monotonic() < deadline, f"the job did not finish; saw {watch.texts}"
+        watch.sample(page, card)
+        page.wait_for_timeout(100)
+    return watch
+
+
+def test_a_first_search_is_pushed_live_to_the_page(served: Served, page: Page) -> None:
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    sign_in_and_open_a_campaign(page, served, "Launch <script>alert(1)</script>")
+    assert page.get_by_test_id("sandbox-banner").is_visible()
     assert page.get_by_test_id("campaign-name").text_content() == \
         "Launch <script>alert(1)</script>"
+    page.get_by_test_id("live-mode").filter(has_text="Live").wait_for()
+    assert page.get_by_test_id("live-mode").get_attribute("data-mode") == "push"
 
     page.evaluate("window.__sameDocument = true")  # gone if the page ever reloads
     page.select_option("select[name=platform]", "tiktok")
     page.fill("input[name=keywords]", "fitness coach")
     page.fill("input[name=targetResults]", "200")
     page.click("text=Start Search")
+    page.locator("article.job").first.wait_for()
+    job_id = page.locator("article.job").first.get_attribute("data-job-id")
+    card = f"article[data-job-id='{job_id}']"
+    watch = watch_until_done(page, card)
 
-    texts: list[str] = []
-    values: list[int] = []
-    table = page.get_by_test_id("results-table")
-    deadline = time.monotonic() + 90
-    while table.count() == 0:
-        assert time.monotonic() < deadline, f"no results table; saw {texts}"
-        text = page.get_by_test_id("job-status").first.text_content() or ""
-        value = int(page.locator(".job progress").first.get_attribute("value") or 0)
-        if not texts or texts[-1] != text:
-            texts.append(text)
-        if not values or values[-1] != value:
-            values.append(value)
-        page.wait_for_timeout(100)
-
-    assert texts[0] == "Starting search..."
-    processing = [t for t in texts if t.startswith("Processing your search... (")]
-    assert len(processing) >= 3, texts
-    assert values == sorted(values), values
-    assert len([v for v in values if 0 < v < 100]) >= 3, values
-    assert page.locator(".job-percent").first.text_content() == "100% completed"
-    assert page.evaluate("window.__sameDocument") is True
-    rows = table.locator("tbody tr")
+    assert watch.texts[0] in ("Starting search...", "Processing your search... (0%)")
+    assert len([t for t in watch.texts if t.startswith("Processing your search... (")]) >= 3
+    assert watch.values == sorted(watch.values), watch.values
+    assert len([v for v in watch.values if 0 < v < 100]) >= 3, watch.values
+    assert watch.rows_while_running > 0, "rows should stream in while the job runs"
+    assert page.locator(f"{card} .job-percent").text_content() == "100% completed"
+    rows = page.locator(f"{card} [data-testid=results-table] tbody tr")
     assert rows.count() > 10
-    assert rows.first.locator("a").get_attribute("href", timeout=5000) is not None
+    found = page.locator(f"{card} [data-testid=creators-found]").text_content() or ""
+    assert found == f"{rows.count()} creators found"
+    assert page.evaluate("window.__sameDocument") is True
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "first-search.png"), full_page=True)
     assert console_errors == []
+
+
+def test_a_job_started_elsewhere_appears_by_itself(served: Served, page: Page) -> None:
+    campaign_id = sign_in_and_open_a_campaign(page, served, "Elsewhere")
+    page.get_by_test_id("live-mode").filter(has_text="Live").wait_for()
+    page.evaluate("window.__sameDocument = true")
+    # Another tab, the CLI or a script: the same account, through the API.
+    started = page.request.post(f"{served.url}/api/scraping/tiktok", data={
+        "campaignId": campaign_id, "keywords": ["yoga"], "targetResults": 40})
+    assert started.status == 202
+    job_id = started.json()["id"]
+    watch_until_done(page, f"article[data-job-id='{job_id}']")
+    assert page.evaluate("window.__sameDocument") is True
+
+
+def test_the_page_polls_when_the_stream_is_down(served: Served, page: Page) -> None:
+    page.route(re.compile(r".*/events$"), lambda route: route.abort())
+    sign_in_and_open_a_campaign(page, served, "No push")
+    page.get_by_test_id("live-mode").filter(has_text="polling").wait_for(timeout=30_000)
+    page.fill("input[name=keywords]", "hiit")
+    page.fill("input[name=targetResults]", "60")
+    page.click("text=Start Search")
+    page.locator("article.job").first.wait_for()
+    job_id = page.locator("article.job").first.get_attribute("data-job-id")
+    watch = watch_until_done(page, f"article[data-job-id='{job_id}']")
+    assert watch.values[-1] == 100 or page.locator(
+        f"article[data-job-id='{job_id}'] .job-percent").text_content() == "100% completed"

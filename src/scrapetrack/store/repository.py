@@ -207,10 +207,16 @@ class Store:
                 return None
             return s.get(ScrapingJob, job_id)
 
-    def creators(self, job_id: str) -> Sequence[CreatorRow]:
+    def creators(self, job_id: str, after_id: int | None = None) -> Sequence[CreatorRow]:
+        """A job's creators, most followed first; or, after `after_id`, the newer ones in the
+        order they were found (how a page streams rows in while a job runs)."""
+        query = select(CreatorRow).where(CreatorRow.job_id == job_id)
+        if after_id is not None:
+            query = query.where(CreatorRow.id > after_id).order_by(CreatorRow.id)
+        else:
+            query = query.order_by(CreatorRow.followers.desc().nulls_last(), CreatorRow.id)
         with self.reading() as s:
-            return s.scalars(select(CreatorRow).where(CreatorRow.job_id == job_id).order_by(
-                CreatorRow.followers.desc().nulls_last(), CreatorRow.id)).all()
+            return s.scalars(query).all()
 
     # helpers ------------------------------------------------------------------------------
     @staticmethod

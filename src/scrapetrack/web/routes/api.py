@@ -62,8 +62,11 @@ def cancel_job(job_id: str, user: CurrentUser, service: ServiceDep) -> dict[str,
 
 @router.get("/jobs/{job_id}/results", responses=ERRORS)
 def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
-                format: str = Query(default="json", pattern="^(json|csv)$")) -> Any:
-    rows = service.results(user.id, job_id)
+                format: str = Query(default="json", pattern="^(json|csv)$"),
+                after_id: int | None = Query(default=None, alias="afterId", ge=0)) -> Any:
+    """The creators found, most followed first; with `afterId`, only those found after the
+    creator with that `id`, in the order found (to stream rows in while the job runs)."""
+    rows = service.results(user.id, job_id, after_id)
     if format == "csv":
         return Response(results_csv(rows), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="creators-{job_id}.csv"'})

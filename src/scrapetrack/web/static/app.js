@@ -1,15 +1,19 @@
-// The campaign page: start searches, show each job's progress, then its creators.
-// Every value from the server goes in through textContent, never innerHTML.
+// The campaign page: start searches and watch every job of the campaign live.
+// One EventSource per tab (the campaign stream); if it fails, poll every 3 s until it works
+// again. Every value from the server goes in through textContent, never innerHTML.
 "use strict";
 
 (function () {
   const POLL_MS = 3000;
+  const RESULTS_EVERY_MS = 1000;
   const ACTIVE = new Set(["pending", "processing"]);
   const stateEl = document.getElementById("state");
   if (!stateEl) return;
   const state = JSON.parse(stateEl.textContent);
+  const campaignId = state.campaign.id;
   const jobsEl = document.getElementById("jobs");
-  const cards = new Map(); // job id -> {job, el, resultsShown}
+  const liveEl = document.getElementById("live-mode");
+  const cards = new Map(); // job id -> card
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -31,62 +35,6 @@
     }
   }
 
-  function statusText(job, resultsShown) {
-    if (job.status === "completed") return resultsShown ? "Completed" : "Saving results...";
-    if (job.status === "processing") return `Processing your search... (${job.progress}%)`;
-    if (job.status === "pending") return "Starting search...";
-    if (job.status === "cancelled") return "Cancelled";
-    if (job.status === "timeout") return `Timed out: ${job.error || ""}`;
-    return `Failed: ${job.error || "unknown error"}`;
-  }
-
-  function describe(job) {
-    const what = job.keywords ? job.keywords.join(", ") : `like @${job.targetUsername}`;
-    return `${job.platform} · ${what} · ${job.targetResults} results`;
-  }
-
-  function formatEta(seconds) {
-    if (seconds == null) return "";
-    const s = Math.round(seconds);
-    return s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s left` : `${s} s left`;
-  }
-
-  function render(card) {
-    const job = card.job;
-    const el_ = card.el;
-    el_.dataset.status = job.status;
-    el_.querySelector(".job-title").textContent = describe(job);
-    el_.querySelector(".job-status").textContent = statusText(job, card.resultsShown);
-    const bar = el_.querySelector("progress");
-    bar.value = job.progress;
-    el_.querySelector(".job-percent").textContent = `${job.progress}% completed`;
-    const rate = job.ratePerSecond != null ? `${job.ratePerSecond} items/s` : "";
-    el_.querySelector(".job-rate").textContent =
-      [`${job.processedResults} of ${job.targetResults} items`, rate, formatEta(job.etaSeconds)]
-        .filter(Boolean).join(" · ");
-    el_.querySelector(".progress-box").hidden = !(ACTIVE.has(job.status) ||
-      (job.status === "completed" && !card.resultsShown));
-  }
-
-  function addCard(job, first) {
-    const node = el("article", { class: "card job", "data-job-id": job.id },
-      el("h3", { class: "job-title" }),
-      el("div", { class: "progress-box" },
-        el("p", { class: "job-status", "data-testid": "job-status" }),
-        el("progress", { max: "100", value: "0" }),
-        el("p", { class: "job-percent muted" }),
-        el("p", { class: "job-rate muted" })),
-      el("div", { class: "results" }));
-    const card = { job, el: node, resultsShown: false };
-    cards.set(job.id, card);
-    if (first) jobsEl.prepend(node); else jobsEl.append(node);
-    render(card);
-    if (job.status === "completed") loadResults(card);
-    else if (!ACTIVE.has(job.status)) node.querySelector(".job-status").textContent =
-      statusText(job, true);
-    return card;
-  }
-
   async function api(path, options) {
     const response = await fetch(path, Object.assign({
       credentials: "same-origin",
@@ -97,61 +45,199 @@
     return body;
   }
 
+  // --- one job's card --------------------------------------------------------------------
+  function statusText(job, card) {
+    if (job.status === "completed") return card.final ? "Completed" : "Saving results...";
+    if (job.status === "processing") return `Processing your search... (${job.progress}%)`;
+    if (job.status === "pending") return "Starting search...";
+    if (job.status === "cancelled") return "Cancelled";
+    if (job.status === "timeout") return `Timed out: ${job.error || ""}`;
+    return `Failed: ${job.error || "unknown error"}`;
+  }
+
+  function describe(job) {
+    const what = job.keywords ? job.keywords.join(", ") : `like @${job.targetUsername}`;
+    const platform = state.platforms[job.platform] || job.platform;
+    return `${platform} · ${what} · ${job.targetResults} results`;
+  }
+
+  function formatEta(seconds) {
+    if (seconds == null) return "";
+    const s = Math.round(seconds);
+    return s >= 60 ? `about ${Math.floor(s / 60)} min ${s % 60} s left` : `about ${s} s left`;
+  }
+
+  function render(card) {
+    const job = card.job;
+    const node = card.el;
+    node.dataset.status = job.status;
+    node.querySelector(".job-title").textContent = describe(job);
+    node.querySelector(".job-status").textContent = statusText(job, card);
+    node.querySelector("progress").value = job.progress;
+    node.querySelector(".job-percent").textContent = `${job.progress}% completed`;
+    const rate = job.ratePerSecond != null ? `${job.ratePerSecond} items/s` : "";
+    node.querySelector(".job-rate").textContent = [
+      `${job.processedResults} of ${job.targetResults} items`, rate, formatEta(job.etaSeconds),
+    ].filter(Boolean).join(" · ");
+    const active = ACTIVE.has(job.status) || (job.status === "completed" && !card.final);
+    node.querySelector(".progress-box").hidden = !active;
+  }
+
+  function addCard(job, first) {
+    const node = el("article", { class: "card job", "data-job-id": job.id },
+      el("h3", { class: "job-title" }),
+      el("div", { class: "progress-box" },
+        el("p", { class: "job-status", "data-testid": "job-status" }),
+        el("progress", { max: "100", value: "0" }),
+        el("p", { class: "job-percent muted" }),
+        el("p", { class: "job-rate muted", "data-testid": "job-rate" })),
+      el("div", { class: "results" }));
+    const card = { job, el: node, final: false, rows: new Map(), lastId: 0, fetching: null,
+      lastFetch: 0, timer: null };
+    cards.set(job.id, card);
+    if (first) jobsEl.prepend(node); else jobsEl.append(node);
+    render(card);
+    update(card, job);
+    return card;
+  }
+
+  function update(card, job) {
+    if (job.version != null && card.job.version != null && job.version < card.job.version) return;
+    card.job = Object.assign(card.job, job);
+    render(card);
+    if (job.status === "completed") scheduleResults(card, true);
+    else if (job.creatorsCount > card.rows.size) scheduleResults(card, false);
+  }
+
+  // --- the results table, streamed in as creators are found ------------------------------
+  function scheduleResults(card, final) {
+    if (card.final) return;
+    if (final) card.wantFinal = true;
+    if (card.fetching || card.timer) return;
+    const wait = Math.max(0, card.lastFetch + RESULTS_EVERY_MS - Date.now());
+    card.timer = setTimeout(() => { card.timer = null; fetchResults(card); },
+      card.wantFinal ? 0 : wait);
+  }
+
+  async function fetchResults(card) {
+    const final = card.wantFinal;
+    card.lastFetch = Date.now();
+    const base = `/api/jobs/${encodeURIComponent(card.job.id)}/results`;
+    card.fetching = api(final ? base : `${base}?afterId=${card.lastId}`);
+    try {
+      const creators = await card.fetching;
+      if (final) card.rows.clear();
+      for (const c of creators) {
+        card.rows.set(c.id, c);
+        card.lastId = Math.max(card.lastId, c.id);
+      }
+      drawTable(card);
+      if (final) {
+        card.final = true;
+        render(card);
+      }
+    } catch (err) {
+      card.el.querySelector(".results").textContent = `Could not load results: ${err.message}`;
+    } finally {
+      card.fetching = null;
+    }
+    if (!card.final && (card.wantFinal || card.job.creatorsCount > card.rows.size)) {
+      scheduleResults(card, card.wantFinal);
+    }
+  }
+
   function cell(value) {
     return el("td", { text: value == null ? "" : String(value) });
   }
 
-  function resultsTable(creators) {
+  function drawTable(card) {
+    const creators = [...card.rows.values()].sort((a, b) =>
+      (b.followers ?? -1) - (a.followers ?? -1) || a.id - b.id);
     const head = el("tr", {}, ...["Creator", "Name", "Followers", "Engagement", "Keyword", "Bio"]
       .map((h) => el("th", { text: h })));
     const body = el("tbody");
     for (const c of creators) {
       const profile = safeUrl(c.profileUrl);
       const handle = profile
-        ? el("a", { href: profile, rel: "noopener noreferrer", target: "_blank", text: `@${c.handle}` })
+        ? el("a", { href: profile, rel: "noopener noreferrer", target: "_blank",
+          text: `@${c.handle}` })
         : document.createTextNode(`@${c.handle}`);
       body.append(el("tr", {},
         el("td", {}, handle),
         cell(c.displayName),
-        cell(c.followers != null ? c.followers.toLocaleString() : ""),
+        cell(c.followers != null ? c.followers.toLocaleString("en-US") : ""),
         cell(c.engagementRate != null ? `${(c.engagementRate * 100).toFixed(2)}%` : ""),
         cell(c.matchedKeyword),
         cell(c.bio)));
     }
-    return el("table", { class: "results-table", "data-testid": "results-table" },
-      el("thead", {}, head), body);
+    card.el.querySelector(".results").replaceChildren(
+      el("p", { class: "muted", "data-testid": "creators-found",
+        text: `${creators.length} creators found` }),
+      el("table", { class: "results-table", "data-testid": "results-table" },
+        el("thead", {}, head), body));
   }
 
-  async function loadResults(card) {
-    try {
-      const creators = await api(`/api/jobs/${encodeURIComponent(card.job.id)}/results`);
-      const box = card.el.querySelector(".results");
-      box.replaceChildren(
-        el("p", { class: "muted", text: `${creators.length} creators found` }),
-        resultsTable(creators));
-      card.resultsShown = true;
-      render(card);
-    } catch (err) {
-      card.el.querySelector(".results").textContent = `Could not load results: ${err.message}`;
-    }
+  function onStatus(job) {
+    const card = cards.get(job.id);
+    if (card) update(card, job);
+    else addCard(job, true);
   }
 
-  async function poll() {
-    for (const card of cards.values()) {
-      if (!ACTIVE.has(card.job.status)) continue;
-      try {
-        const job = await api(`/api/scraping/${encodeURIComponent(card.job.platform)}` +
-          `?jobId=${encodeURIComponent(card.job.id)}`);
-        card.job = Object.assign(card.job, job);
-        render(card);
-        if (job.status === "completed") loadResults(card);
-        else if (!ACTIVE.has(job.status)) render(card);
-      } catch (err) {
-        console.error("Error polling job status:", err);
+  // --- live updates: the campaign stream, polling while it is down -----------------------
+  let source = null;
+  let pollTimer = null;
+  let failures = 0;
+
+  function setMode(mode) {
+    if (liveEl) liveEl.textContent = mode === "push" ? "Live" : "Live (polling every 3 s)";
+    if (liveEl) liveEl.dataset.mode = mode;
+  }
+
+  function connect() {
+    if (!window.EventSource) return startPolling();
+    source = new EventSource(`/api/campaigns/${encodeURIComponent(campaignId)}/events`);
+    source.addEventListener("progress", (event) => {
+      failures = 0;
+      onStatus(JSON.parse(event.data));
+    });
+    source.addEventListener("open", () => {
+      failures = 0;
+      stopPolling();
+      setMode("push");
+    });
+    source.addEventListener("error", () => {
+      failures += 1;
+      // The browser retries by itself; after repeated failures, poll instead.
+      if (source.readyState === EventSource.CLOSED || failures >= 3) {
+        source.close();
+        source = null;
+        startPolling();
       }
-    }
+    });
   }
 
+  function startPolling() {
+    if (pollTimer) return;
+    setMode("poll");
+    let tries = 0;
+    pollTimer = setInterval(async () => {
+      try {
+        const campaign = await api(`/api/campaigns/${encodeURIComponent(campaignId)}`);
+        for (const job of campaign.scrapingJobs) onStatus(job);
+      } catch (err) {
+        console.warn("Error polling the campaign:", err.message);
+      }
+      tries += 1;
+      if (tries % 10 === 0 && !source) connect(); // try push again now and then
+    }, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (pollTimer) clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  // --- the start-search form ---------------------------------------------------------------
   const form = document.getElementById("search-form");
   const formError = document.getElementById("form-error");
   form.addEventListener("submit", async (event) => {
@@ -166,11 +252,10 @@
       const job = await api(`/api/scraping/${encodeURIComponent(data.get("platform"))}`, {
         method: "POST",
         body: JSON.stringify({
-          campaignId: state.campaign.id, keywords,
-          targetResults: Number(data.get("targetResults")),
+          campaignId, keywords, targetResults: Number(data.get("targetResults")),
         }),
       });
-      addCard(job, true);
+      onStatus(job);
     } catch (err) {
       formError.textContent = err.message;
       formError.hidden = false;
@@ -180,5 +265,5 @@
   });
 
   for (const job of state.jobs) addCard(job, false);
-  setInterval(poll, POLL_MS);
+  connect();
 })();

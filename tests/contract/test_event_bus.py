@@ -1,0 +1,201 @@
+"""The event seam's contract, for every bus: a change made in the store and announced by a
+worker reaches every watcher of the job and of its campaign, newest state only, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from scrapetrack.events.base import RESYNC, Notice
+from scrapetrack.events.coalesce import CoalescingPublisher
+from scrapetrack.events.hub import Hub, Watcher
+from scrapetrack.jobs import Status
+from scrapetrack.store.models import utcnow
+from tests.contract.conftest import Case
+
+pytestmark = pytest.mark.anyio
+
+
+class Client:
+    """What a connection receives: the frames written to its `send`."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.frames.append(message["body"])
+
+    def events(self) -> list[tuple[int, dict[str, Any]]]:
+        found = []
+        for frame in b"".join(self.frames).split(b"\n\n"):
+            fields = dict(line.split(": ", 1) for line in frame.decode().splitlines()
+                          if ": " in line and not line.startswith(":"))
+            if "data" in fields:
+                assert fields["event"] == "progress"
+                found.append((int(fields["id"]), json.loads(fields["data"])))
+        return found
+
+
+async def until(check: Callable[[], bool], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+
+
+def advance(case: Case, job_id: str, publisher: CoalescingPublisher, steps: int) -> None:
+    """A worker's writes from another thread: claim, then `steps` progress changes."""
+    job = case.store.claim(job_id, "w1", utcnow(), utcnow())
+    assert job is not None
+    publisher.publish(Notice(job.id, job.campaign_id, job.version))
+    for step in range(1, steps + 1):
+        version = case.store.update_owned(job.id, "w1", progress=step, processed_results=step)
+        assert version is not None
+        publisher.publish(Notice(job.id, job.campaign_id, version))
+
+
+async def test_every_watcher_gets_each_change_then_the_end(case: Case) -> None:
+    job = case.new_job()
+    hub = Hub(case.store, case.bus, max_hz=50)
+    await hub.start()
+    publisher = CoalescingPublisher(case.bus, interval=0.02)
+    try:
+        clients = [Client() for _ in range(3)]
+        watchers = [Watcher(c.send, ends_with=job.id) for c in clients]
+        for watcher in watchers:
+            hub.watch_job(watcher, job)
+        await until(lambda: all(c.events() for c in clients))
+        assert [c.events()[0][1]["status"] for c in clients] == ["pending"] * 3
+
+        await asyncio.to_thread(advance, case, job.id, publisher, 5)
+        await until(lambda: all(c.events()[-1][1]["progress"] == 5 for c in clients))
+        for client in clients:
+            ids = [event_id for event_id, _ in client.events()]
+            assert ids == sorted(set(ids)), "ids must increase and never repeat"
+            progress = [data["progress"] for _, data in client.events()]
+            assert progress == sorted(progress)
+
+        final = await asyncio.to_thread(case.store.finish, job.id, Status.COMPLETED,
+                                        worker_id="w1", progress=100)
+        assert final is not None
+        publisher.publish(Notice(job.id, job.campaign_id, final.version), final=True)
+        await until(lambda: all(w.done.done() for w in watchers))
+        assert all(c.events()[-1] == (final.version, c.events()[-1][1]) for c in clients)
+        assert all(c.events()[-1][1]["status"] == "completed" for c in clients)
+    finally:
+        publisher.close()
+        await hub.stop()
+
+
+async def test_a_campaign_watcher_sees_jobs_started_after_it_connected(case: Case) -> None:
+    first = case.new_job()
+    hub = Hub(case.store, case.bus, max_hz=50)
+    await hub.start()
+    publisher = CoalescingPublisher(case.bus, interval=0.02)
+    try:
+        client = Client()
+        hub.watch_campaign(Watcher(client.send), first.campaign_id, [first])
+        await until(lambda: len(client.events()) == 1)
+        later = await asyncio.to_thread(
+            case.store.create_job, campaign_id=first.campaign_id, user_id=first.user_id,
+            platform="tiktok", keywords=["hiit"], target_results=5)
+        publisher.publish(Notice(later.id, later.campaign_id, later.version))
+        await until(lambda: later.id in {data["id"] for _, data in client.events()})
+        ids = [event_id for event_id, _ in client.events()]
+        assert ids == sorted(set(ids))
+        # A job of another campaign never shows up here.
+        other = await asyncio.to_thread(case.new_job)
+        publisher.publish(Notice(other.id, other.campaign_id, other.version))
+        await asyncio.to_thread(advance, case, later.id, publisher, 1)
+        await until(lambda: client.events()[-1][1]["status"] == "processing")
+        assert other.id not in {data["id"] for _, data in client.events()}
+    finally:
+        publisher.close()
+        await hub.stop()
+
+
+async def test_a_watcher_resuming_from_the_current_version_gets_nothing_stale(
+        case: Case) -> None:
+    job = case.new_job()
+    hub = Hub(case.store, case.bus, max_hz=50)
+    await hub.start()
+    try:
+        done = await asyncio.to_thread(case.store.finish, job.id, Status.COMPLETED, progress=100)
+        assert done is not None
+        caught_up, behind = Client(), Client()
+        w1 = Watcher(caught_up.send, ends_with=job.id)
+        w1.seen[job.id] = done.version
+        w2 = Watcher(behind.send, ends_with=job.id)
+        w2.seen[job.id] = job.version
+        hub.watch_job(w1, done)
+        hub.watch_job(w2, done)
+        await until(lambda: w1.done.done() and w2.done.done())
+        assert caught_up.events() == []
+        assert [data["status"] for _, data in behind.events()] == ["completed"]
+    finally:
+        await hub.stop()
+
+
+async def test_reads_do_not_grow_with_watchers(case: Case) -> None:
+    """The store is read per change, not per watcher."""
+    job = case.new_job()
+    hub = Hub(case.store, case.bus, max_hz=50)
+    await hub.start()
+    publisher = CoalescingPublisher(case.bus, interval=0.02)
+    try:
+        clients = [Client() for _ in range(200)]
+        for client in clients:
+            hub.watch_job(Watcher(client.send, ends_with=job.id), job)
+        reads = hub.reads
+        await asyncio.to_thread(advance, case, job.id, publisher, 3)
+        await until(lambda: all(c.events()[-1][1]["progress"] == 3 for c in clients))
+        assert hub.reads - reads <= 8  # a handful per change at most, never one per watcher
+    finally:
+        publisher.close()
+        await hub.stop()
+
+
+async def test_listen_begins_with_resync_and_carries_notices(case: Case) -> None:
+    stream = case.bus.listen()
+    assert await anext(stream) is RESYNC
+    notice = Notice("job-1", "campaign-1", 7)
+    if case.name == "poll":  # by design it carries nothing: the hub's poll is the mechanism
+        case.bus.publish(notice)
+        nothing = asyncio.ensure_future(anext(stream))
+        await asyncio.wait([nothing], timeout=0.2)
+        assert not nothing.done()
+        nothing.cancel()
+        await asyncio.wait([nothing])
+        return
+    received = asyncio.ensure_future(anext(stream))
+    deadline = time.monotonic() + 10
+    while not received.done():  # a subscription may take a moment to become live
+        assert time.monotonic() < deadline
+        await asyncio.to_thread(case.bus.publish, notice)
+        await asyncio.wait([received], timeout=0.1)
+    assert received.result() == notice
+    await stream.aclose()  # type: ignore[attr-defined]
+
+
+def test_publish_from_many_threads_is_safe(case: Case) -> None:
+    errors: list[BaseException] = []
+
+    def burst() -> None:
+        try:
+            for i in range(50):
+                case.bus.publish(Notice("job", "campaign", i))
+        except BaseException as exc:  # pragma: no cover - what the test is looking for
+            errors.append(exc)
+
+    threads = [threading.Thread(target=burst) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []

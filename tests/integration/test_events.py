@@ -1,0 +1,123 @@
+"""Server-Sent Events over real HTTP: job streams, campaign streams, resuming, leaving."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+
+from tests.integration.conftest import App, wait_for_job
+
+
+def sse(response: httpx.Response) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(id, data) of each event, as a browser's EventSource would parse them."""
+    fields: dict[str, str] = {}
+    for line in response.iter_lines():
+        if not line:
+            if "data" in fields:
+                assert fields.get("event") == "progress"
+                yield int(fields["id"]), json.loads(fields["data"])
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(": ")
+            fields[name] = value
+
+
+def start_job(client: httpx.Client, target: int = 150,
+              keywords: list[str] | None = None) -> dict[str, Any]:
+    campaign = client.post("/api/campaigns", json={"name": "c"}).json()
+    return dict(client.post("/api/scraping/tiktok", json={
+        "campaignId": campaign["id"], "keywords": keywords or ["fitness"],
+        "targetResults": target}).json())
+
+
+def test_a_job_stream_carries_every_change_and_ends_after_the_terminal_status(app: App) -> None:
+    alice = app.user("alice@example.com")
+    job = start_job(alice)
+    events = []
+    with alice.stream("GET", f"/api/jobs/{job['id']}/events") as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-accel-buffering"] == "no"
+        assert response.headers["cache-control"].startswith("no-cache")
+        events = list(sse(response))  # returns only because the server ends the stream
+    ids = [event_id for event_id, _ in events]
+    assert ids == sorted(set(ids))
+    statuses = [data for _, data in events]
+    assert statuses[-1]["status"] == "completed"
+    assert statuses[-1]["progress"] == 100
+    assert statuses[-1]["version"] == ids[-1]
+    progress = [s["progress"] for s in statuses]
+    assert progress == sorted(progress)
+    assert len({p for p in progress if 0 < p < 100}) >= 3
+    assert all(set(s) >= {"id", "status", "progress", "processedResults", "targetResults",
+                          "error", "ratePerSecond", "etaSeconds"} for s in statuses)
+    assert any(s["ratePerSecond"] for s in statuses if s["status"] == "processing")
+
+
+def test_last_event_id_resumes_without_stale_or_repeated_events(app: App) -> None:
+    alice = app.user("alice@example.com")
+    job = start_job(alice, target=40)
+    final, _ = wait_for_job(alice, job)
+    path = f"/api/jobs/{job['id']}/events"
+    with alice.stream("GET", path, headers={"Last-Event-ID": str(final["version"])}) as r:
+        assert list(sse(r)) == []  # nothing newer exists, and the job has ended
+    with alice.stream("GET", path, headers={"Last-Event-ID": "1"}) as r:
+        resumed = list(sse(r))
+    assert [(i, d["status"]) for i, d in resumed] == [(final["version"], "completed")]
+    with alice.stream("GET", path, params={"lastEventId": "2"}) as r:
+        assert [d["status"] for _, d in sse(r)] == ["completed"]
+
+
+def test_a_campaign_stream_shows_jobs_started_elsewhere(app: App) -> None:
+    alice = app.user("alice@example.com")
+    campaign = alice.post("/api/campaigns", json={"name": "c"}).json()
+
+    def start() -> str:
+        return str(alice.post("/api/scraping/tiktok", json={
+            "campaignId": campaign["id"], "keywords": ["yoga"], "targetResults": 30}).json()["id"])
+
+    seen: dict[str, str] = {}
+    ids: list[int] = []
+    with alice.stream("GET", f"/api/campaigns/{campaign['id']}/events") as response:
+        started = [start()]  # after connecting: the stream must bring it by itself
+        for event_id, data in sse(response):
+            ids.append(event_id)
+            seen[data["id"]] = data["status"]
+            if all(seen.get(j) == "completed" for j in started):
+                if len(started) == 2:
+                    break
+                started.append(start())
+    assert ids == sorted(set(ids))
+    assert set(seen) == set(started)
+
+
+def test_streams_are_private_and_need_credentials(app: App) -> None:
+    alice, bob = app.user("alice@example.com"), app.user("bob@example.com")
+    job = start_job(alice, target=10)
+    for path in (f"/api/jobs/{job['id']}/events", f"/api/campaigns/{job['campaignId']}/events"):
+        assert bob.get(path).status_code == 404
+        assert bob.get(path).json() == {"error": bob.get(
+            path.replace(job["id"], "0" * 36).replace(job["campaignId"], "0" * 36)).json()[
+            "error"]}
+        assert app.client().get(path).status_code == 401
+
+
+def test_a_client_that_leaves_frees_its_watcher(start_app: Callable[..., App]) -> None:
+    app = start_app()
+    alice = app.user("alice@example.com")
+    campaign = alice.post("/api/campaigns", json={"name": "c"}).json()
+    hub = app.runtime.hub
+    with alice.stream("GET", f"/api/campaigns/{campaign['id']}/events") as response:
+        next(response.iter_lines())
+        deadline = time.monotonic() + 10
+        while hub.watchers != 1:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    deadline = time.monotonic() + 10
+    while hub.watchers != 0:
+        assert time.monotonic() < deadline, "the watcher outlived its client"
+        time.sleep(0.01)
