@@ -7,12 +7,14 @@ jobs survive that (heartbeat, run id, offset).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
-from huey.consumer import Consumer
+from huey.consumer import Consumer, Scheduler
 
 from scrapetrack.exceptions import ConfigError
 
@@ -34,8 +36,16 @@ def make_huey(url: str) -> Huey:
     raise ConfigError(f"QUEUE_URL must be sqlite:///…, redis://… or postgresql://…, not {url!r}")
 
 
+class FrequentScheduler(Scheduler):  # type: ignore[misc]
+    """Huey looks at periodic tasks once a minute; the reaper must run within seconds."""
+
+    periodic_task_seconds = 1
+
+
 class EmbeddedConsumer(Consumer):  # type: ignore[misc]
     """A consumer that leaves signal handling to its host (uvicorn, or our worker command)."""
+
+    scheduler_class = FrequentScheduler
 
     def _set_signal_handlers(self) -> None:
         pass
@@ -53,6 +63,25 @@ class JobQueue:
 
     def enqueue(self, job_id: str) -> None:
         self._task(job_id)
+
+    def queued_job_ids(self) -> list[str]:
+        """The jobs waiting in the queue (read whole: the reaper's occasional look)."""
+        return [str(task.args[0]) for task in self.huey.pending()
+                if task.name == "run_job" and task.args]
+
+    def every(self, seconds: float, name: str, fn: Callable[[], object]) -> None:
+        """Run `fn` about every `seconds` (at least 1): each consumer's scheduler queues it,
+        ahead of waiting jobs, and a copy that waited longer than a period is dropped."""
+        period = max(1.0, seconds)
+        last = [time.monotonic()]
+
+        def due(_moment: datetime) -> bool:
+            if time.monotonic() - last[0] < period:
+                return False
+            last[0] = time.monotonic()
+            return True
+
+        self.huey.periodic_task(due, name=name, priority=100, expires=int(period))(fn)
 
     def pending(self) -> int:
         return int(self.huey.pending_count())

@@ -21,6 +21,7 @@ from scrapetrack.exceptions import ConfigError
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.base import Provider
 from scrapetrack.queue import JobQueue, make_huey
+from scrapetrack.reaper import reap
 from scrapetrack.service import Service
 from scrapetrack.store.db import make_engine
 from scrapetrack.store.migrate import upgrade
@@ -46,7 +47,12 @@ class Runtime:
     hub: Hub
     stop: threading.Event = field(default_factory=threading.Event)
 
+    def reap(self) -> list[str]:
+        return reap(self.store, self.queue.queued_job_ids, self.queue.enqueue,
+                    self.settings.heartbeat_timeout_seconds)
+
     def start_worker(self, concurrency: int | None = None) -> None:
+        self.reap()  # reconcile: jobs orphaned while no worker ran
         self.queue.start_consumer(concurrency or self.settings.worker_concurrency)
 
     def stop_worker(self) -> None:
@@ -105,7 +111,10 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
     runner = JobRunner(settings, store, provider, new_worker_id(), publisher=publisher,
                        requeue=queue.enqueue, stop=stop)
     queue.bind(runner.run)
-    return Runtime(settings=settings, store=store, provider=provider, queue=queue,
+    runtime = Runtime(settings=settings, store=store, provider=provider, queue=queue,
                    accounts=Accounts(store),
                    service=Service(settings, store, queue, provider, publisher),
                    runner=runner, bus=bus, publisher=publisher, hub=Hub(store, bus), stop=stop)
+    # A third of the heartbeat timeout: an orphan is queued again well within the timeout.
+    queue.every(settings.heartbeat_timeout_seconds / 3, "reap", runtime.reap)
+    return runtime

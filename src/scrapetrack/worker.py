@@ -17,7 +17,7 @@ from datetime import timedelta
 from scrapetrack.config import Settings
 from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
-from scrapetrack.exceptions import ProviderError
+from scrapetrack.exceptions import ProviderError, ProviderUnavailable
 from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, keyword_progress
 from scrapetrack.providers.base import Provider, RunInfo, RunStatus
 from scrapetrack.providers.platforms import get_platform
@@ -110,12 +110,29 @@ class JobRunner:
         samples: deque[RateSample] = deque([RateSample(started, processed)])
         page_size = self.settings.page_size
 
+        failures = 0
         while True:
             if self.stop.is_set():
                 self._hand_back(job)
                 raise LostJob()
-            run = self.provider.get_run(run_id)
-            page = self.provider.items_page(dataset_id, offset, page_size)
+            try:
+                run = self.provider.get_run(run_id)
+                page = self.provider.items_page(dataset_id, offset, page_size)
+            except ProviderUnavailable as exc:
+                # apify-client has retried already; keep trying, beating, until the stall
+                # limit decides: a blip of the network or of Apify is no reason to fail a job.
+                failures += 1
+                now = self.clock()
+                if now - last_news > self.settings.stall_timeout_seconds:
+                    self._abort_quietly(run_id)
+                    return Outcome(Status.TIMEOUT, "Apify could not be reached for "
+                                   f"STALL_TIMEOUT_SECONDS: {exc.message}")
+                log.warning("job %s: %s (try %d)", job.id, exc.message, failures)
+                if not self.store.heartbeat(job.id, self.worker_id):
+                    raise LostJob() from None
+                self.stop.wait(min(30.0, self.settings.poll_interval_seconds * 2 ** failures))
+                continue
+            failures = 0
             now = self.clock()
             if page.items:
                 creators = [c for item in page.items

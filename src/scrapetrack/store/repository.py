@@ -133,6 +133,16 @@ class Store:
                     ScrapingJob.id.in_(ids) | ScrapingJob.campaign_id.in_(campaigns))))
         return rows
 
+    def orphans(self, stale_before: datetime, pending_before: datetime) -> list[str]:
+        """Jobs no live worker is running: processing with a stale heartbeat, or pending
+        since before `pending_before` (their queue entry may be gone)."""
+        with self.reading() as s:
+            return list(s.scalars(select(ScrapingJob.id).where(
+                ((ScrapingJob.status == Status.PROCESSING)
+                 & (ScrapingJob.heartbeat_at < stale_before))
+                | ((ScrapingJob.status == Status.PENDING)
+                   & (ScrapingJob.updated_at < pending_before)))))
+
     def claim(self, job_id: str, worker_id: str, now: datetime,
               stale_before: datetime) -> ScrapingJob | None:
         """pending → processing for this worker, or take over one whose worker went silent."""
