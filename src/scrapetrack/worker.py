@@ -63,6 +63,14 @@ class JobRunner:
         self.requeue = requeue
         self.stop = stop or threading.Event()
         self.clock = clock
+        self._active: set[str] = set()
+        self._active_lock = threading.Lock()
+
+    @property
+    def active(self) -> frozenset[str]:
+        """The jobs this process is running right now."""
+        with self._active_lock:
+            return frozenset(self._active)
 
     def run(self, job_id: str) -> None:
         now = utcnow()
@@ -72,6 +80,16 @@ class JobRunner:
             log.info("job %s is not ours to run (finished, or owned by a live worker)", job_id)
             return
         self._announce(job, job.version)
+        with self._active_lock:
+            self._active.add(job_id)
+        try:
+            self._run(job)
+        finally:
+            with self._active_lock:
+                self._active.discard(job_id)
+
+    def _run(self, job: ScrapingJob) -> None:
+        job_id = job.id
         try:
             outcome = self._drive(job)
         except LostJob:

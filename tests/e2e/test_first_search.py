@@ -114,3 +114,18 @@ def test_the_page_polls_when_the_stream_is_down(served: Served, page: Page) -> N
     watch = watch_until_done(page, f"article[data-job-id='{job_id}']")
     assert watch.values[-1] == 100 or page.locator(
         f"article[data-job-id='{job_id}'] .job-percent").text_content() == "100% completed"
+
+
+def test_cancel_from_the_page(served: Served, page: Page) -> None:
+    sign_in_and_open_a_campaign(page, served, "Cancel me")
+    page.get_by_test_id("live-mode").filter(has_text="Live").wait_for()
+    page.fill("input[name=keywords]", "marathon")
+    page.fill("input[name=targetResults]", "5000")
+    page.click("text=Start Search")
+    card = page.locator("article.job").first
+    card.locator("[data-testid=job-status]").filter(has_text="Processing").wait_for()
+    card.get_by_role("button", name="Cancel").click()
+    page.locator("article.job[data-status=cancelled]").wait_for()
+    assert card.locator("[data-testid=job-status]").text_content() == "Cancelled"
+    assert card.locator("[data-testid=job-status]").is_visible()
+    assert card.get_by_role("button", name="Cancel").is_hidden()

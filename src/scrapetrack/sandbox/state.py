@@ -4,8 +4,9 @@ Nothing runs in the background: a run stores its start time and its plan, and ev
 ("how many items now?", "which status?") is answered from the injected clock. That keeps the
 sandbox deterministic under a fake clock, free of tasks to cancel, and cheap with many runs.
 
-Fault modes (429s, 5xx, dropped connections) will hang off `RunPlan` / `SandboxState` as one
-more plan the app consults before answering; nothing here needs to change shape for that.
+Faults (see `faults.py`) are counted here: the sandbox-wide plan on `SandboxState`, a run's own
+plan on its `RunPlan`, its counter on the `SandboxRun`. `requests` and `injected` count what the
+sandbox saw and what it broke, for tests and figures.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ import math
 import re
 import secrets
 import string
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from scrapetrack.providers.base import RunStatus
+from scrapetrack.sandbox.faults import Family, Fault, FaultCounter, FaultPlan, FaultSpecError
 from scrapetrack.sandbox.generate import (
     TIKTOK_SHAPES,
     ItemFactory,
@@ -67,11 +70,17 @@ class RunPlan:
     shape: TikTokShape
     count_lag: float
     seed: str
+    faults: FaultPlan = FaultPlan()  # the run's own (request rules; never-finish)
+    never_finishes: bool = False  # stays RUNNING once it has written `stop_after` items
 
     @classmethod
     def from_input(cls, actor_id: str, run_input: dict[str, Any], *, items_per_second: float,
-                   start_delay: float, max_items_param: int | None) -> RunPlan:
-        """Read the actor input and its hidden `_sandbox` overrides; 400 on nonsense."""
+                   start_delay: float, max_items_param: int | None,
+                   faults: FaultPlan | None = None) -> RunPlan:
+        """Read the actor input and its hidden `_sandbox` overrides; 400 on nonsense.
+
+        `faults` is the sandbox-wide plan: its run: rule applies unless the run has its own.
+        """
         options = run_input.get("_sandbox") or {}
         if not isinstance(options, dict):
             raise _invalid("Field input._sandbox must be an object")
@@ -92,6 +101,10 @@ class RunPlan:
         # A failing run stops half-way unless told where; a succeeding one writes everything.
         default_stop = target if outcome == RunStatus.SUCCEEDED else target // 2
         stop_after = min(target, _option(options, "failAfterItems", int, default_stop))
+        own_faults = _faults_option(options.get("faults"))
+        behaviour = own_faults if own_faults.never_finish else (faults or FaultPlan())
+        if behaviour.never_finish and behaviour.hang_after is not None:
+            stop_after = min(stop_after, behaviour.hang_after)
         shape = _option(options, "shape", str,
                         "channel" if "apidojo" in actor_id.lower() else "authorMeta")
         if shape not in TIKTOK_SHAPES:
@@ -104,19 +117,44 @@ class RunPlan:
             shape=shape,  # type: ignore[arg-type]  # checked against TIKTOK_SHAPES above
             count_lag=_option(options, "itemCountLagSeconds", float, DEFAULT_COUNT_LAG_SECONDS),
             seed=_option(options, "seed", str, f"{actor_id}|{'|'.join(sorted(keywords))}"),
+            faults=own_faults, never_finishes=behaviour.never_finish,
         )
 
 
 def _keyword_options(keywords: list[str]) -> dict[str, Any]:
     """A search for `sandbox:failed`, `sandbox:timed-out` or `sandbox:aborted` ends that way,
-    so the outcomes can be tried from the page, the API or the CLI like any other search."""
+    and one for `sandbox:fault=SPEC` gets those faults (several such keywords add up), so
+    outcomes and faults can be tried from the page, the API or the CLI like any other search."""
+    options: dict[str, Any] = {}
+    specs: list[str] = []
     for keyword in keywords:
         match = _KEYWORD_OUTCOME.match(keyword.strip())
-        if match:
+        if match and "outcome" not in options:
             outcome = match.group(1).upper().replace("TIMEDOUT", "TIMED-OUT")
-            return {"outcome": outcome,
-                    "statusMessage": f"Sandbox run ended {outcome} as the keyword asked"}
-    return {}
+            options.update(outcome=outcome,
+                           statusMessage=f"Sandbox run ended {outcome} as the keyword asked")
+        try:
+            plan = FaultPlan.from_keyword(keyword)
+        except FaultSpecError as exc:
+            raise _invalid(f"Search keyword {keyword!r}: {exc.message}") from None
+        if plan:
+            specs.append(plan.spec)
+    if specs:
+        options["faults"] = ",".join(specs)
+    return options
+
+
+def _faults_option(value: object) -> FaultPlan:
+    """`_sandbox.faults`: a spec string, or a list of rule strings."""
+    if value is None:
+        return FaultPlan()
+    if not (isinstance(value, str) or (isinstance(value, list)
+                                       and all(isinstance(rule, str) for rule in value))):
+        raise _invalid("_sandbox.faults must be a fault spec string or a list of rule strings")
+    try:
+        return FaultPlan.parse(value)
+    except FaultSpecError as exc:
+        raise _invalid(f"_sandbox.faults: {exc.message}") from None
 
 
 def _invalid(message: str) -> SandboxError:
@@ -146,6 +184,7 @@ class SandboxRun:
     started: float  # injected-clock time of the start
     started_at: datetime  # wall time of the start, for the timestamps Apify shows
     input_len: int
+    faults: FaultCounter | None = None  # the run's own rules, counting requests about it
     aborted_at: float | None = None
     _items: list[dict[str, Any]] = field(default_factory=list)
 
@@ -160,6 +199,8 @@ class SandboxRun:
 
     def natural_end(self) -> float:
         """Clock time when the run ends by itself (its last item, then its outcome)."""
+        if self.plan.never_finishes:
+            return math.inf
         return (self.started + self.plan.start_delay
                 + self.plan.stop_after / self.plan.items_per_second)
 
@@ -206,33 +247,74 @@ class SandboxRun:
 class SandboxState:
     """Every run and dataset the sandbox knows, in memory, for the life of the app.
 
-    Only the app's event loop touches it, so it needs no lock.
+    Only the app's event loop touches it, so it needs no lock; tests read the counters.
     """
 
     def __init__(self, *, items_per_second: float, start_delay_seconds: float,
-                 clock: Clock) -> None:
+                 clock: Clock, faults: FaultPlan | None = None) -> None:
         self.items_per_second = items_per_second
         self.start_delay_seconds = start_delay_seconds
         self.clock = clock
+        self.faults = faults or FaultPlan()
+        self.requests: Counter[Family] = Counter()  # requests seen, by family
+        self.injected: Counter[str] = Counter()  # faults answered, by "family:kind"
+        self._shared = self.faults.counter()
         self._runs: dict[str, SandboxRun] = {}
         self._by_dataset: dict[str, SandboxRun] = {}
+        # A start that a run's own rule fails creates no run, so until one does, that rule's
+        # counter lives here, keyed by the request (the client's retries send the same one).
+        self._starting: dict[str, FaultCounter] = {}
 
-    def start(self, actor_id: str, run_input: dict[str, Any], *, input_len: int = 0,
-              max_items_param: int | None = None) -> SandboxRun:
+    def plan(self, actor_id: str, run_input: dict[str, Any], *,
+             max_items_param: int | None = None) -> RunPlan:
+        """The plan of a run `start` would begin; 404/400 for an unknown actor or bad input."""
         if not _KNOWN_ACTOR.search(actor_id):
             raise SandboxError(404, "record-not-found",
                                f"Actor with ID or name '{actor_id}' was not found")
-        plan = RunPlan.from_input(actor_id, run_input, items_per_second=self.items_per_second,
+        return RunPlan.from_input(actor_id, run_input, items_per_second=self.items_per_second,
                                   start_delay=self.start_delay_seconds,
-                                  max_items_param=max_items_param)
+                                  max_items_param=max_items_param, faults=self.faults)
+
+    def start(self, actor_id: str, run_input: dict[str, Any], *, input_len: int = 0,
+              max_items_param: int | None = None, plan: RunPlan | None = None,
+              start_key: str | None = None) -> SandboxRun:
+        if plan is None:
+            plan = self.plan(actor_id, run_input, max_items_param=max_items_param)
         factory = ItemFactory(platform_for_actor(actor_id), keywords_from_input(run_input),
                               plan.target, plan.seed, plan.shape)
+        counter = self._starting.pop(start_key, None) if start_key else None
+        if counter is None and plan.faults.rules:
+            counter = plan.faults.counter()
         run = SandboxRun(id=new_id(), actor_id=actor_id, dataset_id=new_id(), plan=plan,
                          factory=factory, started=self.clock(), started_at=datetime.now(UTC),
-                         input_len=input_len)
+                         input_len=input_len, faults=counter)
         self._runs[run.id] = run
         self._by_dataset[run.dataset_id] = run
         return run
+
+    def start_faults(self, start_key: str, plan: RunPlan) -> FaultCounter | None:
+        """The counter of a run's own rules for a start request not yet answered."""
+        if not plan.faults.rules:
+            return None
+        return self._starting.setdefault(start_key, plan.faults.counter())
+
+    def run_faults(self, run_id: str) -> FaultCounter | None:
+        run = self._runs.get(run_id)
+        return run.faults if run else None
+
+    def dataset_faults(self, dataset_id: str) -> FaultCounter | None:
+        run = self._by_dataset.get(dataset_id)
+        return run.faults if run else None
+
+    def next_fault(self, family: Family, own: FaultCounter | None) -> Fault | None:
+        """Count a request of `family` (about a run with rules `own`, if any); its fault."""
+        self.requests[family] += 1
+        mine = own.next(family) if own else None
+        shared = self._shared.next(family)
+        fault = mine or shared
+        if fault:
+            self.injected[f"{family}:{fault.kind}"] += 1
+        return fault
 
     def run(self, run_id: str) -> SandboxRun:
         try:

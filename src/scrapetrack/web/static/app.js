@@ -79,8 +79,23 @@
     node.querySelector(".job-rate").textContent = [
       `${job.processedResults} of ${job.targetResults} items`, rate, formatEta(job.etaSeconds),
     ].filter(Boolean).join(" · ");
-    const active = ACTIVE.has(job.status) || (job.status === "completed" && !card.final);
-    node.querySelector(".progress-box").hidden = !active;
+    // Once the creators are on screen the bar has said all it had to; an ended search that
+    // found nothing keeps its status line to say why.
+    node.querySelector(".progress-box").hidden = job.status === "completed" && card.final;
+    node.querySelector(".cancel").hidden = !ACTIVE.has(job.status);
+  }
+
+  async function cancel(card) {
+    const button = card.el.querySelector(".cancel");
+    button.disabled = true;
+    try {
+      update(card, await api(`/api/jobs/${encodeURIComponent(card.job.id)}/cancel`,
+        { method: "POST" }));
+    } catch (err) {
+      card.el.querySelector(".job-status").textContent = err.message;
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function addCard(job, first) {
@@ -90,11 +105,13 @@
         el("p", { class: "job-status", "data-testid": "job-status" }),
         el("progress", { max: "100", value: "0" }),
         el("p", { class: "job-percent muted" }),
-        el("p", { class: "job-rate muted", "data-testid": "job-rate" })),
+        el("p", { class: "job-rate muted", "data-testid": "job-rate" }),
+        el("button", { class: "cancel secondary", type: "button", text: "Cancel" })),
       el("div", { class: "results" }));
     const card = { job, el: node, final: false, rows: new Map(), lastId: 0, fetching: null,
       lastFetch: 0, timer: null };
     cards.set(job.id, card);
+    node.querySelector(".cancel").addEventListener("click", () => cancel(card));
     if (first) jobsEl.prepend(node); else jobsEl.append(node);
     render(card);
     update(card, job);

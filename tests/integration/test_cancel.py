@@ -1,0 +1,62 @@
+"""Cancelling: the job ends `cancelled`, its Apify run is aborted, nothing is written after."""
+
+from __future__ import annotations
+
+import time
+
+from scrapetrack.providers.apify import ApifyProvider
+from scrapetrack.providers.base import RunStatus
+from scrapetrack.store.models import utcnow
+from tests.integration.conftest import App, wait_for_job
+from tests.integration.test_crash_safety import follow
+from tests.integration.test_keyword_job import start
+
+
+def test_cancel_aborts_the_run_and_stops_all_writes(app: App) -> None:
+    alice = app.user("alice@example.com")
+    job = start(alice, ["fitness"], 2000)
+    follow(alice, job, lambda s: s["processedResults"] > 20, [])
+    response = alice.post(f"/api/jobs/{job['id']}/cancel")
+    assert response.status_code == 202
+    assert response.json()["status"] == "cancelled"
+    assert response.json()["error"] == "Cancelled by the user"
+
+    row = app.runtime.store.get_job(job["id"])
+    assert row is not None and row.apify_run_id is not None
+    provider = ApifyProvider("t", app.runtime.settings.resolved_apify_api_url())
+    try:
+        assert provider.get_run(row.apify_run_id).status in (RunStatus.ABORTING,
+                                                             RunStatus.ABORTED)
+    finally:
+        provider.close()
+    deadline = time.monotonic() + 10
+    while job["id"] in app.runtime.runner.active:  # the worker notices at its next write
+        assert time.monotonic() < deadline, "the worker kept running a cancelled job"
+        time.sleep(0.02)
+    after = app.runtime.store.get_job(job["id"])
+    assert after is not None
+    assert (after.status, after.version, after.items_offset) == (
+        "cancelled", row.version, row.items_offset)
+
+    again = alice.post(f"/api/jobs/{job['id']}/cancel")
+    assert again.status_code == 202
+    assert again.json()["status"] == "cancelled"
+
+
+def test_cancelling_a_finished_job_is_a_conflict(app: App) -> None:
+    alice = app.user("alice@example.com")
+    job = start(alice, ["yoga"], 20)
+    final, _ = wait_for_job(alice, job)
+    assert final["status"] == "completed"
+    response = alice.post(f"/api/jobs/{job['id']}/cancel")
+    assert response.status_code == 409
+    assert response.json() == {"error": "The job has already ended as completed"}
+
+
+def test_a_pending_job_can_be_cancelled_before_any_worker_takes_it(app: App) -> None:
+    app.runtime.stop_worker()
+    alice = app.user("alice@example.com")
+    job = start(alice, ["pilates"], 20)
+    assert alice.post(f"/api/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
+    now = utcnow()
+    assert app.runtime.store.claim(job["id"], "w", now, now) is None  # no worker may run it
