@@ -248,7 +248,8 @@ def test_each_platform_runs_end_to_end(provider: ApifyProvider, name: str) -> No
     (429, ProviderUnavailable), (503, ProviderUnavailable), (403, ProviderRejected)])
 def test_error_answers_map_after_the_clients_retries(status: int,
                                                      expected: type[Exception]) -> None:
-    """Until the sandbox grows fault modes, a stub answers every request with `status`."""
+    """A bare stub answers every request with `status`, 403 included (the sandbox's fault
+    modes, which answer only 429 and 5xx, are tried in test_sandbox_faults.py)."""
     calls: list[str] = []
 
     async def fail(request: Request) -> JSONResponse:

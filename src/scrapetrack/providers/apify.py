@@ -4,23 +4,36 @@ This is the boundary: no apify-client type or exception leaves this module (not 
 `__cause__`/`__context__` of ours). The client's own retries (429, 5xx, network errors, with
 exponential backoff) run first; what still fails becomes one of ours:
 
-    network error, timeout, 429, 5xx, unreadable answer → ProviderUnavailable
+    429, 5xx after the retries                      → ProviderUnavailable "... (HTTP 503 ... after
+                                                      4 retries): Apify's message"
+    connection reset / refused / closed, timeout    → ProviderUnavailable "The connection to
+                                                      host was reset while ... (after 4 retries)"
+    malformed answer (not JSON, truncated JSON,     → ProviderUnavailable "Apify at host sent a
+      pagination headers that contradict the page)    truncated items page while ..."
     404 on a run or its dataset, or a run the API does not return → RunNotFound
     any other 4xx (bad token, unknown actor, invalid input) → ProviderRejected
+
+A malformed page is an error, never an empty page: it is ProviderUnavailable because asking
+again may well get a good one (apify-client does not retry a body it could not parse; the
+worker does, until its stall limit). Items that are not objects are a different matter: the
+page itself is sound, so they come back as placeholders (`{"error": "not an object", ...}`)
+that keep offsets counting rows, and the normaliser skips them.
 
 Messages say what we were doing, the HTTP status and Apify's own message, never the token.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from apify_client import ApifyClient
-from apify_client.errors import ApifyApiError, ApifyClientError
+from apify_client.errors import ApifyApiError, ApifyClientError, InvalidResponseBodyError
 
 from scrapetrack.exceptions import (
     ProviderError,
@@ -37,6 +50,14 @@ MAX_WAIT_SECONDS = 60  # Apify holds a waitForFinish request at most this long
 _NOTHING_TO_ABORT = (400, 404, 409)
 # Exceptions from these libraries are the HTTP transport under apify-client failing.
 _TRANSPORT_MODULES = ("impit", "httpx", "httpx2", "httpcore", "h11", "ssl", "socket")
+# How transport errors say what happened; impit wraps the OS error in one long text.
+_NETWORK_KINDS = (
+    ("was reset", re.compile(r"connection ?reset|reset by peer|ECONNRESET|errno 104", re.I)),
+    ("was refused", re.compile(r"connection ?refused|ECONNREFUSED|errno 111", re.I)),
+    ("closed before a full answer", re.compile(
+        r"incomplete ?message|closed before|peer closed|server disconnected|unexpected ?eof|"
+        r"remote ?protocol", re.I)),
+)
 logger = logging.getLogger(__name__)
 
 
@@ -46,6 +67,7 @@ class ApifyProvider(Provider):
                  request_timeout: timedelta = timedelta(seconds=30)) -> None:
         self._token = token
         self._where = urlsplit(api_url).netloc or api_url  # for messages: host, never token
+        self._max_retries = max_retries
         self._client = ApifyClient(
             token, api_url=api_url, max_retries=max_retries,
             min_delay_between_retries=min_delay_between_retries,
@@ -81,10 +103,26 @@ class ApifyProvider(Provider):
         `total` is Apify's itemCount, which lags the items, raised to at least what this page
         proves exists; never use it to decide that the dataset is fully read.
         """
-        page = self._call(
-            f"reading items {offset}..{offset + limit} of dataset {dataset_id}",
-            lambda: self._client.dataset(dataset_id).list_items(offset=offset, limit=limit),
-            not_found=RunNotFound)
+        doing = f"reading items {offset}..{offset + limit} of dataset {dataset_id}"
+        missing: str | None = None
+        try:
+            page = self._call(
+                doing, lambda: self._client.dataset(dataset_id).list_items(offset=offset,
+                                                                           limit=limit),
+                not_found=RunNotFound, answer="items page")
+        except KeyError as exc:  # apify-client reads the pagination headers unchecked
+            missing = str(exc.args[0]) if exc.args else "pagination"
+        if missing is not None:
+            raise ProviderUnavailable(f"Apify at {self._where} sent a malformed items page "
+                                      f"while {doing} (no {missing} header)")
+        # A page from elsewhere in the dataset would be saved at the wrong offset: refuse it.
+        wrong = (f"its X-Apify-Pagination-Offset says {page.offset}, not {offset}"
+                 if page.offset != offset else
+                 f"it holds {len(page.items)} items, over the limit of {limit}"
+                 if len(page.items) > limit else None)
+        if wrong:
+            raise ProviderUnavailable(f"Apify at {self._where} sent an inconsistent items page "
+                                      f"while {doing} ({wrong})")
         # Dataset items are objects; anything else is kept as a placeholder so that offsets
         # still count rows, and the normaliser skips it.
         items = [item if isinstance(item, dict) else {"error": "not an object", "value": item}
@@ -107,37 +145,52 @@ class ApifyProvider(Provider):
         self._call("closing connections", self._client.http_client.close)
 
     def _call(self, doing: str, call: Callable[[], T],
-              not_found: type[ProviderError] = ProviderRejected) -> T:
+              not_found: type[ProviderError] = ProviderRejected, answer: str = "answer") -> T:
         """`call()`, with whatever apify-client or its HTTP library raises turned into ours.
 
-        The error is raised after the `except` block, so it carries no chained client error.
+        `answer` names what a malformed body was ("items page"). The error is raised after the
+        `except` block, so it carries no chained client error.
         """
         try:
             return call()
         except ApifyApiError as exc:
             error = self._api_error(exc, doing, not_found)
-        except (ApifyClientError, ValueError) as exc:  # unparsable or invalid JSON answer
+        except InvalidResponseBodyError as exc:  # not retried by apify-client
+            error = self._error(ProviderUnavailable, f"Apify at {self._where} sent "
+                                f"{_unparsable(exc, answer)} while {doing}", exc)
+        except (ApifyClientError, ValueError) as exc:  # JSON of the wrong shape
             error = self._error(ProviderUnavailable, f"Apify at {self._where} sent an "
-                                f"unreadable answer while {doing}: {exc}", exc)
+                                f"unreadable {answer} while {doing}: {_first_line(exc)}", exc)
         except Exception as exc:
-            # The HTTP library under apify-client (impit or httpx): timeouts, refused
+            # The HTTP library under apify-client (impit or httpx): timeouts, resets, refused
             # connections, DNS, TLS. The client has already retried the transient ones.
             http = self._client.http_client
             if not (http.is_timeout_error(exc) or http.is_retryable_transport_error(exc)
                     or isinstance(exc, OSError)
                     or type(exc).__module__.split(".")[0] in _TRANSPORT_MODULES):
                 raise  # not the network: a bug of ours, which must not pass for an outage
-            kind = ("timed out" if http.is_timeout_error(exc)
-                    else f"failed ({type(exc).__name__}: {exc})")
-            error = self._error(ProviderUnavailable,
-                                f"Could not reach Apify at {self._where} while {doing}: {kind}",
-                                exc)
+            error = self._error(ProviderUnavailable, self._network_message(exc, doing), exc)
         raise error
+
+    def _network_message(self, exc: Exception, doing: str) -> str:
+        http = self._client.http_client
+        retried = http.is_timeout_error(exc) or http.is_retryable_transport_error(exc)
+        after = f" (after {_retries(self._max_retries)})" if retried and self._max_retries else ""
+        if http.is_timeout_error(exc):
+            return f"Apify at {self._where} did not answer in time while {doing}{after}"
+        text = _chain_text(exc)
+        for kind, pattern in _NETWORK_KINDS:
+            if pattern.search(text):
+                return f"The connection to {self._where} {kind} while {doing}{after}"
+        return (f"Could not reach Apify at {self._where} while {doing}{after}: "
+                f"{type(exc).__name__}: {_first_line(exc)}")
 
     def _api_error(self, exc: ApifyApiError, doing: str,
                    not_found: type[ProviderError]) -> ProviderError:
         status = exc.status_code
         detail = f"HTTP {status}" + (f" {exc.type}" if exc.type else "")
+        if (status == 429 or status >= 500) and exc.attempt > 1:
+            detail += f" after {_retries(exc.attempt - 1)}"
 
         def said(verb: str) -> str:
             return f"Apify {verb} while {doing} ({detail}): {exc.message or 'no message'}"
@@ -160,6 +213,44 @@ class ApifyProvider(Provider):
         logger.debug("apify-client error converted to %s: %s", kind.__name__, message,
                      exc_info=cause)
         return kind(message)
+
+
+def _unparsable(exc: InvalidResponseBodyError, answer: str) -> str:
+    """"a truncated items page", "a malformed answer (not JSON: '<html>...')", ..."""
+    try:
+        body = exc.response.content
+    except Exception:  # a body that cannot even be read: say no more than that
+        return f"a malformed {answer} (unreadable body)"
+    text = body.decode("utf-8", "replace")
+    start = text.lstrip()[:1]
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        if start in ("[", "{") and (error.pos >= len(text.rstrip())
+                                    or error.msg.startswith("Unterminated")):
+            return f"a truncated {answer} (its JSON ends early, after {len(body)} bytes)"
+        if start in ("[", "{"):
+            return f"a malformed {answer} (invalid JSON: {error.msg} at byte {error.pos})"
+    return f"a malformed {answer} (not JSON: {text[:40]!r})"
+
+
+def _retries(count: int) -> str:
+    return f"{count} retry" if count == 1 else f"{count} retries"
+
+
+def _first_line(exc: BaseException) -> str:
+    line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return line[:200]
+
+
+def _chain_text(exc: BaseException) -> str:
+    """The error and its causes as text: the OS error often sits a few causes down."""
+    parts: list[str] = []
+    seen: BaseException | None = exc
+    while seen is not None and len(parts) < 5:
+        parts.append(f"{type(seen).__name__}: {seen}")
+        seen = seen.__cause__ or seen.__context__
+    return " | ".join(parts)
 
 
 def _run_info(run_id: str, dataset_id: str, status: str, message: str | None) -> RunInfo:

@@ -8,15 +8,23 @@ and served alone by the tests and `scrapetrack sandbox`. Routes, as the real cli
     POST /v2/actor-runs/{run}/abort         abort it (also under /v2/acts/{actor}/runs/{run})
     GET  /v2/datasets/{dataset}             dataset info; itemCount lags like Apify's
     GET  /v2/datasets/{dataset}/items       JSON array + X-Apify-Pagination-* headers
+
+Before answering, each handler asks the fault plans (`faults.py`) whether this request goes
+wrong, and if so answers 429/5xx, resets the connection, answers late, or mangles its answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
+import hashlib
 import json
+import socket
+import struct
 import time
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,25 +34,34 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from scrapetrack.sandbox.faults import STATUS, Family, Fault, FaultCounter, FaultPlan
 from scrapetrack.sandbox.resources import dataset_json, error_json, run_json
 from scrapetrack.sandbox.state import Clock, SandboxError, SandboxRun, SandboxState
 
 MAX_WAIT_SECONDS = 60  # Apify's own cap on waitForFinish
 NO_LIMIT = 999_999_999_999  # what Apify puts in X-Apify-Pagination-Limit without ?limit=
 _POLL_SECONDS = 0.05
+_ERROR_TYPES = {429: "rate-limit-exceeded", 500: "internal-server-error", 502: "bad-gateway",
+                503: "service-unavailable", 504: "gateway-timeout"}
+# What a proxy in front of an API sends when it fails: HTML, labelled JSON by mistake.
+_MALFORMED = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>\n"
+_NON_OBJECTS: tuple[Any, ...] = (None, "not an object", 42, ["a", "list"])
 
 
 def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: float = 1.5,
-                       clock: Clock = time.monotonic, token: str | None = None) -> ASGIApp:
+                       clock: Clock = time.monotonic, token: str | None = None,
+                       faults: FaultPlan | str | None = None) -> ASGIApp:
     """Build a sandbox with its own in-memory state.
 
     `items_per_second` and `start_delay_seconds` are the default pace of every run (a run's
     input may override them under `_sandbox`); `clock` drives run progress, so tests may pass
     a fake one. With `token` set, requests must carry it, like the real API; without, any or
-    no token is accepted.
+    no token is accepted. `faults` is the sandbox-wide fault plan, or its spec (the value of
+    `SANDBOX_FAULTS`); a bad spec raises `FaultSpecError` here, before anything is served.
     """
+    plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
     state = SandboxState(items_per_second=items_per_second,
-                         start_delay_seconds=start_delay_seconds, clock=clock)
+                         start_delay_seconds=start_delay_seconds, clock=clock, faults=plan)
     api = _Api(state)
     routes = [
         *(Route(f"/v2/{kind}/{actor}/runs", api.start_run, methods=["POST"])
@@ -62,7 +79,7 @@ def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: f
     app = Starlette(routes=routes, exception_handlers={
         SandboxError: _sandbox_error, HTTPException: _http_error,  # type: ignore[dict-item]
     })
-    app.state.sandbox = state  # for tests and the UI's "sandbox" badge
+    app.state.sandbox = state  # for tests (its counters) and the UI's "sandbox" badge
     return _TokenCheck(app, token) if token else app
 
 
@@ -80,31 +97,81 @@ class _Api:
             raise SandboxError(400, "invalid-input", f"Input is not valid JSON: {exc}") from None
         if not isinstance(run_input, dict):
             raise SandboxError(400, "invalid-input", "Input must be a JSON object")
-        run = self.state.start(actor_id.replace("/", "~"), run_input, input_len=len(body),
-                               max_items_param=_int_param(request, "maxItems"))
-        await self._wait(run, _int_param(request, "waitForFinish") or 0)
-        return JSONResponse({"data": run_json(run, self.state.clock())}, status_code=201)
+        actor_id = actor_id.replace("/", "~")
+        max_items = _int_param(request, "maxItems")
+        plan = self.state.plan(actor_id, run_input, max_items_param=max_items)
+        key = hashlib.sha256(actor_id.encode() + b"\0" + body).hexdigest()
+
+        async def respond() -> Response:
+            run = self.state.start(actor_id, run_input, input_len=len(body), plan=plan,
+                                   start_key=key)
+            await self._wait(run, _int_param(request, "waitForFinish") or 0)
+            return JSONResponse({"data": run_json(run, self.state.clock())}, status_code=201)
+
+        return await self._answer(request, "runs", self.state.start_faults(key, plan), respond)
 
     async def get_run(self, request: Request) -> Response:
-        run = self.state.run(request.path_params["run_id"])
-        await self._wait(run, _int_param(request, "waitForFinish") or 0)
-        return JSONResponse({"data": run_json(run, self.state.clock())})
+        run_id = request.path_params["run_id"]
+
+        async def respond() -> Response:
+            run = self.state.run(run_id)
+            await self._wait(run, _int_param(request, "waitForFinish") or 0)
+            return JSONResponse({"data": run_json(run, self.state.clock())})
+
+        return await self._answer(request, "runs", self.state.run_faults(run_id), respond)
 
     async def abort_run(self, request: Request) -> Response:
-        run = self.state.abort(request.path_params["run_id"])
-        return JSONResponse({"data": run_json(run, self.state.clock())})
+        run_id = request.path_params["run_id"]
+
+        async def respond() -> Response:
+            run = self.state.abort(run_id)
+            return JSONResponse({"data": run_json(run, self.state.clock())})
+
+        return await self._answer(request, "runs", self.state.run_faults(run_id), respond)
 
     async def get_dataset(self, request: Request) -> Response:
-        run = self.state.dataset(request.path_params["dataset_id"])
-        return JSONResponse({"data": dataset_json(run, self.state.clock())})
+        dataset_id = request.path_params["dataset_id"]
+
+        async def respond() -> Response:
+            run = self.state.dataset(dataset_id)
+            return JSONResponse({"data": dataset_json(run, self.state.clock())})
+
+        return await self._answer(request, "datasets", self.state.dataset_faults(dataset_id),
+                                  respond)
 
     async def dataset_items(self, request: Request) -> Response:
-        return _items_response(request, self.state.dataset(request.path_params["dataset_id"]),
-                               self.state.clock())
+        dataset_id = request.path_params["dataset_id"]
+
+        async def respond() -> Response:
+            return _items_response(request, self.state.dataset(dataset_id), self.state.clock())
+
+        return await self._answer(request, "items", self.state.dataset_faults(dataset_id),
+                                  respond)
 
     async def run_items(self, request: Request) -> Response:
-        return _items_response(request, self.state.run(request.path_params["run_id"]),
-                               self.state.clock())
+        run_id = request.path_params["run_id"]
+
+        async def respond() -> Response:
+            return _items_response(request, self.state.run(run_id), self.state.clock())
+
+        return await self._answer(request, "items", self.state.run_faults(run_id), respond)
+
+    async def _answer(self, request: Request, family: Family, own: FaultCounter | None,
+                      respond: Callable[[], Awaitable[Response]]) -> Response:
+        """`respond()`, unless the fault plans break this request: then the broken answer."""
+        fault = self.state.next_fault(family, own)
+        if fault is None:
+            return await respond()
+        action = fault.rule.action
+        if action == STATUS:
+            return _status_answer(fault)
+        if action == "reset":
+            return await _reset(request)
+        if action == "slow":
+            if await _client_left_within(request, fault.rule.seconds or 0):
+                return _NoAnswer()  # it timed out: answering late would only log noise
+            return await respond()
+        return _mangle(await respond(), fault)
 
     async def _wait(self, run: SandboxRun, seconds: int) -> None:
         """Hold the request until the run finishes or `seconds` (≤ 60) pass, like Apify.
@@ -149,6 +216,86 @@ def _items_response(request: Request, run: SandboxRun, now: float) -> Response:
         "X-Apify-Pagination-Desc": "true" if desc else "false",
     }
     return JSONResponse(rows, headers=headers)
+
+
+def _status_answer(fault: Fault) -> Response:
+    status = fault.rule.status or 500
+    message = f"The sandbox answered {status} as its fault plan asked ({fault.describe()})"
+    headers = {"Retry-After": "1"} if status == 429 else None
+    return JSONResponse(error_json(_ERROR_TYPES.get(status, "server-error"), message),
+                        status_code=status, headers=headers)
+
+
+def _mangle(response: Response, fault: Fault) -> Response:
+    """The answer with its body or headers broken the way the fault says (status kept)."""
+    headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+    body = bytes(response.body)
+    action = fault.rule.action
+    if action == "malformed":
+        body = _MALFORMED
+    elif action == "truncated":  # cut inside the JSON, so no parser can take it whole
+        body = body[:max(1, len(body) // 2)]
+    elif action == "nonobjects":
+        rows = json.loads(body)
+        body = json.dumps([row if index % 2 == 0 else _NON_OBJECTS[index // 2 % 4]
+                           for index, row in enumerate(rows)]).encode()
+    elif action == "mismatch":  # the headers of the next page, and more rows than sent
+        count = int(headers.get("x-apify-pagination-count", "0"))
+        offset = int(headers.get("x-apify-pagination-offset", "0"))
+        headers["x-apify-pagination-offset"] = str(offset + max(count, 1))
+        headers["x-apify-pagination-count"] = str(count + 3)
+    return Response(body, status_code=response.status_code, headers=headers)
+
+
+class _NoAnswer(Response):
+    """Sends nothing: the connection is already gone."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        return None
+
+
+async def _reset(request: Request) -> Response:
+    """Reset the connection (TCP RST) without answering.
+
+    ASGI has no way to drop a connection, so under uvicorn the transport is taken from the task
+    serving the request. Elsewhere the request fails with an exception instead, which the server
+    turns into a dropped connection or a 500.
+    """
+    transport = _current_transport()
+    if transport is None:
+        raise ConnectionResetError("sandbox fault: reset the connection")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:  # linger 0: close with RST, not FIN
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    # Wait for the server to see the disconnect, or it answers 500 "without starting response".
+    await _client_left_within(request, 2)
+    return _NoAnswer()
+
+
+async def _client_left_within(request: Request, seconds: float) -> bool:
+    """Wait up to `seconds` for the client to go away; whether it did."""
+    try:
+        async with asyncio.timeout(seconds):
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+    except TimeoutError:
+        return False
+    return True
+
+
+def _current_transport() -> asyncio.Transport | None:
+    """The transport of the connection being served, when uvicorn serves it (its task runs
+    `RequestResponseCycle.run_asgi`, whose `self.transport` it is)."""
+    task = asyncio.current_task()
+    frame = getattr(task.get_coro() if task else None, "cr_frame", None)
+    owner = frame.f_locals.get("self") if frame is not None else None
+    transport = getattr(owner, "transport", None)
+    return transport if callable(getattr(transport, "abort", None)) else None
 
 
 async def _body(request: Request) -> bytes:

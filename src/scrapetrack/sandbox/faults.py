@@ -63,7 +63,8 @@ _RULE = re.compile(
 _RUN_RULE = re.compile(r"^(?P<action>neverfinish|silent)(?:\+?(?P<after>\d+))?$")
 _KEYWORD = re.compile(r"^sandbox:?faults?[:=]?(?P<spec>.+)$", re.IGNORECASE)
 # "runsilent" is run:silent, not runs:ilent, so the run rules are tried first.
-_LENIENT_FAMILY = re.compile(r"^(?P<family>run(?=never|silent)|runs|items|datasets|all)(?P<rest>.+)$")
+_LENIENT_FAMILY = re.compile(
+    r"^(?P<family>run(?=never|silent)|runs|items|datasets|all)(?P<rest>.+)$")
 
 
 class FaultSpecError(ConfigError, ValueError):
@@ -210,7 +211,7 @@ def _request_rule(text: str, family: str, rest: str) -> RequestRule:
     if family == "all":
         families: tuple[Family, ...] = FAMILIES
     elif family in FAMILIES:
-        families = (family,)  # type: ignore[assignment]  # checked against FAMILIES
+        families = (family,)
     else:
         raise FaultSpecError(f"Fault rule {text!r}: unknown family {family!r}; use runs, items, "
                              "datasets, all or run")

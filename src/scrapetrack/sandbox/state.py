@@ -70,7 +70,7 @@ class RunPlan:
     shape: TikTokShape
     count_lag: float
     seed: str
-    faults: FaultPlan = FaultPlan()  # the run's own (request rules; never-finish)
+    faults: FaultPlan = field(default_factory=FaultPlan)  # the run's own rules
     never_finishes: bool = False  # stays RUNNING once it has written `stop_after` items
 
     @classmethod
@@ -264,6 +264,11 @@ class SandboxState:
         # A start that a run's own rule fails creates no run, so until one does, that rule's
         # counter lives here, keyed by the request (the client's retries send the same one).
         self._starting: dict[str, FaultCounter] = {}
+
+    @property
+    def runs_started(self) -> int:
+        """Runs begun: a client retrying a start must not have paid for a second one."""
+        return len(self._runs)
 
     def plan(self, actor_id: str, run_input: dict[str, Any], *,
              max_items_param: int | None = None) -> RunPlan:
