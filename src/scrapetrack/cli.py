@@ -111,7 +111,8 @@ def sandbox(port: Annotated[int, typer.Option()] = 8001,
     settings = load_settings()
     typer.echo(f"sandbox on http://{host}:{port} (set APIFY_API_URL to it)")
     uvicorn.run(create_sandbox_app(items_per_second=settings.sandbox_items_per_second,
-                                   start_delay_seconds=settings.sandbox_start_delay_seconds),
+                                   start_delay_seconds=settings.sandbox_start_delay_seconds,
+                                   faults=settings.sandbox_faults),
                 host=host, port=port, log_level="warning")
 
 

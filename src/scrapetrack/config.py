@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # Pace of the built-in sandbox's runs (items per second per run, seconds before the first).
     sandbox_items_per_second: float = 25.0
     sandbox_start_delay_seconds: float = 1.5
+    # Faults the sandbox injects (grammar in sandbox/faults.py), e.g. "items:503x3".
+    sandbox_faults: str | None = None
 
     @property
     def uses_sandbox(self) -> bool:

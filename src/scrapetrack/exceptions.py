@@ -10,6 +10,9 @@
     │   └── JobNotFound
     ├── Conflict                     the resource is in the wrong state (HTTP 409)
     │   └── JobFinished
+    ├── Unavailable                  a backend we need is down for now (HTTP 503)
+    │   ├── StoreUnavailable
+    │   └── QueueUnavailable
     └── ProviderError                the scraping platform failed us
         ├── ProviderUnavailable      network error, timeout, 429/5xx after retries
         ├── ProviderRejected         4xx: bad token, unknown actor, bad input
@@ -63,6 +66,18 @@ class Conflict(ScrapetrackError):
 
 class JobFinished(Conflict):
     """The job has already finished."""
+
+
+class Unavailable(ScrapetrackError):
+    """A service scrapetrack needs is unavailable; try again shortly."""
+
+
+class StoreUnavailable(Unavailable):
+    """The database is unavailable; try again shortly."""
+
+
+class QueueUnavailable(Unavailable):
+    """The job queue is unavailable; try again shortly."""
 
 
 class ProviderError(ScrapetrackError):

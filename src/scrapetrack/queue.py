@@ -16,7 +16,7 @@ from typing import Any
 from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
 from huey.consumer import Consumer, Scheduler
 
-from scrapetrack.exceptions import ConfigError
+from scrapetrack.exceptions import ConfigError, QueueUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +62,18 @@ class JobQueue:
         self._task = self.huey.task(name="run_job")(run_job)
 
     def enqueue(self, job_id: str) -> None:
-        self._task(job_id)
+        try:
+            self._task(job_id)
+        except Exception as exc:  # Redis, PostgreSQL or the SQLite file: all Huey lets through
+            raise QueueUnavailable(f"The job queue is unavailable: {exc}") from exc
 
     def queued_job_ids(self) -> list[str]:
         """The jobs waiting in the queue (read whole: the reaper's occasional look)."""
-        return [str(task.args[0]) for task in self.huey.pending()
-                if task.name == "run_job" and task.args]
+        try:
+            waiting = self.huey.pending()
+        except Exception as exc:
+            raise QueueUnavailable(f"The job queue is unavailable: {exc}") from exc
+        return [str(task.args[0]) for task in waiting if task.name == "run_job" and task.args]
 
     def every(self, seconds: float, name: str, fn: Callable[[], object]) -> None:
         """Run `fn` about every `seconds` (at least 1): each consumer's scheduler queues it,

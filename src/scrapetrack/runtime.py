@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -17,7 +18,7 @@ from scrapetrack.events.inprocess import InProcessBus
 from scrapetrack.events.poll import PollBus
 from scrapetrack.events.postgres import PostgresBus
 from scrapetrack.events.redis import RedisBus
-from scrapetrack.exceptions import ConfigError
+from scrapetrack.exceptions import ConfigError, Unavailable
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.base import Provider
 from scrapetrack.queue import JobQueue, make_huey
@@ -27,6 +28,8 @@ from scrapetrack.store.db import make_engine
 from scrapetrack.store.migrate import upgrade
 from scrapetrack.store.repository import Store
 from scrapetrack.worker import JobRunner
+
+log = logging.getLogger(__name__)
 
 
 def new_worker_id() -> str:
@@ -52,7 +55,10 @@ class Runtime:
                     self.settings.heartbeat_timeout_seconds)
 
     def start_worker(self, concurrency: int | None = None) -> None:
-        self.reap()  # reconcile: jobs orphaned while no worker ran
+        try:
+            self.reap()  # reconcile: jobs orphaned while no worker ran
+        except Unavailable as exc:
+            log.warning("could not look for orphaned jobs yet: %s", exc.message)
         self.queue.start_consumer(concurrency or self.settings.worker_concurrency)
 
     def stop_worker(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,11 +16,14 @@ from scrapetrack.exceptions import (
     InputError,
     JobFinished,
     JobNotFound,
+    QueueUnavailable,
 )
 from scrapetrack.jobs import Status, can_transition
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
 from scrapetrack.store.repository import Store
+
+log = logging.getLogger(__name__)
 
 MAX_KEYWORDS = 20
 MAX_KEYWORD_LENGTH = 100
@@ -94,9 +98,9 @@ class Service:
         self.publisher.publish(Notice(job.id, job.campaign_id, job.version))
         try:
             self.queue.enqueue(job.id)
-        except Exception:
-            self.store.finish(job.id, Status.ERROR, error="The job could not be queued")
-            raise
+        except QueueUnavailable as exc:
+            # The job is saved and pending: the reaper queues it once the queue is back.
+            log.warning("job %s saved but not queued yet: %s", job.id, exc.message)
         return job
 
     def get_job(self, user_id: str, job_id: str, platform: str | None = None) -> ScrapingJob:

@@ -6,6 +6,7 @@ its job (cancelled, taken over after a silent spell) stops at its next write.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -17,7 +18,7 @@ from datetime import timedelta
 from scrapetrack.config import Settings
 from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
-from scrapetrack.exceptions import ProviderError, ProviderUnavailable
+from scrapetrack.exceptions import ProviderError, ProviderUnavailable, StoreUnavailable
 from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, keyword_progress
 from scrapetrack.providers.base import Provider, RunInfo, RunStatus
 from scrapetrack.providers.platforms import get_platform
@@ -48,6 +49,25 @@ def run_outcome(run: RunInfo) -> Outcome:
         return Outcome(Status.TIMEOUT, f"The Apify run timed out: {message or 'no message'}")
     return Outcome(Status.ERROR,
                    f"The Apify run ended {run.status.value}: {message or 'no message'}")
+
+
+@dataclass(slots=True)
+class Cursor:
+    """Where a worker is in a run's dataset; it moves only after a page is committed."""
+
+    offset: int
+    processed: int
+    started: float
+    last_news: float
+    samples: deque[RateSample]
+
+    def advance(self, now: float, items: int, processed: int) -> None:
+        self.offset += items
+        self.processed = processed
+        self.last_news = now
+        self.samples.append(RateSample(now, processed))
+        while len(self.samples) > 2 and self.samples[0].at < now - RATE_WINDOW_SECONDS:
+            self.samples.popleft()
 
 
 class JobRunner:
@@ -95,6 +115,11 @@ class JobRunner:
         except LostJob:
             log.info("job %s left this worker", job_id)
             return
+        except StoreUnavailable as exc:
+            # Nothing can be recorded now; its heartbeat goes stale and the reaper queues it
+            # again once the database is back, to resume where its last commit left it.
+            log.warning("job %s paused: %s", job_id, exc.message)
+            return
         except ProviderError as exc:
             outcome = Outcome(Status.ERROR, exc.message)
         except Exception as exc:
@@ -108,82 +133,87 @@ class JobRunner:
 
     def _drive(self, job: ScrapingJob) -> Outcome:
         platform = get_platform(job.platform)
-        keywords = job.keywords or []
         if job.apify_run_id is None or job.apify_dataset_id is None:
-            run_input = platform.build_keyword_input(keywords, job.target_results, self.settings)
+            run_input = platform.build_keyword_input(job.keywords or [], job.target_results,
+                                                     self.settings)
             run = self.provider.start(platform.actor_id(self.settings), run_input)
             # Saved before any waiting: a retry re-attaches instead of paying for a second run.
             self._owned(job, self.store.update_owned(
                 job.id, self.worker_id, apify_run_id=run.run_id,
                 apify_dataset_id=run.dataset_id, stage=Stage.SEARCHING))
-            run_id, dataset_id = run.run_id, run.dataset_id
-        else:
-            run_id, dataset_id = job.apify_run_id, job.apify_dataset_id
-        offset = job.items_offset
-        processed = job.processed_results
-        started = self.clock()
-        # The job's age counts from its first start, across takeovers by other workers.
-        job_started = started - (utcnow() - (job.started_at or utcnow())).total_seconds()
-        last_news = started
-        samples: deque[RateSample] = deque([RateSample(started, processed)])
-        page_size = self.settings.page_size
-
+            job.apify_run_id, job.apify_dataset_id = run.run_id, run.dataset_id
+        now = self.clock()
+        cursor = Cursor(offset=job.items_offset, processed=job.processed_results,
+                        # The job's age counts from its first start, across takeovers.
+                        started=now - (utcnow() - (job.started_at or utcnow())).total_seconds(),
+                        last_news=now, samples=deque([RateSample(now, job.processed_results)]))
         failures = 0
         while True:
             if self.stop.is_set():
                 self._hand_back(job)
                 raise LostJob()
             try:
-                run = self.provider.get_run(run_id)
-                page = self.provider.items_page(dataset_id, offset, page_size)
-            except ProviderUnavailable as exc:
-                # apify-client has retried already; keep trying, beating, until the stall
-                # limit decides: a blip of the network or of Apify is no reason to fail a job.
+                outcome, more = self._step(job, cursor)
+            except (ProviderUnavailable, StoreUnavailable) as exc:
+                # apify-client and the pool have retried already. A blip of the network, of
+                # Apify or of the database is no reason to fail a job: keep trying until the
+                # stall limit decides. A step commits whole or not at all, so it can repeat.
                 failures += 1
-                now = self.clock()
-                if now - last_news > self.settings.stall_timeout_seconds:
-                    self._abort_quietly(run_id)
-                    return Outcome(Status.TIMEOUT, "Apify could not be reached for "
-                                   f"STALL_TIMEOUT_SECONDS: {exc.message}")
+                if self.clock() - cursor.last_news > self.settings.stall_timeout_seconds:
+                    self._abort_quietly(job.apify_run_id)
+                    return Outcome(Status.TIMEOUT, "No progress for STALL_TIMEOUT_SECONDS "
+                                   f"({self.settings.stall_timeout_seconds:g} s): {exc.message}")
                 log.warning("job %s: %s (try %d)", job.id, exc.message, failures)
-                if not self.store.heartbeat(job.id, self.worker_id):
-                    raise LostJob() from None
+                with contextlib.suppress(StoreUnavailable):
+                    if not self.store.heartbeat(job.id, self.worker_id):
+                        raise LostJob() from None
                 self.stop.wait(min(30.0, self.settings.poll_interval_seconds * 2 ** failures))
                 continue
             failures = 0
-            now = self.clock()
-            if page.items:
-                creators = [c for item in page.items
-                            if (c := platform.normalize(item, keywords)) is not None]
-                processed += len(creators)
-                samples.append(RateSample(now, processed))
-                while samples[0].at < now - RATE_WINDOW_SECONDS and len(samples) > 2:
-                    samples.popleft()
-                self._owned(job, self.store.ingest(
-                    job.id, self.worker_id, from_offset=offset,
-                    to_offset=offset + len(page.items), creators=creators,
-                    skipped=len(page.items) - len(creators),
-                    progress=keyword_progress(processed, job.target_results),
-                    rate_per_second=ingest_rate(samples)))
-                offset += len(page.items)
-                last_news = now
-            elif not self.store.heartbeat(job.id, self.worker_id):
-                # Cancelled (the canceller aborts the run) or taken over (the run goes on).
-                raise LostJob()
-            if len(page.items) == page_size:
-                continue  # more is waiting: read on without pausing
-            if run.status.finished:
-                # The run ended before this short page was read, so nothing is left unread.
-                return run_outcome(run)
-            if now - job_started > self.settings.job_timeout_seconds:
-                self._abort_quietly(run_id)
-                return Outcome(Status.TIMEOUT, "The job ran longer than JOB_TIMEOUT_SECONDS "
-                               f"({self.settings.job_timeout_seconds:g} s)")
-            if now - last_news > self.settings.stall_timeout_seconds:
-                self._abort_quietly(run_id)
-                return Outcome(Status.TIMEOUT, "The run yielded no new items for "
-                               f"STALL_TIMEOUT_SECONDS ({self.settings.stall_timeout_seconds:g} s)")
-            self.stop.wait(self.settings.poll_interval_seconds)
+            if outcome is not None:
+                return outcome
+            if not more:
+                self.stop.wait(self.settings.poll_interval_seconds)
+
+    def _step(self, job: ScrapingJob, cursor: Cursor) -> tuple[Outcome | None, bool]:
+        """One look at the run and one page of items: (how the job ended, if it did; whether
+        more items are waiting to be read at once)."""
+        assert job.apify_run_id is not None and job.apify_dataset_id is not None
+        run = self.provider.get_run(job.apify_run_id)
+        page = self.provider.items_page(job.apify_dataset_id, cursor.offset,
+                                        self.settings.page_size)
+        now = self.clock()
+        if page.items:
+            platform = get_platform(job.platform)
+            creators = [c for item in page.items
+                        if (c := platform.normalize(item, job.keywords or [])) is not None]
+            processed = cursor.processed + len(creators)
+            samples = [*cursor.samples, RateSample(now, processed)]
+            self._owned(job, self.store.ingest(
+                job.id, self.worker_id, from_offset=cursor.offset,
+                to_offset=cursor.offset + len(page.items), creators=creators,
+                skipped=len(page.items) - len(creators),
+                progress=keyword_progress(processed, job.target_results),
+                rate_per_second=ingest_rate(samples)))
+            cursor.advance(now, len(page.items), processed)
+        elif not self.store.heartbeat(job.id, self.worker_id):
+            # Cancelled (the canceller aborts the run) or taken over (the run goes on).
+            raise LostJob()
+        if len(page.items) == self.settings.page_size:
+            return None, True  # more is waiting: read on without pausing
+        if run.status.finished:
+            # The run ended before this short page was read, so nothing is left unread.
+            return run_outcome(run), False
+        if now - cursor.started > self.settings.job_timeout_seconds:
+            self._abort_quietly(job.apify_run_id)
+            return Outcome(Status.TIMEOUT, "The job ran longer than JOB_TIMEOUT_SECONDS "
+                           f"({self.settings.job_timeout_seconds:g} s)"), False
+        if now - cursor.last_news > self.settings.stall_timeout_seconds:
+            self._abort_quietly(job.apify_run_id)
+            return Outcome(Status.TIMEOUT, "The run yielded no new items for "
+                           f"STALL_TIMEOUT_SECONDS ({self.settings.stall_timeout_seconds:g} s)"
+                           ), False
+        return None, False
 
     def _owned(self, job: ScrapingJob, version: int | None) -> int:
         """A write's new version, announced; LostJob if the job was no longer ours."""
@@ -203,7 +233,9 @@ class JobRunner:
             self._announce(job, version)
             self.requeue(job.id)
 
-    def _abort_quietly(self, run_id: str) -> None:
+    def _abort_quietly(self, run_id: str | None) -> None:
+        if run_id is None:
+            return
         try:
             self.provider.abort(run_id)
         except ProviderError as exc:

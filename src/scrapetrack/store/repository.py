@@ -14,9 +14,11 @@ from typing import Any, cast
 
 from sqlalchemy import Engine, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scrapetrack.creators import Creator
+from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import Status
 from scrapetrack.store.db import writer
 from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
@@ -24,6 +26,17 @@ from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob
 CHUNK = 500  # ids per IN (...) list
 JOBS = cast(Table, ScrapingJob.__table__)
 CREATORS = cast(Table, CreatorRow.__table__)
+
+
+@contextmanager
+def _unavailable_as_ours() -> Iterator[None]:
+    """A lost connection (the server restarting, the network) is ours to retry; a broken
+    query is a bug and stays as it is."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailable(f"The database is unavailable: {exc.orig or exc}".strip()) \
+            from exc
 
 
 class Store:
@@ -34,12 +47,12 @@ class Store:
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
-        with self._read() as session:
+        with _unavailable_as_ours(), self._read() as session:
             yield session
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
-        with self._write.begin() as session:
+        with _unavailable_as_ours(), self._write.begin() as session:
             yield session
 
     def close(self) -> None:

@@ -63,5 +63,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
 
         app.mount("/sandbox", create_sandbox_app(
             items_per_second=settings.sandbox_items_per_second,
-            start_delay_seconds=settings.sandbox_start_delay_seconds))
+            start_delay_seconds=settings.sandbox_start_delay_seconds,
+            faults=settings.sandbox_faults))
     return app

@@ -16,6 +16,7 @@ from scrapetrack.exceptions import (
     ProviderError,
     ScrapetrackError,
     Unauthorized,
+    Unavailable,
     UnknownPlatform,
 )
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[ScrapetrackError], int], ...] = (
     (UnknownPlatform, 404), (InputError, 400), (Unauthorized, 401), (NotFound, 404),
-    (Conflict, 409), (ProviderError, 502))
+    (Conflict, 409), (Unavailable, 503), (ProviderError, 502))
 
 
 def error(status: int, message: str) -> JSONResponse:
