@@ -7,6 +7,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import redis
 
 from scrapetrack.config import Settings, load_settings
 from scrapetrack.sandbox import create_sandbox_app
+from scrapetrack.sandbox.state import SandboxState
 from scrapetrack.serving import serve_in_thread
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -82,12 +84,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@dataclass
+class Sandbox:
+    url: str
+    state: SandboxState
+
+
 @pytest.fixture(scope="session")
-def sandbox_url() -> Iterator[str]:
-    """The sandbox on a real port; tests pick the pace per run through `_sandbox` input."""
-    with serve_in_thread(create_sandbox_app(items_per_second=100.0,
-                                            start_delay_seconds=0.2)) as url:
-        yield url
+def sandbox() -> Iterator[Sandbox]:
+    """The sandbox on a real port, shared by the session; its counters show what it saw."""
+    app = create_sandbox_app(items_per_second=100.0, start_delay_seconds=0.2)
+    with serve_in_thread(app, lifespan=False) as url:
+        yield Sandbox(url, app.state.sandbox)  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def sandbox_url(sandbox: Sandbox) -> str:
+    return sandbox.url
 
 
 def free_port() -> int:

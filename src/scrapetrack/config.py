@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     apify_token: SecretStr | None = None
     apify_api_url: str | None = None
     apify_max_retries: int = 4
+    apify_timeout_seconds: float = 30
     apify_actor_tiktok: str = "apidojo~tiktok-scraper"
     apify_actor_instagram: str = "apify~instagram-scraper"
     apify_actor_youtube: str = "streamers~youtube-scraper"

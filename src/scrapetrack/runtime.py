@@ -8,6 +8,7 @@ import socket
 import threading
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from scrapetrack.accounts import Accounts
 from scrapetrack.config import Settings
@@ -109,8 +110,9 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
     bus = bus or make_bus(settings, store, embedded_worker=embedded_worker)
     publisher = CoalescingPublisher(bus)
     token = settings.apify_token.get_secret_value() if settings.apify_token else None
-    provider = provider or ApifyProvider(token, settings.resolved_apify_api_url(),
-                                          max_retries=settings.apify_max_retries)
+    provider = provider or ApifyProvider(
+        token, settings.resolved_apify_api_url(), max_retries=settings.apify_max_retries,
+        request_timeout=timedelta(seconds=settings.apify_timeout_seconds))
     stop = threading.Event()
     huey = make_huey(settings.queue_url)
     queue = JobQueue(huey)

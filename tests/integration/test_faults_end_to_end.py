@@ -1,0 +1,117 @@
+"""Every Apify fault the sandbox can inject, end to end: API → worker → apify-client → sandbox.
+
+Whatever happens, the job reaches a terminal status with a precise error, never stays in
+`processing`, counts every item once, and never pays for a second run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from scrapetrack.providers.apify import ApifyProvider
+from scrapetrack.providers.base import RunStatus
+from tests.conftest import Sandbox
+from tests.integration.conftest import App, wait_for_job
+from tests.integration.test_keyword_job import expected_creators, start
+
+# Fast retries and short limits, so the persistent faults end in seconds.
+QUICK = {"apify_max_retries": 2, "STALL_TIMEOUT_SECONDS": 4, "apify_timeout_seconds": 1.5}
+
+
+def run_with(start_app: Callable[..., App], sandbox: Sandbox, fault: str, target: int = 120,
+             **settings: Any) -> tuple[App, dict[str, Any]]:
+    app = start_app(**{**QUICK, **settings})
+    alice = app.user("alice@example.com")
+    runs = sandbox.state.runs_started
+    keywords = ["yoga", f"sandbox:fault={fault}"]
+    final, seen = wait_for_job(alice, start(alice, keywords, target), timeout=120)
+    assert sandbox.state.runs_started == runs + 1, "a job must never start a second run"
+    progress = [s["progress"] for s in seen]
+    assert progress == sorted(progress)
+    return app, final
+
+
+def assert_exact(app: App, final: dict[str, Any]) -> None:
+    assert final["status"] == "completed", final
+    assert final["progress"] == 100
+    job = app.runtime.store.get_job(final["id"])
+    assert job is not None and job.keywords is not None
+    items, skipped, handles = expected_creators(app, final["id"], job.keywords)
+    assert (final["processedResults"], final["skippedItems"]) == (items, skipped)
+    creators = app.runtime.store.creators(final["id"])
+    assert sorted(c.handle.lower() for c in creators) == sorted(handles)
+    assert sum(c.items_count for c in creators) == items
+
+
+@pytest.mark.parametrize("fault", [
+    "items:429x2",            # rate limited, then fine: apify-client retries
+    "items:503x2",            # a passing outage
+    "runs:500x2",             # the run's status endpoint failing for a while
+    "items:reset/4",          # every fourth items request dropped without an answer
+    "items:slow3x1",          # one answer slower than the client waits
+    "items:malformed+1x2",    # not JSON, twice
+    "items:truncated+1x1",    # JSON cut short
+    "items:mismatch+1x1",     # headers that disagree with the body
+    "items:nonobjects+1x1",   # items that are not objects: counted, skipped
+])
+def test_passing_faults_still_complete_with_exact_counts(
+        start_app: Callable[..., App], sandbox: Sandbox, fault: str) -> None:
+    injected = sum(sandbox.state.injected.values())
+    app, final = run_with(start_app, sandbox, fault)
+    assert sum(sandbox.state.injected.values()) > injected, "the fault never fired"
+    assert_exact(app, final)
+
+
+def test_a_persistent_outage_ends_as_timeout_with_the_reason(
+        start_app: Callable[..., App], sandbox: Sandbox) -> None:
+    _, final = run_with(start_app, sandbox, "items:503")
+    assert final["status"] == "timeout"
+    assert "STALL_TIMEOUT_SECONDS" in final["error"] and "503" in final["error"]
+
+
+def assert_aborted(app: App, job_id: str) -> None:
+    job = app.runtime.store.get_job(job_id)
+    assert job is not None and job.apify_run_id is not None
+    provider = ApifyProvider("t", app.runtime.settings.resolved_apify_api_url())
+    try:
+        status = provider.get_run(job.apify_run_id).status
+    finally:
+        provider.close()
+    assert status in (RunStatus.ABORTING, RunStatus.ABORTED)
+
+
+def test_a_run_that_never_yields_ends_as_timeout(start_app: Callable[..., App],
+                                                  sandbox: Sandbox) -> None:
+    app, final = run_with(start_app, sandbox, "run:silent")
+    assert final["status"] == "timeout"
+    assert "yielded no new items" in final["error"]
+    assert_aborted(app, final["id"])
+
+
+def test_a_run_that_never_finishes_ends_as_timeout_after_its_items(
+        start_app: Callable[..., App], sandbox: Sandbox) -> None:
+    _, final = run_with(start_app, sandbox, "run:never-finish", target=50)
+    assert final["status"] == "timeout"
+    assert final["processedResults"] > 0
+    assert final["progress"] < 100
+
+
+def test_a_job_longer_than_its_limit_ends_as_timeout(start_app: Callable[..., App],
+                                                     sandbox: Sandbox) -> None:
+    app, final = run_with(start_app, sandbox, "run:silent", JOB_TIMEOUT_SECONDS=2,
+                          STALL_TIMEOUT_SECONDS=60)
+    assert final["status"] == "timeout"
+    assert "JOB_TIMEOUT_SECONDS" in final["error"]
+    assert_aborted(app, final["id"])
+
+
+def test_a_rejected_start_ends_in_error(start_app: Callable[..., App],
+                                        sandbox: Sandbox) -> None:
+    app = start_app(apify_actor_tiktok="nobody~no-such-actor")
+    alice = app.user("alice@example.com")
+    final, _ = wait_for_job(alice, start(alice, ["yoga"], 10))
+    assert final["status"] == "error"
+    assert "no-such-actor" in final["error"]
