@@ -1,0 +1,113 @@
+"""PostgreSQL and Redis restarting in the middle of a job: web and worker reconnect, the job
+completes, nothing is lost, and a watcher's stream still sees the end.
+
+These restart the machine's own servers, so they run where we may do that (as root, with the
+Debian tools); under CI=true they must run."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from tests.conftest import REDIS_URL, require
+from tests.integration.conftest import App, wait_for_job
+from tests.integration.test_crash_safety import follow
+from tests.integration.test_events import sse
+from tests.integration.test_keyword_job import expected_creators, start
+
+CAN_RESTART = os.geteuid() == 0 and shutil.which("pg_ctlcluster") is not None \
+    and shutil.which("redis-server") is not None
+
+
+@pytest.fixture(autouse=True)
+def restartable() -> None:
+    require("root and the Debian service tools", CAN_RESTART)
+
+
+def restart_postgres() -> None:
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
+    subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart",
+                    "-m", "fast"], check=True, timeout=120)
+
+
+def restart_redis() -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    with contextlib.suppress(redis.ConnectionError):  # it answers by closing the connection
+        client.shutdown(nosave=True)
+    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port",
+                    "6379", "--save", "", "--appendonly", "no"], check=True, timeout=30)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if redis.Redis.from_url(REDIS_URL).ping():
+                return
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "Redis did not come back"
+            time.sleep(0.1)
+
+
+class Watch(threading.Thread):
+    """A client following the job's event stream across the restart."""
+
+    def __init__(self, app: App, token: str, job_id: str) -> None:
+        super().__init__(daemon=True)
+        self.client = app.client(token)
+        self.job_id = job_id
+        self.statuses: list[str] = []
+
+    def run(self) -> None:
+        last: str | None = None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and (not self.statuses
+                                               or self.statuses[-1] != "completed"):
+            headers = {"Last-Event-ID": last} if last else {}
+            try:
+                with self.client.stream("GET", f"/api/jobs/{self.job_id}/events",
+                                        headers=headers) as response:
+                    for event_id, data in sse(response):
+                        last = str(event_id)
+                        self.statuses.append(data["status"])
+            except Exception:  # the server may answer 503 while the database restarts
+                time.sleep(0.2)
+
+
+def run_through(app: App, restart: Callable[[], None]) -> None:
+    created = app.runtime.accounts.create_user("alice@example.com")
+    alice = app.client(created.token)
+    keywords = ["fitness"]
+    job = start(alice, keywords, 1500)
+    watch = Watch(app, created.token, job["id"])
+    watch.start()
+    follow(alice, job, lambda s: s["processedResults"] >= 100, [])
+    restart()
+    final, _ = wait_for_job(alice, job, timeout=120)
+    assert final["status"] == "completed", final
+    items, skipped, handles = expected_creators(app, job["id"], keywords)
+    assert (final["processedResults"], final["skippedItems"]) == (items, skipped)
+    assert sorted(r.handle.lower() for r in app.runtime.store.creators(job["id"])) == \
+        sorted(handles)
+    watch.join(timeout=60)
+    assert watch.statuses and watch.statuses[-1] == "completed"
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+def test_a_postgresql_restart_mid_job(start_app: Callable[..., App]) -> None:
+    app = start_app()
+    assert app.runtime.bus.name == "postgres"
+    run_through(app, restart_postgres)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_redis_restart_mid_job(start_app: Callable[..., App], redis_url: str) -> None:
+    app = start_app(redis_url=redis_url, queue_url=redis_url)
+    assert app.runtime.bus.name == "redis"
+    run_through(app, restart_redis)
