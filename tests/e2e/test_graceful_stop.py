@@ -1,0 +1,42 @@
+"""SIGTERM to `scrapetrack serve`: open event streams end cleanly and the server stops within
+its grace period instead of waiting for clients that will never leave."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import httpx
+
+from tests.e2e.conftest import Served
+
+
+def test_sigterm_ends_open_streams_and_stops_promptly(served: Served) -> None:
+    with httpx.Client(base_url=served.url, timeout=30) as browser:
+        assert browser.get(served.sign_in_url, follow_redirects=True).status_code == 200
+        campaign = browser.post("/api/campaigns", json={"name": "c"}).json()
+        ended: list[str] = []
+
+        def listen() -> None:
+            with browser.stream("GET", f"/api/campaigns/{campaign['id']}/events") as response:
+                assert response.status_code == 200
+                ended.extend(response.iter_lines())  # returns when the server ends it
+            ended.append("ended")
+
+        reader = threading.Thread(target=listen, daemon=True)
+        reader.start()
+        deadline = time.monotonic() + 10
+        while not any("retry" in line for line in ended) and time.monotonic() < deadline:
+            time.sleep(0.02)  # wait for the stream to open; `ended` collects lines at its end
+        stopped_at = time.monotonic()
+        served.process.send_signal(signal.SIGTERM)
+        served.process.wait(timeout=15)
+        took = time.monotonic() - stopped_at
+        reader.join(timeout=5)
+    assert not reader.is_alive()
+    assert ended[-1] == "ended"
+    # uvicorn re-raises the signal once it has shut down cleanly, as a supervisor expects.
+    assert served.process.returncode in (0, -signal.SIGTERM), "".join(served.output)
+    assert "Application shutdown complete." in "".join(served.output)
+    assert took < 8, f"stopping took {took:.1f} s"
