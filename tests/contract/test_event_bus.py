@@ -7,7 +7,8 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -42,6 +43,19 @@ class Client:
         return found
 
 
+@asynccontextmanager
+async def running(case: Case) -> AsyncIterator[tuple[Hub, CoalescingPublisher]]:
+    """A started hub on the case's bus, and a worker's publisher beside it."""
+    hub = Hub(case.store, case.bus, max_hz=50)
+    await hub.start()
+    publisher = CoalescingPublisher(case.bus, interval=0.02)
+    try:
+        yield hub, publisher
+    finally:
+        publisher.close()
+        await hub.stop()
+
+
 async def until(check: Callable[[], bool], within: float = 10.0) -> None:
     deadline = time.monotonic() + within
     while not check():
@@ -62,10 +76,7 @@ def advance(case: Case, job_id: str, publisher: CoalescingPublisher, steps: int)
 
 async def test_every_watcher_gets_each_change_then_the_end(case: Case) -> None:
     job = case.new_job()
-    hub = Hub(case.store, case.bus, max_hz=50)
-    await hub.start()
-    publisher = CoalescingPublisher(case.bus, interval=0.02)
-    try:
+    async with running(case) as (hub, publisher):
         clients = [Client() for _ in range(3)]
         watchers = [Watcher(c.send, ends_with=job.id) for c in clients]
         for watcher in watchers:
@@ -88,17 +99,11 @@ async def test_every_watcher_gets_each_change_then_the_end(case: Case) -> None:
         await until(lambda: all(w.done.done() for w in watchers))
         assert all(c.events()[-1] == (final.version, c.events()[-1][1]) for c in clients)
         assert all(c.events()[-1][1]["status"] == "completed" for c in clients)
-    finally:
-        publisher.close()
-        await hub.stop()
 
 
 async def test_a_campaign_watcher_sees_jobs_started_after_it_connected(case: Case) -> None:
     first = case.new_job()
-    hub = Hub(case.store, case.bus, max_hz=50)
-    await hub.start()
-    publisher = CoalescingPublisher(case.bus, interval=0.02)
-    try:
+    async with running(case) as (hub, publisher):
         client = Client()
         hub.watch_campaign(Watcher(client.send), first.campaign_id, [first])
         await until(lambda: len(client.events()) == 1)
@@ -115,17 +120,12 @@ async def test_a_campaign_watcher_sees_jobs_started_after_it_connected(case: Cas
         await asyncio.to_thread(advance, case, later.id, publisher, 1)
         await until(lambda: client.events()[-1][1]["status"] == "processing")
         assert other.id not in {data["id"] for _, data in client.events()}
-    finally:
-        publisher.close()
-        await hub.stop()
 
 
 async def test_a_watcher_resuming_from_the_current_version_gets_nothing_stale(
         case: Case) -> None:
     job = case.new_job()
-    hub = Hub(case.store, case.bus, max_hz=50)
-    await hub.start()
-    try:
+    async with running(case) as (hub, _):
         done = await asyncio.to_thread(case.store.finish, job.id, Status.COMPLETED, progress=100)
         assert done is not None
         caught_up, behind = Client(), Client()
@@ -138,17 +138,12 @@ async def test_a_watcher_resuming_from_the_current_version_gets_nothing_stale(
         await until(lambda: w1.done.done() and w2.done.done())
         assert caught_up.events() == []
         assert [data["status"] for _, data in behind.events()] == ["completed"]
-    finally:
-        await hub.stop()
 
 
 async def test_reads_do_not_grow_with_watchers(case: Case) -> None:
     """The store is read per change, not per watcher."""
     job = case.new_job()
-    hub = Hub(case.store, case.bus, max_hz=50)
-    await hub.start()
-    publisher = CoalescingPublisher(case.bus, interval=0.02)
-    try:
+    async with running(case) as (hub, publisher):
         clients = [Client() for _ in range(200)]
         for client in clients:
             hub.watch_job(Watcher(client.send, ends_with=job.id), job)
@@ -156,9 +151,6 @@ async def test_reads_do_not_grow_with_watchers(case: Case) -> None:
         await asyncio.to_thread(advance, case, job.id, publisher, 3)
         await until(lambda: all(c.events()[-1][1]["progress"] == 3 for c in clients))
         assert hub.reads - reads <= 8  # a handful per change at most, never one per watcher
-    finally:
-        publisher.close()
-        await hub.stop()
 
 
 async def test_listen_begins_with_resync_and_carries_notices(case: Case) -> None:
