@@ -76,12 +76,48 @@ def redis_url() -> str:
     return REDIS_URL
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every store test runs on SQLite and on PostgreSQL."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/scrapetrack.db"
-    return str(request.getfixturevalue("postgres_url"))
+STACKS = ["sqlite", "postgres+redis", "postgres"]
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Where data, queue and live updates go: the embedded default, or a scaled-out one."""
+
+    name: str
+    database_url: str
+    queue_url: str
+    redis_url: str | None = None
+    queue_name: str = "scrapetrack"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """App-level tests run on the embedded default and on PostgreSQL + Redis; those marked
+    `all_stacks` also on PostgreSQL alone (store, queue and bus)."""
+    if "stack" in metafunc.fixturenames and not any(
+            "stack" in m.args[0] for m in metafunc.definition.iter_markers("parametrize")):
+        wide = metafunc.definition.get_closest_marker("all_stacks") is not None
+        metafunc.parametrize("stack", STACKS if wide else STACKS[:2], indirect=True)
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stack]:
+    name = request.param
+    if name == "sqlite":
+        yield Stack(name, f"sqlite:///{tmp_path}/scrapetrack.db",
+                    f"sqlite:///{tmp_path}/queue.db")
+        return
+    database = str(request.getfixturevalue("postgres_url"))
+    if name == "postgres":
+        yield Stack(name, database, database.replace("postgresql+psycopg://", "postgresql://"))
+        return
+    redis_url = str(request.getfixturevalue("redis_url"))
+    # A queue of its own, so no test sees another's leftovers in the shared Redis.
+    queue = f"test-{uuid.uuid4().hex[:10]}"
+    yield Stack(name, database, redis_url, redis_url, queue)
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(f"*{queue}*"):
+        client.delete(key)
+    client.close()
 
 
 @dataclass
@@ -93,7 +129,7 @@ class Sandbox:
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[Sandbox]:
     """The sandbox on a real port, shared by the session; its counters show what it saw."""
-    app = create_sandbox_app(items_per_second=100.0, start_delay_seconds=0.2)
+    app = create_sandbox_app(items_per_second=200.0, start_delay_seconds=0.2)
     with serve_in_thread(app, lifespan=False) as url:
         yield Sandbox(url, app.state.sandbox)  # type: ignore[attr-defined]
 
@@ -110,13 +146,15 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, database_url: str,
+def make_settings(tmp_path: Path, stack: Stack,
                   sandbox_url: str) -> Callable[..., Settings]:
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
             "SCRAPETRACK_DATA_DIR": tmp_path / "var",
-            "database_url": database_url,
-            "queue_url": f"sqlite:///{tmp_path}/queue.db",
+            "database_url": stack.database_url,
+            "queue_url": stack.queue_url,
+            "redis_url": stack.redis_url,
+            "QUEUE_NAME": stack.queue_name,
             "apify_api_url": sandbox_url,
             "apify_token": "sandbox-token",
             "WORKER_POLL_INTERVAL_SECONDS": 0.1,

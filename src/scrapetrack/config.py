@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path("var"), alias="SCRAPETRACK_DATA_DIR")
     database_url: str = "sqlite:///var/scrapetrack.db"
     queue_url: str = "sqlite:///var/queue.db"
+    # Several deployments may share one Redis or PostgreSQL queue under different names.
+    queue_name: str = Field(default="scrapetrack", alias="QUEUE_NAME")
     redis_url: str | None = None
 
     apify_token: SecretStr | None = None

@@ -6,15 +6,18 @@ jobs survive that (heartbeat, run id, offset).
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from huey import Huey, PostgresHuey, RedisHuey, SqliteHuey
+from huey import Huey, PostgresHuey, PriorityRedisHuey, SqliteHuey
 from huey.consumer import Consumer, Scheduler
+from huey.storage import PostgresStorage
 
 from scrapetrack.exceptions import ConfigError, QueueUnavailable
 
@@ -23,17 +26,50 @@ log = logging.getLogger(__name__)
 QUEUE_NAME = "scrapetrack"
 
 
-def make_huey(url: str) -> Huey:
+def make_huey(url: str, name: str = QUEUE_NAME) -> Huey:
     """A Huey whose storage is the one QUEUE_URL names."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteHuey(QUEUE_NAME, filename=str(path), results=False, timeout=30)
+        return SqliteHuey(name, filename=str(path), results=False, timeout=30)
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return RedisHuey(QUEUE_NAME, url=url, results=False)
+        # The priority flavour: the reaper must run ahead of waiting jobs.
+        return PriorityRedisHuey(name, url=url, results=False)
     if url.startswith(("postgresql://", "postgres://")):
-        return PostgresHuey(QUEUE_NAME, dsn=url, results=False)
+        return ClosingPostgresHuey(name, dsn=url, results=False)
     raise ConfigError(f"QUEUE_URL must be sqlite:///…, redis://… or postgresql://…, not {url!r}")
+
+
+class ClosingPostgresStorage(PostgresStorage):  # type: ignore[misc]
+    """Huey leaves each consumer thread's LISTEN connection to the garbage collector; these
+    are closed with the queue instead, so a stopped worker holds no connection."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._opened: list[Any] = []
+        self._opened_lock = threading.Lock()
+        super().__init__(*args, **kwargs)
+
+    def _connect(self) -> Any:
+        conn = super()._connect()
+        with self._opened_lock:
+            self._opened = [c for c in self._opened if not c.closed]
+            self._opened.append(conn)
+        return conn
+
+    _create_connection = _connect
+
+    def close(self) -> Any:
+        closed = super().close()
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with contextlib.suppress(Exception):
+                conn.close()
+        return closed
+
+
+class ClosingPostgresHuey(PostgresHuey):  # type: ignore[misc]
+    storage_class = ClosingPostgresStorage
 
 
 class FrequentScheduler(Scheduler):  # type: ignore[misc]

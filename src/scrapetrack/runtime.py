@@ -114,7 +114,7 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
         token, settings.resolved_apify_api_url(), max_retries=settings.apify_max_retries,
         request_timeout=timedelta(seconds=settings.apify_timeout_seconds))
     stop = threading.Event()
-    huey = make_huey(settings.queue_url)
+    huey = make_huey(settings.queue_url, settings.queue_name)
     queue = JobQueue(huey)
     runner = JobRunner(settings, store, provider, new_worker_id(), publisher=publisher,
                        requeue=queue.enqueue, stop=stop)

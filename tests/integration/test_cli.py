@@ -22,6 +22,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": settings.database_url, "QUEUE_URL": settings.queue_url,
+        "REDIS_URL": settings.redis_url or "", "QUEUE_NAME": settings.queue_name,
         "APIFY_API_URL": settings.resolved_apify_api_url(), "APIFY_TOKEN": "sandbox-token",
         "SCRAPETRACK_DATA_DIR": str(settings.data_dir), "WORKER_POLL_INTERVAL_SECONDS": "0.1",
     })

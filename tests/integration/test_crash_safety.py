@@ -10,11 +10,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 
 from scrapetrack.jobs import Status
 from tests.integration.conftest import TERMINAL, App
 from tests.integration.test_cli import SCRAPETRACK, env_for
 from tests.integration.test_keyword_job import expected_creators, start
+
+pytestmark = pytest.mark.all_stacks
 
 
 @contextmanager

@@ -8,8 +8,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.integration.conftest import App, wait_for_job
+
+pytestmark = pytest.mark.all_stacks
 
 
 def sse(response: httpx.Response) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -7,10 +7,13 @@ import io
 from typing import Any
 
 import httpx
+import pytest
 
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.platforms import get_platform
 from tests.integration.conftest import App, wait_for_job
+
+pytestmark = pytest.mark.all_stacks
 
 
 def start(client: httpx.Client, keywords: list[str], target: int,

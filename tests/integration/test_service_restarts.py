@@ -99,14 +99,14 @@ def run_through(app: App, restart: Callable[[], None]) -> None:
     assert watch.statuses and watch.statuses[-1] == "completed"
 
 
-@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("stack", ["postgres"], indirect=True)
 def test_a_postgresql_restart_mid_job(start_app: Callable[..., App]) -> None:
     app = start_app()
     assert app.runtime.bus.name == "postgres"
     run_through(app, restart_postgres)
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 def test_a_redis_restart_mid_job(start_app: Callable[..., App], redis_url: str) -> None:
     app = start_app(redis_url=redis_url, queue_url=redis_url)
     assert app.runtime.bus.name == "redis"
