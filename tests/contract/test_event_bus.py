@@ -191,3 +191,16 @@ def test_publish_from_many_threads_is_safe(case: Case) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+async def test_idle_streams_get_a_heartbeat_comment(case: Case) -> None:
+    job = case.new_job()
+    hub = Hub(case.store, case.bus, heartbeat_seconds=0.2)
+    await hub.start()
+    try:
+        client = Client()
+        hub.watch_job(Watcher(client.send, ends_with=job.id), job)
+        await until(lambda: b": ping\n\n" in client.frames)
+        assert [data["status"] for _, data in client.events()] == ["pending"]
+    finally:
+        await hub.stop()

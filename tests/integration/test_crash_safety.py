@@ -73,7 +73,7 @@ def test_a_killed_worker_loses_nothing(start_app: Callable[..., App]) -> None:
     assert final["status"] == "completed", final
     progress = [s["progress"] for s in seen]
     assert progress == sorted(progress), "progress went backwards across the takeover"
-    items, skipped, handles = expected_creators(app, job["id"], keywords)
+    items, skipped, handles = expected_creators(app.runtime, job["id"])
     assert final["processedResults"] == items
     assert final["skippedItems"] == skipped
     results = alice.get(f"/api/jobs/{job['id']}/results").json()

@@ -39,7 +39,7 @@ def assert_exact(app: App, final: dict[str, Any]) -> None:
     assert final["progress"] == 100
     job = app.runtime.store.get_job(final["id"])
     assert job is not None and job.keywords is not None
-    items, skipped, handles = expected_creators(app, final["id"], job.keywords)
+    items, skipped, handles = expected_creators(app.runtime, final["id"])
     assert (final["processedResults"], final["skippedItems"]) == (items, skipped)
     creators = app.runtime.store.creators(final["id"])
     assert sorted(c.handle.lower() for c in creators) == sorted(handles)

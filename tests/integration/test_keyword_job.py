@@ -11,6 +11,7 @@ import pytest
 
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.platforms import get_platform
+from scrapetrack.runtime import Runtime
 from tests.integration.conftest import App, wait_for_job
 
 pytestmark = pytest.mark.all_stacks
@@ -28,11 +29,12 @@ def start(client: httpx.Client, keywords: list[str], target: int,
     return job
 
 
-def expected_creators(app: App, job_id: str, keywords: list[str]) -> tuple[int, int, set[str]]:
+def expected_creators(runtime: Runtime, job_id: str) -> tuple[int, int, set[str]]:
     """Read the run's whole dataset straight from the sandbox: items, skipped, handles."""
-    job = app.runtime.store.get_job(job_id)
+    job = runtime.store.get_job(job_id)
     assert job is not None and job.apify_dataset_id is not None
-    provider = ApifyProvider("t", app.runtime.settings.resolved_apify_api_url())
+    keywords = job.keywords or []
+    provider = ApifyProvider("t", runtime.settings.resolved_apify_api_url())
     try:
         page = provider.items_page(job.apify_dataset_id, 0, 100_000)
     finally:
@@ -62,7 +64,7 @@ def test_a_keyword_search_shows_real_progress_and_saves_deduplicated_creators(ap
                 99, status["processedResults"] * 100 // status["targetResults"])
     assert all(s["progress"] < 100 for s in seen if s["status"] != "completed")
 
-    items, skipped, handles = expected_creators(app, job["id"], keywords)
+    items, skipped, handles = expected_creators(app.runtime, job["id"])
     assert final["processedResults"] == items
     assert final["skippedItems"] == skipped
     results = alice.get(f"/api/jobs/{job['id']}/results").json()

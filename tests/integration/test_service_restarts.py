@@ -91,7 +91,7 @@ def run_through(app: App, restart: Callable[[], None]) -> None:
     restart()
     final, _ = wait_for_job(alice, job, timeout=120)
     assert final["status"] == "completed", final
-    items, skipped, handles = expected_creators(app, job["id"], keywords)
+    items, skipped, handles = expected_creators(app.runtime, job["id"])
     assert (final["processedResults"], final["skippedItems"]) == (items, skipped)
     assert sorted(r.handle.lower() for r in app.runtime.store.creators(job["id"])) == \
         sorted(handles)
