@@ -1,0 +1,83 @@
+"""One worker process carries 1,000 jobs without leaking threads or database connections."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from scrapetrack.config import Settings
+from scrapetrack.jobs import Status
+from scrapetrack.runtime import build_runtime
+from scrapetrack.service import SearchRequest
+from tests.e2e.conftest import SCRAPETRACK, wait_until
+
+JOBS = 1000
+CONCURRENCY = 50
+
+
+def threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no thread count")
+
+
+def connections(database_url: str) -> int | None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        return None
+    with psycopg.connect(url.set(drivername="postgresql", database="postgres")
+                         .render_as_string(hide_password=False)) as conn:
+        row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s",
+                           (url.database,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def test_a_thousand_jobs_leak_nothing(make_settings: Callable[..., Settings]) -> None:
+    settings = make_settings(WORKER_POLL_INTERVAL_SECONDS=0.1)
+    runtime = build_runtime(settings, migrate=True, embedded_worker=False)
+    env = dict(os.environ)
+    env.update({"DATABASE_URL": settings.database_url, "QUEUE_URL": settings.queue_url,
+                "REDIS_URL": settings.redis_url or "", "QUEUE_NAME": settings.queue_name,
+                "APIFY_API_URL": settings.resolved_apify_api_url(), "APIFY_TOKEN": "sandbox",
+                "WORKER_POLL_INTERVAL_SECONDS": "0.1"})
+    worker = subprocess.Popen([SCRAPETRACK, "worker", "--concurrency", str(CONCURRENCY)],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        user = runtime.accounts.create_user("bulk@example.com").user
+        campaign = runtime.store.create_campaign(user.id, "bulk", None)
+        ids = [runtime.service.start_search(user.id, SearchRequest(
+            platform="tiktok", campaign_id=campaign.id, keywords=[f"k{i % 50}"],
+            target_results=5)).id for i in range(JOBS)]
+
+        def finished() -> int:
+            return sum(Status(j.status).terminal for j in runtime.store.job_states(ids))
+
+        wait_until(lambda: finished() >= JOBS // 5, 300, "the first fifth of the jobs")
+        warm_threads, warm_connections = threads(worker.pid), connections(settings.database_url)
+        peak_threads, peak_connections = warm_threads, warm_connections or 0
+        deadline = time.monotonic() + 600
+        while finished() < JOBS:
+            assert time.monotonic() < deadline, f"only {finished()} of {JOBS} jobs ended"
+            peak_threads = max(peak_threads, threads(worker.pid))
+            peak_connections = max(peak_connections, connections(settings.database_url) or 0)
+            time.sleep(0.2)
+        statuses = {j.status for j in runtime.store.job_states(ids)}
+        assert statuses == {"completed"}
+        # Idle again: what is left is the pool and the consumer's fixed threads.
+        assert threads(worker.pid) <= warm_threads + 2
+        assert peak_threads <= CONCURRENCY + 10
+        if warm_connections is not None:
+            pool = 2 * (CONCURRENCY + 4)  # the pool and its overflow
+            assert peak_connections <= pool + CONCURRENCY + 4  # + the queue's LISTEN threads
+            assert (connections(settings.database_url) or 0) <= warm_connections + 4
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        runtime.close()
