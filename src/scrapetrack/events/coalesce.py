@@ -1,7 +1,8 @@
 """Worker side: at most one notice per job per interval, leading edge plus trailing flush.
 
 A run can yield pages faster than anyone can watch; watchers want the latest state a few
-times a second, and brokers (Redis readers, PostgreSQL's NOTIFY lock) want few messages.
+times a second, and brokers (Redis readers, PostgreSQL's NOTIFY lock) want few messages. A
+notice that comes too soon waits only until its job's interval is up, never longer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ class CoalescingPublisher:
     def __init__(self, bus: Bus, interval: float = 0.1,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.bus = bus
-        self.interval = interval
+        # A little slack under the nominal interval: a source that changes exactly at the
+        # interval (a run paged every 0.1 s) must not phase-lock onto the trailing flush and
+        # be a whole interval late every time.
+        self.interval = interval * 0.8
         self.clock = clock
         self._lock = threading.Lock()
         self._last: dict[str, float] = {}
@@ -30,7 +34,7 @@ class CoalescingPublisher:
 
     def publish(self, notice: Notice, *, final: bool = False) -> None:
         """Send now if this job has been quiet for an interval (or this is its last notice);
-        otherwise keep it, replacing any older one, for the trailing flush."""
+        otherwise keep it, replacing any older one, until the interval is up."""
         now = self.clock()
         with self._lock:
             last = self._last.get(notice.job_id)
@@ -49,17 +53,24 @@ class CoalescingPublisher:
 
     def _flush_loop(self) -> None:
         while not self._closed:
-            self._wake.wait()
-            time.sleep(self.interval / 2)  # let the interval pass; more notices coalesce
-            due: list[Notice] = []
+            with self._lock:
+                due_at = min((self._last.get(job_id, 0.0) + self.interval
+                              for job_id in self._pending), default=None)
+                if due_at is None:
+                    self._wake.clear()
+            if due_at is None:
+                self._wake.wait()
+                continue
+            delay = due_at - self.clock()
+            if delay > 0:
+                time.sleep(delay)
             now = self.clock()
+            due: list[Notice] = []
             with self._lock:
                 for job_id in list(self._pending):
                     if now - self._last.get(job_id, 0.0) >= self.interval or self._closed:
                         due.append(self._pending.pop(job_id))
                         self._last[job_id] = now
-                if not self._pending:
-                    self._wake.clear()
             for notice in due:
                 self.bus.publish(notice)
 

@@ -110,7 +110,9 @@ class JobState:
 
 
 class Hub:
-    def __init__(self, store: Store, bus: Bus, *, max_hz: float = 10.0,
+    # Reads are capped per process, not per job: a job changes at most ~10 times a second (the
+    # workers coalesce), and a higher cap keeps the wait for the next read short.
+    def __init__(self, store: Store, bus: Bus, *, max_hz: float = 25.0,
                  heartbeat_seconds: float = 15.0) -> None:
         self.store = store
         self.bus = bus

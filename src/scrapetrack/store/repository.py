@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Engine, Table, func, select, update
@@ -24,6 +24,7 @@ from scrapetrack.store.db import writer
 from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
 
 CHUNK = 500  # ids per IN (...) list
+LAST_USED_EVERY = timedelta(minutes=1)
 JOBS = cast(Table, ScrapingJob.__table__)
 CREATORS = cast(Table, CreatorRow.__table__)
 
@@ -86,17 +87,26 @@ class Store:
         return token
 
     def user_for_token(self, token_hash: str, kind: str, now: datetime) -> User | None:
-        """The owner of a live token; a login code is spent by this call."""
-        with self.writing() as s:
+        """The owner of a live token; a login code is spent by this call. Every request
+        authenticates, so a token's last use is written at most once a minute."""
+        with self.reading() as s:
             token = s.scalar(select(ApiToken).where(
                 ApiToken.token_hash == token_hash, ApiToken.kind == kind,
                 ApiToken.revoked_at.is_(None)))
             if token is None or (token.expires_at is not None and token.expires_at <= now):
                 return None
-            token.last_used_at = now
-            if kind == "login":
-                token.revoked_at = now
-            return s.get(User, token.user_id)
+            user = s.get(User, token.user_id)
+        fresh = token.last_used_at is not None and now - token.last_used_at < LAST_USED_EVERY
+        if kind == "login" or not fresh:
+            with self.writing() as s:
+                query = update(ApiToken).where(ApiToken.id == token.id)
+                if kind == "login":
+                    query = query.where(ApiToken.revoked_at.is_(None))
+                done = s.execute(query.values(
+                    last_used_at=now, revoked_at=now if kind == "login" else None))
+                if kind == "login" and done.rowcount != 1:  # type: ignore[attr-defined]
+                    return None  # spent by someone else meanwhile
+        return user
 
     # campaigns ----------------------------------------------------------------------------
     def create_campaign(self, user_id: str, name: str, description: str | None) -> Campaign:

@@ -16,6 +16,7 @@ from scrapetrack.config import Settings
 from scrapetrack.runtime import Runtime, build_runtime
 from scrapetrack.web import errors
 from scrapetrack.web.routes import api, events, health, pages
+from scrapetrack.web.sse import KeepRawSend
 
 HERE = Path(__file__).parent
 SESSION_DAYS = 14
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
                        session_cookie="scrapetrack_session", max_age=SESSION_DAYS * 86400,
                        same_site="lax",
                        https_only=(settings.public_url or "").startswith("https://"))
+    app.add_middleware(KeepRawSend)  # outermost of ours: see web/sse.py
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     errors.install(app)
     app.include_router(api.router)
