@@ -128,6 +128,9 @@ class Result:
     peak_connections: int | None
     peak_rss: int
     peak_threads: int
+    api_requests: int  # answered by the sandbox: what each job's polling costs, all told
+    takeovers: int  # Σ (attempts - 1): jobs a worker dropped and the reaper queued again
+    tracebacks: int
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -137,6 +140,10 @@ class Result:
     @property
     def per_minute(self) -> float:
         return self.completed / self.wall_minutes if self.wall_minutes else 0.0
+
+    @property
+    def requests_per_job_minute(self) -> float:
+        return self.api_requests / self.job_minutes if self.job_minutes else math.nan
 
     @property
     def cpu_per_job_minute(self) -> float:
@@ -211,6 +218,7 @@ def run_once(args: argparse.Namespace, workers: int, tmp: Path) -> Result:
             queue_name, queue_url, redis_url = "scrapetrack", f"sqlite:///{tmp / 'queue.db'}", None
         app = create_sandbox_app(items_per_second=args.items_per_second,
                                  start_delay_seconds=args.start_delay)
+        sandbox = app.state.sandbox  # type: ignore[attr-defined]
         url = stack.enter_context(serve_in_thread(app, lifespan=False))
         env = {"DATABASE_URL": database_url, "QUEUE_URL": queue_url, "QUEUE_NAME": queue_name,
                "APIFY_API_URL": url, "APIFY_TOKEN": "scale",
@@ -280,6 +288,7 @@ def run_once(args: argparse.Namespace, workers: int, tmp: Path) -> Result:
         sampler.sample()  # the CPU figures as of the last job's end, before the stop
         worker_cpu = sum(sampler.cpu[pid] - baseline[pid] for pid in pids)
         harness_cpu = cpu_seconds(os.getpid()) - harness_before
+        api_requests = sum(sandbox.requests.values())
         sampler.stop()
         fleet.stop()
 
@@ -302,7 +311,9 @@ def run_once(args: argparse.Namespace, workers: int, tmp: Path) -> Result:
             pickup=[(row.started_at - row.created_at).total_seconds() for row in started
                     if row.started_at is not None],
             peak_connections=sampler.peak_connections if postgres else None,
-            peak_rss=sampler.peak_rss, peak_threads=sampler.peak_threads, problems=problems)
+            peak_rss=sampler.peak_rss, peak_threads=sampler.peak_threads,
+            api_requests=api_requests, takeovers=sum(max(0, row.attempts - 1) for row in rows),
+            tracebacks=tracebacks, problems=problems)
     raise AssertionError("unreachable")  # the ExitStack does not swallow exceptions
 
 
@@ -338,6 +349,10 @@ def table(one: Result, two: Result) -> list[str]:
         ("peak RSS of a worker process", f"{one.peak_rss / 2**20:.0f} MiB",
          f"{two.peak_rss / 2**20:.0f} MiB", ""),
         ("peak threads of a worker process", str(one.peak_threads), str(two.peak_threads), ""),
+        ("Apify API requests per job-minute", f"{one.requests_per_job_minute:.0f}",
+         f"{two.requests_per_job_minute:.0f}", ""),
+        ("takeovers (Σ attempts - 1)", str(one.takeovers), str(two.takeovers), ""),
+        ("tracebacks in worker logs", str(one.tracebacks), str(two.tracebacks), ""),
         ("harness CPU (sandbox + monitor, this process)", f"{one.harness_cpu:.1f} s",
          f"{two.harness_cpu:.1f} s", ""),
     ]

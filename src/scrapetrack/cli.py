@@ -86,7 +86,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
 @app.command()
 def worker(concurrency: Annotated[int | None, typer.Option(help="jobs at once")] = None) -> None:
     """Run a worker alone; several may run, on several machines."""
-    settings = load_settings()
+    settings = load_settings(**({"WORKER_CONCURRENCY": concurrency} if concurrency else {}))
     runtime = _runtime(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

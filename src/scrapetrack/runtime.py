@@ -103,8 +103,10 @@ def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
 
 def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker: bool = True,
                   provider: Provider | None = None, bus: Bus | None = None) -> Runtime:
-    pool = max(10, settings.worker_concurrency + 4)
-    store = Store(make_engine(settings.database_url, pool_size=pool))
+    # Job threads hold a connection only for short transactions, never while waiting on
+    # Apify, so a few per process serve many jobs; more would only exhaust PostgreSQL.
+    store = Store(make_engine(settings.database_url,
+                              pool_size=min(20, settings.worker_concurrency + 4)))
     if migrate:
         upgrade(store.engine)
     bus = bus or make_bus(settings, store, embedded_worker=embedded_worker)

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypeVar
 
 from scrapetrack.config import Settings
 from scrapetrack.events.base import Notice
@@ -26,6 +27,7 @@ from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.repository import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RATE_WINDOW_SECONDS = 10.0
 
@@ -93,9 +95,17 @@ class JobRunner:
             return frozenset(self._active)
 
     def run(self, job_id: str) -> None:
-        now = utcnow()
-        stale = now - timedelta(seconds=self.settings.heartbeat_timeout_seconds)
-        job = self.store.claim(job_id, self.worker_id, now, stale)
+        def claim() -> ScrapingJob | None:
+            now = utcnow()
+            stale = now - timedelta(seconds=self.settings.heartbeat_timeout_seconds)
+            return self.store.claim(job_id, self.worker_id, now, stale)
+
+        try:
+            job = self._patiently(claim)
+        except StoreUnavailable as exc:
+            log.warning("job %s not claimed, the reaper will queue it again: %s", job_id,
+                        exc.message)
+            return
         if job is None:
             log.info("job %s is not ours to run (finished, or owned by a live worker)", job_id)
             return
@@ -126,8 +136,13 @@ class JobRunner:
             log.exception("job %s failed", job_id)
             outcome = Outcome(Status.ERROR, f"Internal error: {type(exc).__name__}")
         progress = 100 if outcome.status is Status.COMPLETED else None
-        finished = self.store.finish(job_id, outcome.status, error=outcome.error,
-                                     worker_id=self.worker_id, progress=progress)
+        try:
+            finished = self._patiently(lambda: self.store.finish(
+                job_id, outcome.status, error=outcome.error, worker_id=self.worker_id,
+                progress=progress))
+        except StoreUnavailable as exc:  # its heartbeat goes stale; the reaper takes it on
+            log.warning("job %s ended but could not be recorded yet: %s", job_id, exc.message)
+            return
         if finished is not None:
             self._announce(finished, finished.version, final=True)
 
@@ -214,6 +229,20 @@ class JobRunner:
                            f"STALL_TIMEOUT_SECONDS ({self.settings.stall_timeout_seconds:g} s)"
                            ), False
         return None, False
+
+    def _patiently(self, write: Callable[[], T]) -> T:
+        """A short write, tried again through a database blip (a restart, a full pool) for
+        up to the heartbeat timeout before the reaper's slower path takes over."""
+        deadline = self.clock() + self.settings.heartbeat_timeout_seconds
+        delay = 0.1
+        while True:
+            try:
+                return write()
+            except StoreUnavailable:
+                if self.clock() + delay > deadline or self.stop.is_set():
+                    raise
+                self.stop.wait(delay)
+                delay = min(delay * 2, 2.0)
 
     def _owned(self, job: ScrapingJob, version: int | None) -> int:
         """A write's new version, announced; LostJob if the job was no longer ours."""
