@@ -74,6 +74,11 @@ def test_twenty_jobs_across_two_web_and_two_worker_processes(
         processes: dict[str, Any]) -> None:
     web1, web2 = (httpx.Client(base_url=u, timeout=30, headers={
         "Authorization": f"Bearer {processes['token']}"}) for u in processes["urls"])
+    with web1, web2:
+        run_twenty(processes, web1, web2)
+
+
+def run_twenty(processes: dict[str, Any], web1: httpx.Client, web2: httpx.Client) -> None:
     campaign = web1.post("/api/campaigns", json={"name": "scale"}).json()
     seen_by_web2: dict[str, str] = {}
 
@@ -88,7 +93,7 @@ def test_twenty_jobs_across_two_web_and_two_worker_processes(
     watcher.start()
     jobs = [web1.post("/api/scraping/tiktok", json={
         "campaignId": campaign["id"], "keywords": [f"topic {i}"],
-        "targetResults": 150 + 25 * i}).json() for i in range(JOBS)]
+        "targetResults": 600 + 25 * i}).json() for i in range(JOBS)]
     one = jobs[-1]
     job_events: list[dict[str, Any]] = []
 
@@ -100,11 +105,16 @@ def test_twenty_jobs_across_two_web_and_two_worker_processes(
     follower.start()
 
     store = processes["runtime"].store
-    wait_until(lambda: sum(j.status == Status.PROCESSING
-                           for j in store.campaign_jobs(campaign["id"])) >= 4, 60,
-               "jobs to be running")
-    victim = processes["workers"][0]
-    victim.send_signal(signal.SIGKILL)
+    busy: set[int] = set()
+
+    def running_somewhere() -> bool:
+        busy.update(int(j.worker_id.split(":")[1]) for j in store.campaign_jobs(campaign["id"])
+                    if j.status == Status.PROCESSING and j.worker_id)
+        return bool(busy)
+
+    wait_until(running_somewhere, 60, "jobs to be running")
+    victim = next(w for w in processes["workers"] if w.pid in busy)
+    victim.send_signal(signal.SIGKILL)  # in the middle of its jobs
     victim.wait(timeout=10)
 
     wait_until(lambda: all(Status(j.status).terminal
@@ -121,5 +131,3 @@ def test_twenty_jobs_across_two_web_and_two_worker_processes(
         assert (job.processed_results, job.skipped_items) == (items, skipped), job.id
         assert sorted(c.handle.lower() for c in store.creators(job.id)) == sorted(handles)
     assert sum(j.attempts for j in finals.values()) > JOBS  # the killed worker's were taken over
-    web1.close()
-    web2.close()
