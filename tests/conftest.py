@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 import pytest
@@ -137,6 +138,23 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture(scope="session")
 def sandbox_url(sandbox: Sandbox) -> str:
     return sandbox.url
+
+
+POLL_SECONDS = 0.02  # how often a waiting test looks again
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T | None], timeout: float = 10.0,
+               what: str = "the condition") -> T:
+    """The first truthy value of `check()`, looking every POLL_SECONDS until the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(POLL_SECONDS)
 
 
 def free_port() -> int:

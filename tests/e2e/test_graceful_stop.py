@@ -9,6 +9,7 @@ import time
 
 import httpx
 
+from tests.conftest import wait_until
 from tests.e2e.conftest import Served
 
 
@@ -26,9 +27,7 @@ def test_sigterm_ends_open_streams_and_stops_promptly(served: Served) -> None:
 
         reader = threading.Thread(target=listen, daemon=True)
         reader.start()
-        deadline = time.monotonic() + 10
-        while not any("retry" in line for line in ended) and time.monotonic() < deadline:
-            time.sleep(0.02)  # wait for the stream to open; `ended` collects lines at its end
+        wait_until(lambda: any("retry" in line for line in ended), what="the stream to open")
         stopped_at = time.monotonic()
         served.process.send_signal(signal.SIGTERM)
         served.process.wait(timeout=15)

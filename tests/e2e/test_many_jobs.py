@@ -15,7 +15,8 @@ from scrapetrack.config import Settings
 from scrapetrack.jobs import Status
 from scrapetrack.runtime import build_runtime
 from scrapetrack.service import SearchRequest
-from tests.e2e.conftest import SCRAPETRACK, wait_until
+from tests.conftest import POLL_SECONDS, wait_until
+from tests.e2e.conftest import SCRAPETRACK
 
 JOBS = 1000
 CONCURRENCY = 50
@@ -67,7 +68,7 @@ def test_a_thousand_jobs_leak_nothing(make_settings: Callable[..., Settings]) ->
             assert time.monotonic() < deadline, f"only {finished()} of {JOBS} jobs ended"
             peak_threads = max(peak_threads, threads(worker.pid))
             peak_connections = max(peak_connections, connections(settings.database_url) or 0)
-            time.sleep(0.2)
+            time.sleep(POLL_SECONDS)
         statuses = {j.status for j in runtime.store.job_states(ids)}
         assert statuses == {"completed"}
         # Idle again: what is left is the pool and the consumer's fixed threads.

@@ -4,6 +4,7 @@ the middle loses nothing."""
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import subprocess
@@ -18,8 +19,8 @@ import pytest
 from scrapetrack.config import Settings
 from scrapetrack.jobs import Status
 from scrapetrack.runtime import build_runtime
-from tests.conftest import free_port
-from tests.e2e.conftest import SCRAPETRACK, wait_until
+from tests.conftest import free_port, wait_until
+from tests.e2e.conftest import SCRAPETRACK
 from tests.integration.conftest import TERMINAL
 from tests.integration.test_events import sse
 from tests.integration.test_keyword_job import expected_creators
@@ -57,7 +58,7 @@ def processes(make_settings: Callable[..., Settings]) -> Iterator[dict[str, Any]
             stack.callback(stop, process)
         urls = [f"http://127.0.0.1:{p}" for p in ports]
         for url in urls:
-            wait_until(lambda u=url: _up(u), 60, f"{url} to answer")
+            wait_until(functools.partial(_up, url), 60, f"{url} to answer")
         token = runtime.accounts.create_user("team@example.com").token
         yield {"urls": urls, "token": token, "workers": workers, "runtime": runtime}
     runtime.close()

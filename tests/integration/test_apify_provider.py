@@ -26,19 +26,10 @@ from scrapetrack.providers.base import RunInfo, RunStatus
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.sandbox import create_sandbox_app
 from scrapetrack.serving import serve_in_thread
+from tests.conftest import wait_until
 
 ACTOR = "apidojo~tiktok-scraper"
 T = TypeVar("T")
-
-
-def wait_until(check: Callable[[], T | None], timeout: float = 15.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result is not None and result is not False:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def tiktok_input(*keywords: str, max_items: int = 40, **sandbox: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from scrapetrack.jobs import Status
+from tests.conftest import POLL_SECONDS
 from tests.integration.conftest import TERMINAL, App
 from tests.integration.test_cli import SCRAPETRACK, env_for
 from tests.integration.test_keyword_job import expected_creators, start
@@ -43,7 +44,7 @@ def follow(client: httpx.Client, job: dict[str, Any], until: Callable[[dict[str,
         seen.append(status)
         if until(status):
             return status
-        time.sleep(0.05)
+        time.sleep(POLL_SECONDS)
     raise AssertionError(f"condition not reached; last status {seen[-1]}")
 
 

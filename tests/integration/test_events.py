@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import wait_until
 from tests.integration.conftest import App, wait_for_job
 
 pytestmark = pytest.mark.all_stacks
@@ -117,11 +117,5 @@ def test_a_client_that_leaves_frees_its_watcher(start_app: Callable[..., App]) -
     with alice.stream("GET", f"/api/campaigns/{campaign['id']}/events") as response:
         lines = response.iter_lines()  # kept: a dropped iterator closes the connection
         assert next(lines) == "retry: 2000"
-        deadline = time.monotonic() + 10
-        while hub.watchers != 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-    deadline = time.monotonic() + 10
-    while hub.watchers != 0:
-        assert time.monotonic() < deadline, "the watcher outlived its client"
-        time.sleep(0.01)
+        wait_until(lambda: hub.watchers == 1, what="the stream's watcher")
+    wait_until(lambda: hub.watchers == 0, what="the watcher to go with its client")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -71,16 +71,6 @@ def tiktok_input(*keywords: str, max_items: int = 20, **sandbox: Any) -> dict[st
     run_input = get_platform("tiktok").build_keyword_input(list(keywords), max_items,
                                                            Settings())
     return {**run_input, "_sandbox": sandbox} if sandbox else run_input
-
-
-def wait_until(check: Callable[[], T | None], timeout: float = 10.0, what: str = "") -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 # The grammar, and exact counting

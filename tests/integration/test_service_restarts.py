@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL, require
+from tests.conftest import REDIS_URL, require, wait_until
 from tests.integration.conftest import App, wait_for_job
 from tests.integration.test_crash_safety import follow
 from tests.integration.test_events import sse
@@ -45,14 +45,13 @@ def restart_redis() -> None:
         client.shutdown(nosave=True)
     subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port",
                     "6379", "--save", "", "--appendonly", "no"], check=True, timeout=30)
-    deadline = time.monotonic() + 30
-    while True:
+    def answers() -> bool:
         try:
-            if redis.Redis.from_url(REDIS_URL).ping():
-                return
+            return bool(redis.Redis.from_url(REDIS_URL).ping())
         except redis.ConnectionError:
-            assert time.monotonic() < deadline, "Redis did not come back"
-            time.sleep(0.1)
+            return False
+
+    wait_until(answers, 30, "Redis to come back")
 
 
 class Watch(threading.Thread):
