@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from scrapetrack.jobs import eta_seconds
-from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
+from scrapetrack.jobs import JobRecord, eta_seconds
+from scrapetrack.store.models import Campaign, CreatorRow
 
 
 def iso(value: datetime | None) -> str | None:
@@ -18,7 +18,7 @@ def _round(value: float | None, digits: int) -> float | None:
     return round(value, digits) if value is not None else None
 
 
-def job_status(job: ScrapingJob) -> dict[str, Any]:
+def job_status(job: JobRecord) -> dict[str, Any]:
     """The seed's status object, and more."""
     rate = job.rate_per_second if job.status == "processing" else None
     return {

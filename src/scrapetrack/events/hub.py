@@ -12,16 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
-
 from scrapetrack.events.base import Bus, Notice
 from scrapetrack.events.drive import drive
-from scrapetrack.jobs import Status
+from scrapetrack.jobs import JobRecord, Status
 from scrapetrack.store.models import ScrapingJob
 from scrapetrack.store.repository import Store
 from scrapetrack.views import job_status
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 PING = b": ping\n\n"
+# A safety poll due while notices flow waits up to this long to ride on a notice's read.
+SAFETY_DEFER_SECONDS = 1.0
 
 
 def encode(event_id: int, payload: str) -> bytes:
@@ -129,6 +131,7 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="hub-read")
         # Campaign frame ids: microseconds, so they keep increasing across restarts too.
         self._seq = time.time_ns() // 1000
 
@@ -160,6 +163,7 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        self._reader.shutdown(wait=False)
 
     # watchers -----------------------------------------------------------------------------
     def watch_job(self, watcher: Watcher, snapshot: ScrapingJob) -> None:
@@ -212,8 +216,10 @@ class Hub:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        next_poll = loop.time() + self.bus.safety_poll_seconds
+        safety = self.bus.safety_poll_seconds
+        next_poll = loop.time() + safety
         next_ping = loop.time() + self.heartbeat_seconds
+        last_read = -math.inf
         while True:
             try:
                 async with asyncio.timeout(max(0.0, min(next_poll, next_ping) - loop.time())):
@@ -221,22 +227,34 @@ class Hub:
             except TimeoutError:
                 pass
             started = loop.time()
+            woken = self._wake.is_set()
             self._wake.clear()
-            if started >= next_poll:
-                self._full_read = True
-                next_poll = started + self.bus.safety_poll_seconds
             if started >= next_ping:
                 next_ping = started + self.heartbeat_seconds
                 self._ping_all()
+            if started >= next_poll:
+                self._full_read = True
+                next_poll = started + safety
+                if not woken and started - last_read < SAFETY_DEFER_SECONDS:
+                    # Notices are flowing: the next one's read covers every watched job
+                    # instead, so the safety poll costs no query of its own.
+                    next_poll = started + SAFETY_DEFER_SECONDS
+                    continue
             try:
-                await self._read()
+                full = self._full_read
+                if await self._read():
+                    last_read = started
+                    if full:
+                        next_poll = started + safety
             except Exception:  # the database may be restarting: the next tick tries again
                 log.exception("the hub could not read job states")
                 self._full_read = True
             # At most max_hz reads a second: notices arriving meanwhile coalesce.
             await asyncio.sleep(max(0.0, self.min_interval - (loop.time() - started)))
 
-    async def _read(self) -> None:
+    async def _read(self) -> bool:
+        """Read what changed (everything watched after a RESYNC or a safety poll); whether
+        a query ran."""
         if self._full_read:
             self._full_read = False
             self._dirty.clear()
@@ -247,13 +265,17 @@ class Hub:
             job_ids, self._dirty = list(self._dirty), set()
             campaign_ids, self._dirty_campaigns = list(self._dirty_campaigns), set()
         if not job_ids and not campaign_ids:
-            return
-        rows = await run_in_threadpool(self.store.job_states, job_ids, campaign_ids)
+            return False
+        # One thread of its own: lighter than the shared threadpool's hop, and reads are one
+        # at a time anyway.
+        rows = await asyncio.get_running_loop().run_in_executor(
+            self._reader, self.store.job_states, job_ids, campaign_ids)
         self.reads += 1
         for row in rows:
             self._absorb(row, broadcast=True)
+        return True
 
-    def _absorb(self, row: ScrapingJob, broadcast: bool = False) -> None:
+    def _absorb(self, row: JobRecord, broadcast: bool = False) -> None:
         """Keep the newer of what we hold and `row`; on news, deliver it to its watchers."""
         known = self._jobs.get(row.id)
         if known is not None and known.version >= row.version:

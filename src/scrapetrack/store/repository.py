@@ -12,14 +12,14 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, func, select, update
+from sqlalchemy import Engine, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import StoreUnavailable
-from scrapetrack.jobs import Status
+from scrapetrack.jobs import JobRecord, Status
 from scrapetrack.store.db import writer
 from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
 
@@ -27,6 +27,8 @@ CHUNK = 500  # ids per IN (...) list
 LAST_USED_EVERY = timedelta(minutes=1)
 JOBS = cast(Table, ScrapingJob.__table__)
 CREATORS = cast(Table, CreatorRow.__table__)
+JOB_STATES = select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))
+                                | JOBS.c.campaign_id.in_(bindparam("campaigns", expanding=True)))
 
 
 @contextmanager
@@ -145,15 +147,18 @@ class Store:
                              .order_by(ScrapingJob.created_at.desc())).all()
 
     def job_states(self, job_ids: Sequence[str],
-                   campaign_ids: Sequence[str] = ()) -> list[ScrapingJob]:
-        """The jobs named, and every job of the campaigns named: one query per chunk."""
-        rows: list[ScrapingJob] = []
-        with self.reading() as s:
+                   campaign_ids: Sequence[str] = ()) -> list[JobRecord]:
+        """The jobs named, and every job of the campaigns named: one query per chunk.
+
+        The hub calls this on every change, so it skips the ORM and reuses one statement
+        (whose cache key is then computed once): plain rows from a pooled connection cost a
+        fraction of a Session building mapped objects."""
+        rows: list[JobRecord] = []
+        with _unavailable_as_ours(), self.engine.connect() as conn:
             for start in range(0, max(len(job_ids), len(campaign_ids)), CHUNK):
-                ids = job_ids[start:start + CHUNK]
-                campaigns = campaign_ids[start:start + CHUNK]
-                rows.extend(s.scalars(select(ScrapingJob).where(
-                    ScrapingJob.id.in_(ids) | ScrapingJob.campaign_id.in_(campaigns))))
+                rows.extend(cast(Sequence[JobRecord], conn.execute(JOB_STATES, {
+                    "ids": job_ids[start:start + CHUNK],
+                    "campaigns": campaign_ids[start:start + CHUNK]}).all()))
         return rows
 
     def orphans(self, stale_before: datetime, pending_before: datetime) -> list[str]:
