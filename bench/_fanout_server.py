@@ -135,7 +135,8 @@ def build_app(args: argparse.Namespace, stats: Stats) -> tuple[Any, Any]:
                 stats.set(HUB_WATCHERS, runtime.hub.watchers)
             time.sleep(0.1)
 
-    threading.Thread(target=report_hub, daemon=True).start()
+    if not args.no_hub_stats:
+        threading.Thread(target=report_hub, daemon=True).start()
     return app, runtime
 
 
@@ -151,6 +152,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--channel", default="scrapetrack:bench")
     parser.add_argument("--data-dir")
     parser.add_argument("--trace", type=Path, help="log notice/read/encode times here")
+    parser.add_argument("--no-hub-stats", action="store_true",
+                        help="no thread copying the hub's counters (when no one reads them)")
     parser.add_argument("--secret-key", default="bench-secret-key-" + "x" * 32)
     args = parser.parse_args(argv)
     setup(args.core)  # before any thread starts, so every thread stays on this core

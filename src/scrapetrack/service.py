@@ -18,7 +18,7 @@ from scrapetrack.exceptions import (
     JobNotFound,
     QueueUnavailable,
 )
-from scrapetrack.jobs import Status, can_transition
+from scrapetrack.jobs import JobRecord, Status, can_transition
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
 from scrapetrack.store.repository import Store
@@ -107,6 +107,15 @@ class Service:
         if platform is not None:
             check_platform(platform)
         job = self.store.get_job(job_id, user_id)
+        if job is None:
+            raise JobNotFound()
+        return job
+
+    def job_state(self, user_id: str, job_id: str, platform: str | None = None) -> JobRecord:
+        """What status polling needs: the same answer as get_job, read more cheaply."""
+        if platform is not None:
+            check_platform(platform)
+        job = self.store.job_state(job_id, user_id)
         if job is None:
             raise JobNotFound()
         return job

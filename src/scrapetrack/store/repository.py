@@ -20,13 +20,21 @@ from sqlalchemy.orm import Session, sessionmaker
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
-from scrapetrack.store.db import writer
+from scrapetrack.store.db import reader, writer
 from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
 
 CHUNK = 500  # ids per IN (...) list
 LAST_USED_EVERY = timedelta(minutes=1)
 JOBS = cast(Table, ScrapingJob.__table__)
 CREATORS = cast(Table, CreatorRow.__table__)
+USERS = cast(Table, User.__table__)
+TOKENS = cast(Table, ApiToken.__table__)
+TOKEN_OWNER = select(USERS, TOKENS.c.id.label("token_id"), TOKENS.c.expires_at,
+                     TOKENS.c.last_used_at).join(TOKENS, TOKENS.c.user_id == USERS.c.id).where(
+    TOKENS.c.token_hash == bindparam("hash"), TOKENS.c.kind == bindparam("kind"),
+    TOKENS.c.revoked_at.is_(None))
+JOB_STATE = select(JOBS).where(JOBS.c.id == bindparam("id"),
+                               JOBS.c.user_id == bindparam("user"))
 JOB_STATES = select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))
                                 | JOBS.c.campaign_id.in_(bindparam("campaigns", expanding=True)))
 
@@ -45,7 +53,8 @@ def _unavailable_as_ours() -> Iterator[None]:
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._reader = reader(engine)
+        self._read = sessionmaker(self._reader, expire_on_commit=False)
         self._write = sessionmaker(writer(engine), expire_on_commit=False)
 
     @contextmanager
@@ -90,18 +99,17 @@ class Store:
 
     def user_for_token(self, token_hash: str, kind: str, now: datetime) -> User | None:
         """The owner of a live token; a login code is spent by this call. Every request
-        authenticates, so a token's last use is written at most once a minute."""
-        with self.reading() as s:
-            token = s.scalar(select(ApiToken).where(
-                ApiToken.token_hash == token_hash, ApiToken.kind == kind,
-                ApiToken.revoked_at.is_(None)))
-            if token is None or (token.expires_at is not None and token.expires_at <= now):
-                return None
-            user = s.get(User, token.user_id)
-        fresh = token.last_used_at is not None and now - token.last_used_at < LAST_USED_EVERY
+        authenticates, so this is one cached Core query (no ORM), and a token's last use is
+        written at most once a minute."""
+        with _unavailable_as_ours(), self._reader.connect() as conn:
+            row = conn.execute(TOKEN_OWNER, {"hash": token_hash, "kind": kind}).first()
+        if row is None or (row.expires_at is not None and row.expires_at <= now):
+            return None
+        user = User(id=row.id, email=row.email, created_at=row.created_at)
+        fresh = row.last_used_at is not None and now - row.last_used_at < LAST_USED_EVERY
         if kind == "login" or not fresh:
             with self.writing() as s:
-                query = update(ApiToken).where(ApiToken.id == token.id)
+                query = update(ApiToken).where(ApiToken.id == row.token_id)
                 if kind == "login":
                     query = query.where(ApiToken.revoked_at.is_(None))
                 done = s.execute(query.values(
@@ -141,6 +149,12 @@ class Store:
                 query = query.where(ScrapingJob.user_id == user_id)
             return s.scalar(query)
 
+    def job_state(self, job_id: str, user_id: str) -> JobRecord | None:
+        """A user's job as a plain row: what status polling reads, without the ORM."""
+        with _unavailable_as_ours(), self._reader.connect() as conn:
+            return cast(JobRecord | None, conn.execute(
+                JOB_STATE, {"id": job_id, "user": user_id}).first())
+
     def campaign_jobs(self, campaign_id: str) -> Sequence[ScrapingJob]:
         with self.reading() as s:
             return s.scalars(select(ScrapingJob).where(ScrapingJob.campaign_id == campaign_id)
@@ -154,7 +168,7 @@ class Store:
         (whose cache key is then computed once): plain rows from a pooled connection cost a
         fraction of a Session building mapped objects."""
         rows: list[JobRecord] = []
-        with _unavailable_as_ours(), self.engine.connect() as conn:
+        with _unavailable_as_ours(), self._reader.connect() as conn:
             for start in range(0, max(len(job_ids), len(campaign_ids)), CHUNK):
                 rows.extend(cast(Sequence[JobRecord], conn.execute(JOB_STATES, {
                     "ids": job_ids[start:start + CHUNK],

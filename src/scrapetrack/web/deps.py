@@ -19,7 +19,9 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def get_service(request: Request) -> Service:
+# The trivial dependencies are async: FastAPI runs a sync one on the threadpool, a thread hop
+# per request each. Only the one that reads the database stays sync.
+async def get_service(request: Request) -> Service:
     return get_runtime(request).service
 
 
@@ -37,7 +39,15 @@ def optional_user(request: Request) -> User | None:
     return None
 
 
-def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+def require_user(request: Request) -> User:
+    """current_user, called from a thread a route already runs in."""
+    user = optional_user(request)
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
         raise Unauthorized()
     return user

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from scrapetrack.exceptions import InputError
+from scrapetrack.jobs import JobRecord
 from scrapetrack.results import results_csv
 from scrapetrack.service import SearchRequest, check_platform
 from scrapetrack.views import campaign_json, creator_json, job_status
-from scrapetrack.web.deps import CurrentUser, ServiceDep
+from scrapetrack.web.deps import CurrentUser, ServiceDep, require_user
 from scrapetrack.web.schemas import CampaignIn, SearchIn
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -46,13 +49,29 @@ def start_search(platform: str, body: SearchIn, user: CurrentUser,
     return job_status(job)
 
 
-@router.get("/scraping/{platform}", responses=ERRORS)
-def search_status(platform: str, user: CurrentUser, service: ServiceDep,
-                  job_id: str | None = Query(default=None, alias="jobId")) -> dict[str, Any]:
-    check_platform(platform)
-    if not job_id:
-        raise InputError("Job ID is required")
-    return job_status(service.get_job(user.id, job_id))
+@router.get("/scraping/{platform}", responses={
+    **ERRORS, 304: {"description": "Not modified: the job's version is the one in If-None-Match"}})
+async def search_status(platform: str, request: Request, service: ServiceDep,
+                        job_id: str | None = Query(default=None, alias="jobId"),
+                        if_none_match: str | None = Header(default=None)) -> Any:
+    """The seed's status. Its ETag names the job's version, so a poller that sends it back in
+    `If-None-Match` gets a bodiless 304 until the job changes."""
+
+    def read() -> JobRecord:
+        user = require_user(request)
+        check_platform(platform)
+        if not job_id:
+            raise InputError("Job ID is required")
+        return service.job_state(user.id, job_id)
+
+    # The seed's pollers call this route most: authentication and the read share one hop to
+    # the threadpool instead of one each.
+    job = await run_in_threadpool(read)
+    tag = f'"{job.id}.{job.version}"'
+    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
+        return Response(status_code=304, headers=headers)
+    return JSONResponse(job_status(job), headers=headers)
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, responses=ERRORS)
