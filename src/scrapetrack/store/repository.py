@@ -286,27 +286,6 @@ class Store:
 
     @staticmethod
     def _upsert_creators(s: Session, job_id: str, creators: Sequence[Creator]) -> None:
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
-        now = utcnow()
-        for c in creators:
-            row = rows.get(c.key)
-            if row is None:
-                rows[c.key] = row = {
-                    "job_id": job_id, "platform": c.platform, "handle_key": c.key[1],
-                    "handle": c.handle, "display_name": c.display_name, "followers": c.followers,
-                    "engagement_sum": 0.0, "engagement_samples": 0, "bio": c.bio,
-                    "profile_url": c.profile_url, "avatar_url": c.avatar_url,
-                    "verified": c.verified, "matched_keyword": c.matched_keyword,
-                    "items_count": 0, "created_at": now}
-            else:  # a later item of the same page carries the fresher profile
-                for field in ("display_name", "followers", "bio", "profile_url", "avatar_url"):
-                    if getattr(c, field) is not None:
-                        row[field] = getattr(c, field)
-                row["verified"] = row["verified"] or c.verified
-            row["items_count"] += 1
-            if c.engagement_rate is not None:
-                row["engagement_sum"] += c.engagement_rate
-                row["engagement_samples"] += 1
         dialect = sqlite if s.get_bind().dialect.name == "sqlite" else postgresql
         insert = dialect.insert(CREATORS)
         new, old = insert.excluded, CREATORS.c
@@ -319,4 +298,31 @@ class Store:
                   "items_count": old.items_count + new.items_count,
                   "engagement_sum": old.engagement_sum + new.engagement_sum,
                   "engagement_samples": old.engagement_samples + new.engagement_samples,
-                  "verified": old.verified | new.verified}), list(rows.values()))
+                  "verified": old.verified | new.verified}), creator_rows(job_id, creators))
+
+
+def creator_rows(job_id: str, creators: Sequence[Creator]) -> list[dict[str, Any]]:
+    """A page's creators as rows, one per (platform, handle): counts and engagement summed, a
+    later item's non-empty profile fields winning."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    now = utcnow()
+    for c in creators:
+        row = rows.get(c.key)
+        if row is None:
+            rows[c.key] = row = {
+                "job_id": job_id, "platform": c.platform, "handle_key": c.key[1],
+                "handle": c.handle, "display_name": c.display_name, "followers": c.followers,
+                "engagement_sum": 0.0, "engagement_samples": 0, "bio": c.bio,
+                "profile_url": c.profile_url, "avatar_url": c.avatar_url,
+                "verified": c.verified, "matched_keyword": c.matched_keyword,
+                "items_count": 0, "created_at": now}
+        else:  # a later item of the same page carries the fresher profile
+            for field in ("display_name", "followers", "bio", "profile_url", "avatar_url"):
+                if getattr(c, field) is not None:
+                    row[field] = getattr(c, field)
+            row["verified"] = row["verified"] or c.verified
+        row["items_count"] += 1
+        if c.engagement_rate is not None:
+            row["engagement_sum"] += c.engagement_rate
+            row["engagement_samples"] += 1
+    return list(rows.values())
