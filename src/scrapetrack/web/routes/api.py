@@ -25,10 +25,7 @@ from scrapetrack.web.openapi import (
 from scrapetrack.web.schemas import CampaignIn, SearchIn
 
 router = APIRouter(prefix="/api", tags=["api"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {"application/json": {"example": {"error": text}}}}
-    for code, text in ((400, "Bad input"), (401, "Authentication required"),
-                       (404, "Not found"), (422, "Invalid body"))}
+ERRORS: dict[int | str, dict[str, Any]] = errors(400, 401, 404, 422)
 
 
 @router.post("/campaigns", status_code=201, responses={
