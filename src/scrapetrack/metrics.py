@@ -89,7 +89,7 @@ class Metrics:
         """The registry a `/metrics` scrape reads: every process's counters and `collectors`."""
         registry = CollectorRegistry(auto_describe=False)
         if self.directory is not None:
-            MultiProcessCollector(registry, path=str(self.directory))  # type: ignore[no-untyped-call]
+            registry.register(_Files(self.directory))
         else:
             assert self.registry is not None
             registry.register(_Forward(self.registry))
@@ -113,12 +113,17 @@ def enable_multiprocess(directory: Path) -> None:
 
     prometheus_client picks its value class when first imported, from
     PROMETHEUS_MULTIPROC_DIR; settings are read later than that, so the class is set here.
-    Live gauges of processes that died without saying so (SIGKILL) are removed first.
     """
     directory.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     if values.ValueClass is values.MutexValue:
         values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    forget_dead(directory)
+
+
+def forget_dead(directory: Path) -> None:
+    """Remove the live gauges of processes that died without saying so (SIGKILL, or a
+    signal re-raised after shutdown)."""
     for path in directory.glob("gauge_live*_*.db"):
         pid = path.stem.rsplit("_", 1)[-1]
         if pid.isdigit() and not _alive(int(pid)):
@@ -134,6 +139,18 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class _Files(Collector):
+    """The counters every process of the machine wrote, read at each scrape."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.files = MultiProcessCollector(None, path=str(directory))  # type: ignore[no-untyped-call]
+
+    def collect(self) -> Iterable[Metric]:
+        forget_dead(self.directory)  # a dead process's streams are not open any more
+        return self.files.collect()  # type: ignore[no-untyped-call,no-any-return]
 
 
 class _Forward(Collector):
