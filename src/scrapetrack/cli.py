@@ -2,32 +2,70 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
 import threading
-import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
-import httpx
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 
+from scrapetrack.client import DEFAULT_URL, TERMINAL, Client
 from scrapetrack.config import Settings, load_settings
-from scrapetrack.exceptions import ScrapetrackError
+from scrapetrack.display import (
+    JsonLines,
+    ProgressView,
+    View,
+    campaigns_table,
+    creators_table,
+    job_details,
+    jobs_table,
+)
+from scrapetrack.exceptions import Conflict, ScrapetrackError
+from scrapetrack.logs import configure_logging
 
 app = typer.Typer(help="Creator-discovery scraping jobs with live progress.",
                   no_args_is_help=True)
 users = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 app.add_typer(users, name="users")
+jobs = typer.Typer(help="List, show and cancel your jobs on a running server.",
+                   no_args_is_help=True)
+app.add_typer(jobs, name="jobs")
+campaigns = typer.Typer(help="Your campaigns on a running server.", no_args_is_help=True)
+app.add_typer(campaigns, name="campaigns")
 err = Console(stderr=True)
+out = Console()
 
-TERMINAL = {"completed", "error", "timeout", "cancelled"}
+LogLevel = Annotated[str | None, typer.Option(
+    envvar="LOG_LEVEL", help="debug, info, warning or error (default info)")]
+LogFormat = Annotated[str | None, typer.Option(
+    envvar="LOG_FORMAT", help="json, text, or auto: text on a terminal, else JSON")]
 
 
 def fail(message: str) -> None:
     err.print(f"[red]error:[/red] {message}")
     raise typer.Exit(1)
+
+
+def _process_settings(log_level: str | None, log_format: str | None,
+                      **overrides: Any) -> Settings:
+    """Settings for a long-running process (serve, worker): logging configured, and
+    Prometheus counters shared with the machine's other processes under data_dir/metrics."""
+    if log_level:
+        overrides["log_level"] = log_level
+    if log_format:
+        overrides["log_format"] = log_format
+    settings = load_settings(**overrides)
+    if settings.metrics_dir is None:
+        settings = settings.model_copy(update={"metrics_dir": settings.data_dir / "metrics"})
+    try:
+        configure_logging(settings.log_level, settings.log_format)
+    except ScrapetrackError as exc:
+        fail(exc.message)
+    return settings
 
 
 def _runtime(settings: Settings, *, embedded_worker: bool = True) -> Any:
@@ -52,7 +90,8 @@ def migrate() -> None:
 @app.command()
 def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
           port: Annotated[int | None, typer.Option(envvar="PORT")] = None,
-          no_worker: Annotated[bool, typer.Option("--no-worker")] = False) -> None:
+          no_worker: Annotated[bool, typer.Option("--no-worker")] = False,
+          log_level: LogLevel = None, log_format: LogFormat = None) -> None:
     """Run the web app, with an embedded worker unless --no-worker."""
     import uvicorn
 
@@ -64,7 +103,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
         overrides["host"] = host
     if port:
         overrides["port"] = port
-    settings = load_settings(**overrides)
+    settings = _process_settings(log_level, log_format, **overrides)
     runtime = _runtime(settings, embedded_worker=not no_worker)
     code = runtime.accounts.owner_login_code()
     shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
@@ -74,8 +113,10 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     typer.echo(f"Sign in as the local owner: http://{shown}:{settings.port}/login?code={code}")
     sys.stdout.flush()
     application = create_app(settings, runtime=runtime, worker=not no_worker)
+    # log_config=None: uvicorn's loggers go through ours (JSON or text, secrets scrubbed).
     server = GracefulServer(uvicorn.Config(application, host=settings.host, port=settings.port,
-                                           log_level="info", timeout_graceful_shutdown=10),
+                                           log_config=None, log_level=settings.log_level,
+                                           timeout_graceful_shutdown=10),
                             on_exit=runtime.hub.close_streams_threadsafe)
     try:
         server.run()
@@ -84,9 +125,11 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
 
 
 @app.command()
-def worker(concurrency: Annotated[int | None, typer.Option(help="jobs at once")] = None) -> None:
+def worker(concurrency: Annotated[int | None, typer.Option(help="jobs at once")] = None,
+           log_level: LogLevel = None, log_format: LogFormat = None) -> None:
     """Run a worker alone; several may run, on several machines."""
-    settings = load_settings(**({"WORKER_CONCURRENCY": concurrency} if concurrency else {}))
+    settings = _process_settings(
+        log_level, log_format, **({"WORKER_CONCURRENCY": concurrency} if concurrency else {}))
     runtime = _runtime(settings)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -139,87 +182,195 @@ def users_list() -> None:
     runtime.store.close()
 
 
-class Api:
-    """The HTTP API, for commands that act as a client of a running server."""
-
-    def __init__(self, url: str, token: str | None) -> None:
-        if not token:
-            fail("give --token or set SCRAPETRACK_TOKEN (see `scrapetrack users create`)")
-        self.client = httpx.Client(base_url=url, timeout=30,
-                                   headers={"Authorization": f"Bearer {token}"})
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        try:
-            response = self.client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            fail(f"cannot reach {self.client.base_url}: {exc}")
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("error", response.text)
-            except ValueError:
-                message = response.text
-            fail(f"{response.status_code}: {message}")
-        if response.headers.get("content-type", "").startswith("application/json"):
-            return response.json()
-        return response.text
+# Commands below are clients of a running server (scrapetrack.client), like any script.
+Url = Annotated[str, typer.Option(envvar="SCRAPETRACK_URL", help="the server's address")]
+Token = Annotated[str | None, typer.Option(envvar="SCRAPETRACK_TOKEN",
+                                           help="an API token (scrapetrack users create)")]
+AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output on stdout")]
 
 
-Url = Annotated[str, typer.Option(envvar="SCRAPETRACK_URL")]
-Token = Annotated[str | None, typer.Option(envvar="SCRAPETRACK_TOKEN")]
+def _client(url: str, token: str | None) -> Client:
+    if not token:
+        fail("give --token or set SCRAPETRACK_TOKEN (see `scrapetrack users create`)")
+    assert token is not None
+    return Client(url, token)
+
+
+@contextmanager
+def _errors_as_messages() -> Iterator[None]:
+    """Our errors end the command with their message and exit code 1, no traceback."""
+    try:
+        yield
+    except ScrapetrackError as exc:
+        fail(exc.message)
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
 
 
 @app.command()
-def search(platform: str,
-           keyword: Annotated[list[str] | None, typer.Option("--keyword", "-k")] = None,
-           similar_to: Annotated[str | None, typer.Option("--similar-to")] = None,
-           target: Annotated[int, typer.Option()] = 100,
-           campaign: Annotated[str, typer.Option()] = "CLI searches",
-           url: Url = "http://127.0.0.1:8000", token: Token = None) -> None:
-    """Start a search and follow it with a live progress bar."""
+def search(platform: Annotated[str, typer.Argument(help="tiktok, instagram or youtube")],
+           keyword: Annotated[list[str] | None, typer.Option(
+               "--keyword", "-k", help="a search term; repeat for several")] = None,
+           similar_to: Annotated[str | None, typer.Option(
+               "--similar-to", help="find creators similar to this handle")] = None,
+           target: Annotated[int, typer.Option(help="how many results to collect")] = 100,
+           campaign: Annotated[str, typer.Option(
+               help="the campaign to file the search under (created if new)")] = "CLI searches",
+           top: Annotated[int, typer.Option(help="creators shown at the end")] = 10,
+           as_json: AsJson = False,
+           no_stream: Annotated[bool, typer.Option(
+               "--no-stream", help="poll the status instead of the event stream")] = False,
+           on_interrupt: Annotated[str, typer.Option(
+               help="on Ctrl-C: ask, cancel the job, or leave it running")] = "ask",
+           url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Start a search and follow it with a live progress bar; exit 0 when it completes.
+
+    With --json, every status is a JSON line on stdout (the last one is the final status).
+    """
     if not keyword and not similar_to:
         fail("give --keyword (one or more) or --similar-to")
-    api = Api(url, token)
-    found = [c for c in api.call("GET", "/api/campaigns") if c["name"] == campaign]
-    campaign_id = (found[0] if found else api.call("POST", "/api/campaigns",
-                                                     json={"name": campaign}))["id"]
-    body: dict[str, Any] = {"campaignId": campaign_id, "targetResults": target}
-    if similar_to:
-        body["targetUsername"] = similar_to.lstrip("@")
-    else:
-        body["keywords"] = keyword
-    job = api.call("POST", f"/api/scraping/{platform}", json=body)
-    err.print(f"job {job['id']} started")
-    with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                  TextColumn("{task.fields[detail]}"), console=err) as bar:
-        task = bar.add_task("Starting search...", total=100, detail="")
-        while job["status"] not in TERMINAL:
-            time.sleep(1)  # the API's status poll; push arrives with the event stream
-            job = api.call("GET", f"/api/scraping/{platform}", params={"jobId": job["id"]})
-            rate = job.get("ratePerSecond")
-            bar.update(task, completed=job["progress"],
-                       description="Processing your search..." if job["status"] == "processing"
-                       else "Starting search...",
-                       detail=f"{job['processedResults']}/{job['targetResults']}"
-                       + (f" · {rate}/s" if rate else ""))
-        bar.update(task, completed=job["progress"], description=job["status"])
-    typer.echo(f"{job['status']}: {job['processedResults']} items, "
-               f"{job.get('creatorsCount', 0)} creators" +
-               (f" ({job['error']})" if job.get("error") else ""))
-    if job["status"] != "completed":
+    if on_interrupt not in INTERRUPT_CHOICES:
+        fail(f"--on-interrupt is one of {', '.join(INTERRUPT_CHOICES)}")
+    with _errors_as_messages(), _client(url, token) as client:
+        campaign_id = client.campaign_named(campaign)["id"]
+        job = client.start_search(platform, campaign_id, keywords=keyword,
+                                  similar_to=similar_to, target=target)
+        err.print(f"job {job['id']} started")
+        final = _follow(client, job, as_json=as_json, stream=not no_stream,
+                        on_interrupt=on_interrupt)
+        _summarise(client, final, as_json=as_json, top=top)
+    if final["status"] != "completed":
         raise typer.Exit(1)
 
 
+INTERRUPT_CHOICES = ("ask", "cancel", "leave")
+
+
+def _follow(client: Client, job: dict[str, Any], *, as_json: bool, stream: bool,
+            on_interrupt: str) -> dict[str, Any]:
+    """Follow the job to its end; on Ctrl-C, cancel it or leave it running."""
+    view: View = JsonLines(out, err) if as_json else ProgressView(err)
+    last = job
+    try:
+        with view:
+            view.update(job)
+            for status in client.follow(job, stream=stream, on_fallback=lambda why: view.note(
+                    f"live updates unavailable ({why}); polling every second")):
+                last = status
+                view.update(status)
+    except KeyboardInterrupt:
+        last = _interrupted(client, last, on_interrupt)
+        if as_json:
+            view.update(last)
+    return last
+
+
+def _interrupted(client: Client, job: dict[str, Any], choice: str) -> dict[str, Any]:
+    if choice == "ask":
+        err.print(f"\nCancel job {job['id']}? It keeps running otherwise. [y/N] ", end="",
+                  markup=False)
+        sys.stderr.flush()
+        try:
+            answer = sys.stdin.readline().strip().lower()
+        except (KeyboardInterrupt, OSError):
+            answer = ""
+        choice = "cancel" if answer in ("y", "yes") else "leave"
+    if choice == "leave":
+        err.print(f"left running: follow it with `scrapetrack jobs show {job['id']} --follow`")
+        return job
+    try:
+        cancelled = client.cancel(job["id"])
+    except Conflict:  # it ended meanwhile: say how
+        cancelled = client.job(job["id"])
+    err.print(f"job {job['id']} {cancelled['status']}")
+    return cancelled
+
+
+def _summarise(client: Client, job: dict[str, Any], *, as_json: bool, top: int) -> None:
+    if as_json:
+        return
+    typer.echo(f"{job['status']}: {job['processedResults']} items, "
+               f"{job.get('creatorsCount', 0)} creators"
+               + (f" ({job['error']})" if job.get("error") else ""))
+    if job["status"] in TERMINAL and top > 0:
+        rows = client.results(job["id"])
+        if rows:
+            out.print(creators_table(rows, top))
+
+
 @app.command()
-def export(job_id: str, format: Annotated[str, typer.Option()] = "csv",
-           url: Url = "http://127.0.0.1:8000", token: Token = None) -> None:
-    """A job's creators on stdout, as CSV or JSON."""
+def export(job_id: str,
+           format: Annotated[str, typer.Option(help="csv or json")] = "csv",
+           url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """A job's creators on stdout, most followed first, as CSV or JSON."""
     if format not in ("csv", "json"):
         fail("--format is csv or json")
-    result = Api(url, token).call("GET", f"/api/jobs/{job_id}/results",
-                                  params={"format": format})
-    if format == "json":
-        import json
+    with _errors_as_messages(), _client(url, token) as client:
+        if format == "json":
+            _print_json(client.results(job_id))
+        else:
+            typer.echo(client.results_csv(job_id), nl=False)
 
-        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+
+@jobs.command("list")
+def jobs_list(status: Annotated[str | None, typer.Option(help="only jobs in this status")] = None,
+              campaign: Annotated[str | None, typer.Option(help="only this campaign's (id)")]
+              = None,
+              limit: Annotated[int, typer.Option(help="at most this many")] = 20,
+              as_json: AsJson = False, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Your jobs, newest first."""
+    with _errors_as_messages(), _client(url, token) as client:
+        found = client.jobs(status=status, campaign_id=campaign, limit=limit)
+    if as_json:
+        _print_json(found)
+    elif found:
+        out.print(jobs_table(found))
     else:
-        typer.echo(result, nl=False)
+        err.print("no jobs")
+
+
+@jobs.command("show")
+def jobs_show(job_id: str,
+              follow: Annotated[bool, typer.Option(
+                  "--follow", "-f", help="follow it to its end with a progress bar")] = False,
+              as_json: AsJson = False, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """A job's status. With --follow, exit 0 once it completes, 1 if it ends otherwise."""
+    with _errors_as_messages(), _client(url, token) as client:
+        job = client.job(job_id)
+        if follow:
+            job = _follow(client, job, as_json=as_json, stream=True, on_interrupt="leave")
+            _summarise(client, job, as_json=as_json, top=10)
+        elif as_json:
+            _print_json(job)
+        else:
+            out.print(job_details(job))
+    if follow and job["status"] != "completed":
+        raise typer.Exit(1)
+
+
+@jobs.command("cancel")
+def jobs_cancel(job_id: str, as_json: AsJson = False, url: Url = DEFAULT_URL,
+                token: Token = None) -> None:
+    """Cancel a job: it ends `cancelled` and its Apify run is aborted."""
+    with _errors_as_messages(), _client(url, token) as client:
+        job = client.cancel(job_id)
+    if as_json:
+        _print_json(job)
+    else:
+        typer.echo(f"job {job['id']} {job['status']}")
+
+
+@campaigns.command("list")
+def campaigns_list(as_json: AsJson = False, url: Url = DEFAULT_URL,
+                   token: Token = None) -> None:
+    """Your campaigns, newest first."""
+    with _errors_as_messages(), _client(url, token) as client:
+        found = client.campaigns()
+    if as_json:
+        _print_json(found)
+    elif found:
+        out.print(campaigns_table(found))
+    else:
+        err.print("no campaigns")

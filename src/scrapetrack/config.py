@@ -59,6 +59,14 @@ class Settings(BaseSettings):
     # Faults the sandbox injects (grammar in sandbox/faults.py), e.g. "items:503x3".
     sandbox_faults: str | None = None
 
+    # Logs: a level name, and json, text or auto (text when stderr is a terminal).
+    log_level: str = "info"
+    log_format: str = "auto"
+    # Where processes of one machine share their Prometheus counters (multi-process mode).
+    # The serve and worker commands default it to data_dir/metrics; unset, counters are
+    # per process (tests, embedded uses).
+    metrics_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
+
     @property
     def uses_sandbox(self) -> bool:
         return self.apify_token is None

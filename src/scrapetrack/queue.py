@@ -126,7 +126,11 @@ class JobQueue:
         self.huey.periodic_task(due, name=name, priority=100, expires=int(period))(fn)
 
     def pending(self) -> int:
-        return int(self.huey.pending_count())
+        """How many tasks wait for a free worker."""
+        try:
+            return int(self.huey.pending_count())
+        except Exception as exc:
+            raise QueueUnavailable(f"The job queue is unavailable: {exc}") from exc
 
     def start_consumer(self, workers: int, **options: Any) -> None:
         self._consumer = EmbeddedConsumer(self.huey, workers=workers, worker_type="thread",

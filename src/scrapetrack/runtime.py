@@ -20,6 +20,7 @@ from scrapetrack.events.poll import PollBus
 from scrapetrack.events.postgres import PostgresBus
 from scrapetrack.events.redis import RedisBus
 from scrapetrack.exceptions import ConfigError, Unavailable
+from scrapetrack.metrics import Metrics
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.base import Provider
 from scrapetrack.queue import JobQueue, make_huey
@@ -50,6 +51,7 @@ class Runtime:
     publisher: CoalescingPublisher
     hub: Hub
     stop: threading.Event = field(default_factory=threading.Event)
+    metrics: Metrics = field(default_factory=Metrics)
 
     def reap(self) -> list[str]:
         return reap(self.store, self.queue.queued_job_ids, self.queue.enqueue,
@@ -74,6 +76,7 @@ class Runtime:
         self.bus.close()
         self.provider.close()
         self.store.close()
+        self.metrics.close()
 
 
 def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
@@ -103,6 +106,7 @@ def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
 
 def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker: bool = True,
                   provider: Provider | None = None, bus: Bus | None = None) -> Runtime:
+    metrics = Metrics(settings.metrics_dir)
     # Job threads hold a connection only for short transactions, never while waiting on
     # Apify, so a few per process serve many jobs; more would only exhaust PostgreSQL.
     store = Store(make_engine(settings.database_url,
@@ -114,7 +118,7 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
     token = settings.apify_token.get_secret_value() if settings.apify_token else None
     provider = provider or ApifyProvider(
         token, settings.resolved_apify_api_url(), max_retries=settings.apify_max_retries,
-        request_timeout=timedelta(seconds=settings.apify_timeout_seconds))
+        request_timeout=timedelta(seconds=settings.apify_timeout_seconds), metrics=metrics)
     stop = threading.Event()
     huey = make_huey(settings.queue_url, settings.queue_name)
     queue = JobQueue(huey)
@@ -124,7 +128,8 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
     runtime = Runtime(settings=settings, store=store, provider=provider, queue=queue,
                    accounts=Accounts(store),
                    service=Service(settings, store, queue, provider, publisher),
-                   runner=runner, bus=bus, publisher=publisher, hub=Hub(store, bus), stop=stop)
+                   runner=runner, bus=bus, publisher=publisher,
+                   hub=Hub(store, bus, metrics=metrics), stop=stop, metrics=metrics)
     # A third of the heartbeat timeout: an orphan is queued again well within the timeout.
     queue.every(settings.heartbeat_timeout_seconds / 3, "reap", runtime.reap)
     return runtime

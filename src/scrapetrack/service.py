@@ -29,6 +29,7 @@ MAX_KEYWORDS = 20
 MAX_KEYWORD_LENGTH = 100
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
+MAX_LIST_LIMIT = 1000
 HANDLE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 
 
@@ -119,6 +120,15 @@ class Service:
         if job is None:
             raise JobNotFound()
         return job
+
+    def list_jobs(self, user_id: str, *, status: str | None = None,
+                  campaign_id: str | None = None, limit: int = 50) -> Sequence[ScrapingJob]:
+        if status is not None and status not in set(Status):
+            raise InputError(f"status must be one of {', '.join(Status)}")
+        if not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InputError(f"limit must be from 1 to {MAX_LIST_LIMIT}")
+        return self.store.user_jobs(user_id, status=status, campaign_id=campaign_id,
+                                    limit=limit)
 
     def cancel_job(self, user_id: str, job_id: str) -> ScrapingJob:
         job = self.get_job(user_id, job_id)

@@ -21,6 +21,7 @@ from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.exceptions import ProviderError, ProviderUnavailable, StoreUnavailable
 from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, keyword_progress
+from scrapetrack.logs import bind, job_context
 from scrapetrack.providers.base import Provider, RunInfo, RunStatus
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.store.models import ScrapingJob, utcnow
@@ -95,6 +96,11 @@ class JobRunner:
             return frozenset(self._active)
 
     def run(self, job_id: str) -> None:
+        # Every line logged while this thread runs the job says which job (and run) it is.
+        with job_context(job_id=job_id):
+            self._claim_and_run(job_id)
+
+    def _claim_and_run(self, job_id: str) -> None:
         def claim() -> ScrapingJob | None:
             now = utcnow()
             stale = now - timedelta(seconds=self.settings.heartbeat_timeout_seconds)
@@ -109,6 +115,8 @@ class JobRunner:
         if job is None:
             log.info("job %s is not ours to run (finished, or owned by a live worker)", job_id)
             return
+        bind(campaign_id=job.campaign_id, apify_run_id=job.apify_run_id)
+        log.info("job %s claimed (attempt %d)", job_id, job.attempts)
         self._announce(job, job.version)
         with self._active_lock:
             self._active.add(job_id)
@@ -145,6 +153,9 @@ class JobRunner:
             return
         if finished is not None:
             self._announce(finished, finished.version, final=True)
+            log.info("job %s ended %s: %d items, %d creators%s", job_id, finished.status,
+                     finished.processed_results, finished.creators_count,
+                     f" ({finished.last_error})" if finished.last_error else "")
 
     def _drive(self, job: ScrapingJob) -> Outcome:
         platform = get_platform(job.platform)
@@ -157,6 +168,8 @@ class JobRunner:
                 job.id, self.worker_id, apify_run_id=run.run_id,
                 apify_dataset_id=run.dataset_id, stage=Stage.SEARCHING))
             job.apify_run_id, job.apify_dataset_id = run.run_id, run.dataset_id
+            bind(apify_run_id=run.run_id)
+            log.info("job %s started Apify run %s", job.id, run.run_id)
         now = self.clock()
         cursor = Cursor(offset=job.items_offset, processed=job.processed_results,
                         # The job's age counts from its first start, across takeovers.

@@ -20,6 +20,8 @@ class Watch:
     texts: list[str] = field(default_factory=list)
     values: list[int] = field(default_factory=list)
     rows_while_running: int = 0
+    screenshot: str | None = None  # where to save the page once, mid-search
+    shot: bool = False
 
     def sample(self, page: Page, card: str) -> None:
         text = page.locator(f"{card} [data-testid=job-status]").text_content() or ""
@@ -31,6 +33,10 @@ class Watch:
         if text.startswith("Processing"):
             rows = page.locator(f"{card} [data-testid=results-table] tbody tr").count()
             self.rows_while_running = max(self.rows_while_running, rows)
+            if self.screenshot and not self.shot and 30 <= value <= 75 and rows >= 5:
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / self.screenshot))
+                self.shot = True
 
 
 def sign_in_and_open_a_campaign(page: Page, served: Served, name: str) -> str:
@@ -42,8 +48,9 @@ def sign_in_and_open_a_campaign(page: Page, served: Served, name: str) -> str:
     return page.url.rsplit("/", 1)[1]
 
 
-def watch_until_done(page: Page, card: str, timeout: float = 90) -> Watch:
-    watch = Watch()
+def watch_until_done(page: Page, card: str, timeout: float = 90,
+                     screenshot: str | None = None) -> Watch:
+    watch = Watch(screenshot=screenshot)
     deadline = time.monotonic() + timeout
     while page.locator(f"{card}[data-status=completed] [data-testid=results-table]").count() \
             == 0 or not page.locator(f"{card} .progress-box").is_hidden():
@@ -71,8 +78,10 @@ def test_a_first_search_is_pushed_live_to_the_page(served: Served, page: Page) -
     page.locator("article.job").first.wait_for()
     job_id = page.locator("article.job").first.get_attribute("data-job-id")
     card = f"article[data-job-id='{job_id}']"
-    watch = watch_until_done(page, card)
+    # The README's picture of the campaign page (docs/campaign-page.png) is this one.
+    watch = watch_until_done(page, card, screenshot="campaign-mid-search.png")
 
+    assert watch.shot, "the page should have been seen mid-search"
     assert watch.texts[0] in ("Starting search...", "Processing your search... (0%)")
     assert len([t for t in watch.texts if t.startswith("Processing your search... (")]) >= 3
     assert watch.values == sorted(watch.values), watch.values

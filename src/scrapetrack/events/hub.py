@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from scrapetrack.events.base import Bus, Notice
 from scrapetrack.events.drive import drive
@@ -25,6 +25,9 @@ from scrapetrack.jobs import JobRecord, Status
 from scrapetrack.store.models import ScrapingJob
 from scrapetrack.store.repository import Store
 from scrapetrack.views import job_status
+
+if TYPE_CHECKING:
+    from scrapetrack.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +118,9 @@ class Hub:
     # Reads are capped per process, not per job: a job changes at most ~10 times a second (the
     # workers coalesce), and a higher cap keeps the wait for the next read short.
     def __init__(self, store: Store, bus: Bus, *, max_hz: float = 25.0,
-                 heartbeat_seconds: float = 15.0) -> None:
+                 heartbeat_seconds: float = 15.0, metrics: Metrics | None = None) -> None:
         self.store = store
+        self.metrics = metrics  # counts the open streams
         self.bus = bus
         self.min_interval = 1.0 / max_hz
         self.heartbeat_seconds = heartbeat_seconds
@@ -168,6 +172,8 @@ class Hub:
     # watchers -----------------------------------------------------------------------------
     def watch_job(self, watcher: Watcher, snapshot: ScrapingJob) -> None:
         self._job_watchers.setdefault(snapshot.id, set()).add(watcher)
+        if self.metrics is not None:
+            self.metrics.stream_opened()
         if self._closed:
             watcher.close()
             return
@@ -181,6 +187,8 @@ class Hub:
                        snapshot: Sequence[ScrapingJob]) -> None:
         first = campaign_id not in self._campaign_watchers
         self._campaign_watchers.setdefault(campaign_id, set()).add(watcher)
+        if self.metrics is not None:
+            self.metrics.stream_opened()
         if self._closed:
             watcher.close()
             return
@@ -199,6 +207,8 @@ class Hub:
                 groups[key].discard(watcher)
                 if not groups[key]:
                     del groups[key]
+                if self.metrics is not None:
+                    self.metrics.stream_closed()
 
     # the loop -----------------------------------------------------------------------------
     async def _listen(self) -> None:

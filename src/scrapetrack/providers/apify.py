@@ -29,7 +29,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from apify_client import ApifyClient
@@ -42,6 +42,9 @@ from scrapetrack.exceptions import (
     RunNotFound,
 )
 from scrapetrack.providers.base import ItemsPage, Provider, RunInfo, RunStatus
+
+if TYPE_CHECKING:
+    from scrapetrack.metrics import Metrics
 
 T = TypeVar("T")
 MAX_WAIT_SECONDS = 60  # Apify holds a waitForFinish request at most this long
@@ -64,8 +67,10 @@ logger = logging.getLogger(__name__)
 class ApifyProvider(Provider):
     def __init__(self, token: str | None, api_url: str, *, max_retries: int = 4,
                  min_delay_between_retries: timedelta = timedelta(milliseconds=500),
-                 request_timeout: timedelta = timedelta(seconds=30)) -> None:
+                 request_timeout: timedelta = timedelta(seconds=30),
+                 metrics: Metrics | None = None) -> None:
         self._token = token
+        self._metrics = metrics  # calls and errors are counted here, at the boundary
         self._where = urlsplit(api_url).netloc or api_url  # for messages: host, never token
         self._max_retries = max_retries
         self._client = ApifyClient(
@@ -76,7 +81,8 @@ class ApifyProvider(Provider):
 
     def start(self, actor_id: str, run_input: dict[str, Any]) -> RunInfo:
         run = self._call(f"starting actor {actor_id}",
-                         lambda: self._client.actor(actor_id).start(run_input=run_input))
+                         lambda: self._client.actor(actor_id).start(run_input=run_input),
+                         operation="start")
         return _run_info(run.id, run.default_dataset_id, run.status, run.status_message)
 
     def get_run(self, run_id: str, wait_seconds: float = 0) -> RunInfo:
@@ -89,9 +95,10 @@ class ApifyProvider(Provider):
             wait = min(wait_seconds, MAX_WAIT_SECONDS)
             run = self._call(f"reading run {run_id}", lambda: client.wait_for_finish(
                 wait_duration=timedelta(seconds=wait), timeout=timedelta(seconds=wait + 30)),
-                not_found=RunNotFound)
+                not_found=RunNotFound, operation="get_run")
         else:
-            run = self._call(f"reading run {run_id}", client.get, not_found=RunNotFound)
+            run = self._call(f"reading run {run_id}", client.get, not_found=RunNotFound,
+                             operation="get_run")
         if run is None:
             raise RunNotFound(f"Apify run {run_id} was not found at {self._where}")
         return _run_info(run.id, run.default_dataset_id, run.status, run.status_message)
@@ -109,10 +116,11 @@ class ApifyProvider(Provider):
             page = self._call(
                 doing, lambda: self._client.dataset(dataset_id).list_items(offset=offset,
                                                                            limit=limit),
-                not_found=RunNotFound, answer="items page")
+                not_found=RunNotFound, answer="items page", operation="items")
         except KeyError as exc:  # apify-client reads the pagination headers unchecked
             missing = str(exc.args[0]) if exc.args else "pagination"
         if missing is not None:
+            self._count_error("items", "malformed")
             raise ProviderUnavailable(f"Apify at {self._where} sent a malformed items page "
                                       f"while {doing} (no {missing} header)")
         # A page from elsewhere in the dataset would be saved at the wrong offset: refuse it.
@@ -121,6 +129,7 @@ class ApifyProvider(Provider):
                  f"it holds {len(page.items)} items, over the limit of {limit}"
                  if len(page.items) > limit else None)
         if wrong:
+            self._count_error("items", "malformed")
             raise ProviderUnavailable(f"Apify at {self._where} sent an inconsistent items page "
                                       f"while {doing} ({wrong})")
         # Dataset items are objects; anything else is kept as a placeholder so that offsets
@@ -139,28 +148,35 @@ class ApifyProvider(Provider):
                 if exc.status_code not in _NOTHING_TO_ABORT:
                     raise
 
-        self._call(f"aborting run {run_id}", abort)
+        self._call(f"aborting run {run_id}", abort, operation="abort")
 
     def close(self) -> None:
-        self._call("closing connections", self._client.http_client.close)
+        self._call("closing connections", self._client.http_client.close, operation=None)
 
     def _call(self, doing: str, call: Callable[[], T],
-              not_found: type[ProviderError] = ProviderRejected, answer: str = "answer") -> T:
+              not_found: type[ProviderError] = ProviderRejected, answer: str = "answer",
+              operation: str | None = "other") -> T:
         """`call()`, with whatever apify-client or its HTTP library raises turned into ours.
 
-        `answer` names what a malformed body was ("items page"). The error is raised after the
-        `except` block, so it carries no chained client error.
+        `answer` names what a malformed body was ("items page"); `operation` is the label the
+        call and its failure are counted under (None: not an API call). The error is raised
+        after the `except` block, so it carries no chained client error.
         """
+        if operation is not None and self._metrics is not None:
+            self._metrics.apify_request(operation)
         try:
             return call()
         except ApifyApiError as exc:
             error = self._api_error(exc, doing, not_found)
+            kind = _api_error_kind(exc.status_code)
         except InvalidResponseBodyError as exc:  # not retried by apify-client
             error = self._error(ProviderUnavailable, f"Apify at {self._where} sent "
                                 f"{_unparsable(exc, answer)} while {doing}", exc)
+            kind = "malformed"
         except (ApifyClientError, ValueError) as exc:  # JSON of the wrong shape
             error = self._error(ProviderUnavailable, f"Apify at {self._where} sent an "
                                 f"unreadable {answer} while {doing}: {_first_line(exc)}", exc)
+            kind = "malformed"
         except Exception as exc:
             # The HTTP library under apify-client (impit or httpx): timeouts, resets, refused
             # connections, DNS, TLS. The client has already retried the transient ones.
@@ -170,7 +186,14 @@ class ApifyProvider(Provider):
                     or type(exc).__module__.split(".")[0] in _TRANSPORT_MODULES):
                 raise  # not the network: a bug of ours, which must not pass for an outage
             error = self._error(ProviderUnavailable, self._network_message(exc, doing), exc)
+            kind = "timeout" if http.is_timeout_error(exc) else "network"
+        if operation is not None:
+            self._count_error(operation, kind)
         raise error
+
+    def _count_error(self, operation: str, kind: str) -> None:
+        if self._metrics is not None:
+            self._metrics.apify_error(operation, kind)
 
     def _network_message(self, exc: Exception, doing: str) -> str:
         http = self._client.http_client
@@ -232,6 +255,19 @@ def _unparsable(exc: InvalidResponseBodyError, answer: str) -> str:
         if start in ("[", "{"):
             return f"a malformed {answer} (invalid JSON: {error.msg} at byte {error.pos})"
     return f"a malformed {answer} (not JSON: {text[:40]!r})"
+
+
+def _api_error_kind(status: int) -> str:
+    """The `kind` label of an API error: what an operator would do about it differs."""
+    if status == 429:
+        return "rate_limited"
+    if status >= 500:
+        return "server_error"
+    if status == 404:
+        return "not_found"
+    if status in (401, 403):
+        return "unauthorized"
+    return "rejected"
 
 
 def _retries(count: int) -> str:

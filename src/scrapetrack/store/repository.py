@@ -160,6 +160,17 @@ class Store:
             return s.scalars(select(ScrapingJob).where(ScrapingJob.campaign_id == campaign_id)
                              .order_by(ScrapingJob.created_at.desc())).all()
 
+    def user_jobs(self, user_id: str, *, status: str | None = None,
+                  campaign_id: str | None = None, limit: int = 50) -> Sequence[ScrapingJob]:
+        """A user's jobs, newest first."""
+        query = select(ScrapingJob).where(ScrapingJob.user_id == user_id)
+        if status is not None:
+            query = query.where(ScrapingJob.status == status)
+        if campaign_id is not None:
+            query = query.where(ScrapingJob.campaign_id == campaign_id)
+        with self.reading() as s:
+            return s.scalars(query.order_by(ScrapingJob.created_at.desc()).limit(limit)).all()
+
     def job_states(self, job_ids: Sequence[str],
                    campaign_ids: Sequence[str] = ()) -> list[JobRecord]:
         """The jobs named, and every job of the campaigns named: one query per chunk.

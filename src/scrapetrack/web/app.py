@@ -15,7 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from scrapetrack.config import Settings
 from scrapetrack.runtime import Runtime, build_runtime
 from scrapetrack.web import errors
-from scrapetrack.web.routes import api, events, health, pages
+from scrapetrack.web.routes import api, events, health, metrics, pages
 from scrapetrack.web.sse import KeepRawSend
 
 HERE = Path(__file__).parent
@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.include_router(api.router)
     app.include_router(events.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     if settings.uses_sandbox and not settings.apify_api_url:

@@ -14,33 +14,44 @@ from scrapetrack.results import results_csv
 from scrapetrack.service import SearchRequest, check_platform
 from scrapetrack.views import campaign_json, creator_json, job_status
 from scrapetrack.web.deps import CurrentUser, ServiceDep, require_user
+from scrapetrack.web.openapi import (
+    ANY,
+    CAMPAIGN,
+    CANCELLED_JOB,
+    CREATOR,
+    CSV,
+    JOB,
+    PENDING_JOB,
+    answer,
+    errors,
+)
 from scrapetrack.web.schemas import CampaignIn, SearchIn
 
 router = APIRouter(prefix="/api", tags=["api"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"description": text, "content": {"application/json": {"example": {"error": text}}}}
-    for code, text in ((400, "Bad input"), (401, "Authentication required"),
-                       (404, "Not found"), (422, "Invalid body"))}
+ERRORS: dict[int | str, dict[str, Any]] = errors(400, 401, 404, 422)
 
 
-@router.post("/campaigns", status_code=201, responses=ERRORS)
+@router.post("/campaigns", status_code=201, responses={
+    **ERRORS, **answer(201, CAMPAIGN), **errors(400, 413, 422, *ANY)})
 def create_campaign(body: CampaignIn, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
     return campaign_json(service.create_campaign(user.id, body.name, body.description))
 
 
-@router.get("/campaigns", responses=ERRORS)
+@router.get("/campaigns", responses={**ERRORS, **answer(200, [CAMPAIGN]), **errors(*ANY)})
 def list_campaigns(user: CurrentUser, service: ServiceDep) -> list[dict[str, Any]]:
     return [campaign_json(c) for c in service.list_campaigns(user.id)]
 
 
-@router.get("/campaigns/{campaign_id}", responses=ERRORS)
+@router.get("/campaigns/{campaign_id}", responses={
+    **ERRORS, **answer(200, {**CAMPAIGN, "scrapingJobs": [JOB]}), **errors(404, *ANY)})
 def get_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
     campaign = service.get_campaign(user.id, campaign_id)
     jobs = service.campaign_jobs(user.id, campaign.id)
     return {**campaign_json(campaign), "scrapingJobs": [job_status(j) for j in jobs]}
 
 
-@router.post("/scraping/{platform}", status_code=202, responses=ERRORS)
+@router.post("/scraping/{platform}", status_code=202, responses={
+    **ERRORS, **answer(202, PENDING_JOB), **errors(400, 404, 413, 422, *ANY)})
 def start_search(platform: str, body: SearchIn, user: CurrentUser,
                  service: ServiceDep) -> dict[str, Any]:
     job = service.start_search(user.id, SearchRequest(
@@ -50,7 +61,8 @@ def start_search(platform: str, body: SearchIn, user: CurrentUser,
 
 
 @router.get("/scraping/{platform}", responses={
-    **ERRORS, 304: {"description": "Not modified: the job's version is the one in If-None-Match"}})
+    **ERRORS, **answer(200, JOB), **errors(400, 404, *ANY),
+    304: {"description": "Not modified: the job's version is the one in If-None-Match"}})
 async def search_status(platform: str, request: Request, service: ServiceDep,
                         job_id: str | None = Query(default=None, alias="jobId"),
                         if_none_match: str | None = Header(default=None)) -> Any:
@@ -74,12 +86,16 @@ async def search_status(platform: str, request: Request, service: ServiceDep,
     return JSONResponse(job_status(job), headers=headers)
 
 
-@router.post("/jobs/{job_id}/cancel", status_code=202, responses=ERRORS)
+@router.post("/jobs/{job_id}/cancel", status_code=202, responses={
+    **ERRORS, **answer(202, CANCELLED_JOB), **errors(404, 409, *ANY)})
 def cancel_job(job_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
     return job_status(service.cancel_job(user.id, job_id))
 
 
-@router.get("/jobs/{job_id}/results", responses=ERRORS)
+@router.get("/jobs/{job_id}/results", responses={
+    **ERRORS, 200: {"description": "The creators, as JSON or (format=csv) CSV", "content": {
+        "application/json": {"example": [CREATOR]}, "text/csv": {"example": CSV}}},
+    **errors(404, 422, *ANY)})
 def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
                 format: str = Query(default="json", pattern="^(json|csv)$"),
                 after_id: int | None = Query(default=None, alias="afterId", ge=0)) -> Any:
@@ -90,3 +106,19 @@ def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
         return Response(results_csv(rows), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="creators-{job_id}.csv"'})
     return [creator_json(r) for r in rows]
+
+
+@router.get("/jobs", responses={**ERRORS, **answer(200, [JOB]), **errors(400, 422, *ANY)})
+def list_jobs(user: CurrentUser, service: ServiceDep,
+              status: str | None = Query(default=None, description="only jobs in this status"),
+              campaign_id: str | None = Query(default=None, alias="campaignId"),
+              limit: int = Query(default=50, ge=1, le=1000)) -> list[dict[str, Any]]:
+    """The user's jobs, newest first, across campaigns."""
+    return [job_status(j) for j in service.list_jobs(user.id, status=status,
+                                                      campaign_id=campaign_id, limit=limit)]
+
+
+@router.get("/jobs/{job_id}", responses={**ERRORS, **answer(200, JOB), **errors(404, *ANY)})
+def get_job(job_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
+    """A job's status, whatever its platform."""
+    return job_status(service.get_job(user.id, job_id))

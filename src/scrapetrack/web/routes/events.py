@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from scrapetrack.web.deps import CurrentUser, ServiceDep, get_runtime
+from scrapetrack.web.openapi import ANY, EVENTS, errors
 from scrapetrack.web.routes.api import ERRORS
 from scrapetrack.web.sse import campaign_stream, job_stream
 
 router = APIRouter(prefix="/api", tags=["events"])
-STREAM = {200: {"description": "text/event-stream of `progress` events (the job status)",
-                "content": {"text/event-stream": {}}}, **ERRORS}
+STREAM = {**ERRORS, 200: {"description": "text/event-stream of `progress` events (the job status)",
+                "content": {"text/event-stream": {"example": EVENTS}}}, **errors(404, *ANY)}
 
 
 def last_event_id(header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,

@@ -1,0 +1,241 @@
+"""A client of a running scrapetrack server's HTTP API, for the CLI and scripts.
+
+This is the boundary for httpx: what it raises, and every error answer, become our
+exceptions (an answer's `{"error": ...}` is the message):
+
+    connection refused, timeout, reset   → ServerUnreachable
+    400, 413, 422                         → InputError        401 → Unauthorized
+    404 "Unknown platform"                → UnknownPlatform   404 → NotFound
+    409                                   → Conflict          429, 5xx → Unavailable
+
+`follow()` yields a job's status on every change: from the event stream
+(`GET /api/jobs/{id}/events`, resumed with Last-Event-ID after a drop), or, if the stream
+cannot be had, by polling the status once a second.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+
+from scrapetrack.exceptions import (
+    Conflict,
+    InputError,
+    NotFound,
+    ScrapetrackError,
+    Unauthorized,
+    Unavailable,
+    UnknownPlatform,
+)
+
+log = logging.getLogger(__name__)
+
+TERMINAL = frozenset({"completed", "error", "timeout", "cancelled"})
+DEFAULT_URL = "http://127.0.0.1:8000"
+POLL_SECONDS = 1.0
+# The server pings every 15 s; a stream silent for longer than this is dead.
+STREAM_READ_TIMEOUT = 45.0
+
+
+class ServerUnreachable(Unavailable):
+    """The scrapetrack server could not be reached."""
+
+
+def _error_for(status: int, message: str) -> ScrapetrackError:
+    if status in (400, 413, 422):
+        return InputError(message)
+    if status == 401:
+        return Unauthorized(message)
+    if status == 404:
+        return UnknownPlatform(message) if message == "Unknown platform" else NotFound(message)
+    if status == 409:
+        return Conflict(message)
+    if status == 429 or status >= 500:
+        return Unavailable(f"The server answered {status}: {message}")
+    return ScrapetrackError(f"The server answered {status}: {message}")
+
+
+class Client:
+    def __init__(self, url: str, token: str, *, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport,
+                                  headers={"Authorization": f"Bearer {token}",
+                                           "User-Agent": "scrapetrack-cli"})
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # the API --------------------------------------------------------------------------------
+    def campaigns(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", "/api/campaigns")
+        return result
+
+    def campaign_named(self, name: str) -> dict[str, Any]:
+        """The user's campaign with this name; created if there is none."""
+        for campaign in self.campaigns():
+            if campaign["name"] == name:
+                return campaign
+        created: dict[str, Any] = self._json("POST", "/api/campaigns", json={"name": name})
+        return created
+
+    def start_search(self, platform: str, campaign_id: str, *, keywords: list[str] | None,
+                     similar_to: str | None, target: int | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"campaignId": campaign_id, "targetResults": target}
+        if similar_to is not None:
+            body["targetUsername"] = similar_to.lstrip("@")
+        else:
+            body["keywords"] = keywords
+        job: dict[str, Any] = self._json("POST", f"/api/scraping/{platform}", json=body)
+        return job
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self._json("GET", f"/api/jobs/{job_id}")
+        return job
+
+    def jobs(self, *, status: str | None = None, campaign_id: str | None = None,
+             limit: int = 50) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if campaign_id:
+            params["campaignId"] = campaign_id
+        jobs: list[dict[str, Any]] = self._json("GET", "/api/jobs", params=params)
+        return jobs
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        job: dict[str, Any] = self._json("POST", f"/api/jobs/{job_id}/cancel")
+        return job
+
+    def results(self, job_id: str) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = self._json("GET", f"/api/jobs/{job_id}/results")
+        return rows
+
+    def results_csv(self, job_id: str) -> str:
+        return self._request("GET", f"/api/jobs/{job_id}/results",
+                             params={"format": "csv"}).text
+
+    # following a job ------------------------------------------------------------------------
+    def follow(self, job: dict[str, Any], *, stream: bool = True,
+               on_fallback: Callable[[str], None] | None = None,
+               sleep: Callable[[float], None] = time.sleep) -> Iterator[dict[str, Any]]:
+        """The job's status on every change, ending with its terminal status."""
+        last = job
+        if stream:
+            try:
+                for status in self._stream(job["id"]):
+                    last = status
+                    yield status
+                    if status["status"] in TERMINAL:
+                        return
+            except (Unavailable, InputError) as exc:
+                # A proxy that buffers or cuts streams, an old server: polling still works.
+                if on_fallback is not None:
+                    on_fallback(exc.message)
+        while last["status"] not in TERMINAL:
+            sleep(POLL_SECONDS)
+            status = self.job(job["id"])
+            if status.get("version") != last.get("version") or status["status"] in TERMINAL:
+                yield status
+            last = status
+
+    def _stream(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """Statuses from the event stream; reconnects (resuming after the last event) a few
+        times before giving up with Unavailable."""
+        last_id: str | None = None
+        drops = 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last_id:
+                headers["Last-Event-ID"] = last_id
+            try:
+                with self._http.stream("GET", f"/api/jobs/{job_id}/events", headers=headers,
+                                       timeout=httpx.Timeout(30.0, read=STREAM_READ_TIMEOUT)
+                                       ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise self._answer_error(response)
+                    if not response.headers.get("content-type", "").startswith(
+                            "text/event-stream"):
+                        raise Unavailable("The server did not answer with an event stream")
+                    for event_id, data in parse_events(response.iter_lines()):
+                        last_id = event_id or last_id
+                        drops = 0
+                        status: dict[str, Any] = json.loads(data)
+                        yield status
+                        if status.get("status") in TERMINAL:
+                            return
+            except httpx.HTTPError as exc:
+                drops += 1
+                if drops > 3:
+                    raise ServerUnreachable(f"The event stream from {self.url} kept failing: "
+                                            f"{type(exc).__name__}: {exc}") from None
+                log.info("the event stream dropped (%s); reconnecting", exc)
+                continue
+            # The server ended the stream before the terminal status (it is stopping).
+            drops += 1
+            if drops > 3:
+                raise Unavailable("The event stream kept ending early")
+
+    # plumbing -------------------------------------------------------------------------------
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError:
+            raise ScrapetrackError(f"The server at {self.url} sent an answer that is not "
+                                   f"JSON for {method} {path}") from None
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(f"Cannot reach scrapetrack at {self.url}: "
+                                    f"{type(exc).__name__}: {exc}") from None
+        if response.status_code >= 400:
+            raise self._answer_error(response)
+        return response
+
+    @staticmethod
+    def _answer_error(response: httpx.Response) -> ScrapetrackError:
+        try:
+            body = response.json()
+            message = str(body["error"]) if isinstance(body, dict) and "error" in body \
+                else response.text
+        except ValueError:
+            message = response.text.strip()[:200] or response.reason_phrase
+        return _error_for(response.status_code, message)
+
+
+def parse_events(lines: Iterator[str]) -> Iterator[tuple[str | None, str]]:
+    """(id, data) of each `progress` event of a text/event-stream."""
+    event_id: str | None = None
+    event = "message"
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data and event == "progress":
+                yield event_id, "\n".join(data)
+            event, data = "message", []
+            continue
+        if line.startswith(":"):
+            continue  # a comment: the server's keep-alive ping
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "id":
+            event_id = value
+        elif name == "event":
+            event = value
+        elif name == "data":
+            data.append(value)

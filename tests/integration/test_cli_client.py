@@ -1,0 +1,202 @@
+"""The client commands (search, export, jobs, campaigns) as a user runs them: real
+subprocesses talking HTTP to a real server, and Ctrl-C sent as a real SIGINT."""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import threading
+from typing import IO, Any
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from scrapetrack.cli import app as cli_app
+from tests.conftest import free_port, wait_until
+from tests.integration.conftest import App, wait_for_job
+from tests.integration.test_cli import SCRAPETRACK, env_for, run
+
+SQLITE_ONLY = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+
+
+def client_env(app: App, email: str) -> tuple[dict[str, str], httpx.Client]:
+    token = app.runtime.accounts.create_user(email).token
+    env = env_for(app.runtime.settings, SCRAPETRACK_URL=app.url, SCRAPETRACK_TOKEN=token,
+                  COLUMNS="120")
+    return env, app.client(token)
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def test_search_prints_json_lines_then_a_table(app: App) -> None:
+    env, _ = client_env(app, "erin@example.com")
+    done = run(["search", "tiktok", "-k", "fitness coach", "--target", "80", "--json"], env)
+    assert done.returncode == 0, done.stderr
+    statuses = json_lines(done.stdout)
+    assert len(statuses) >= 3, statuses
+    assert statuses[-1]["status"] == "completed" and statuses[-1]["progress"] == 100
+    progress = [s["progress"] for s in statuses]
+    assert progress == sorted(progress)
+    assert len({s["id"] for s in statuses}) == 1
+    assert any(0 < p < 100 for p in progress), progress
+
+    shown = run(["search", "tiktok", "-k", "yoga", "--target", "40", "--top", "5"], env)
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[0].startswith("completed: ")
+    assert "Top 5 of" in shown.stdout
+    assert len([line for line in lines if "@" in line]) == 5
+
+
+@SQLITE_ONLY
+def test_search_falls_back_to_polling_and_fails_with_1(app: App) -> None:
+    env, _ = client_env(app, "finn@example.com")
+    polled = run(["search", "youtube", "-k", "chess", "--target", "30", "--json",
+                  "--no-stream"], env)
+    assert polled.returncode == 0, polled.stderr
+    assert json_lines(polled.stdout)[-1]["status"] == "completed"
+    failed = run(["search", "tiktok", "-k", "sandbox:failed", "--target", "20", "--json"], env)
+    assert failed.returncode == 1
+    final = json_lines(failed.stdout)[-1]
+    assert final["status"] == "error" and final["error"]
+
+
+@SQLITE_ONLY
+def test_jobs_campaigns_and_export(app: App) -> None:
+    env, api = client_env(app, "gail@example.com")
+    campaign = api.post("/api/campaigns", json={"name": "Autumn"}).json()
+    job = api.post("/api/scraping/tiktok", json={
+        "campaignId": campaign["id"], "keywords": ["running"], "targetResults": 40}).json()
+    followed = run(["jobs", "show", job["id"], "--follow", "--json"], env)
+    assert followed.returncode == 0, followed.stderr
+    assert json_lines(followed.stdout)[-1]["status"] == "completed"
+
+    listed = json.loads(run(["jobs", "list", "--json"], env).stdout)
+    assert listed[0]["id"] == job["id"]
+    table = run(["jobs", "list", "--status", "completed"], env)
+    assert job["id"] in table.stdout
+    assert run(["jobs", "list", "--status", "nonsense"], env).returncode == 1
+    shown = run(["jobs", "show", job["id"]], env)
+    assert "completed" in shown.stdout and "running" in shown.stdout
+    assert json.loads(run(["jobs", "show", job["id"], "--json"], env).stdout)["progress"] == 100
+
+    exported = run(["export", job["id"], "--format", "json"], env)
+    rows = json.loads(exported.stdout)
+    assert rows and rows == api.get(f"/api/jobs/{job['id']}/results").json()
+    assert run(["export", job["id"], "--format", "xml"], env).returncode == 1
+
+    names = [c["name"] for c in json.loads(run(["campaigns", "list", "--json"], env).stdout)]
+    assert names == ["Autumn"]
+    assert "Autumn" in run(["campaigns", "list"], env).stdout
+
+    late = run(["jobs", "cancel", job["id"]], env)
+    assert late.returncode == 1 and "already ended as completed" in late.stderr
+    missing = run(["jobs", "show", "no-such-job"], env)
+    assert missing.returncode == 1 and "Job not found" in missing.stderr
+    wrong = run(["campaigns", "list"], {**env, "SCRAPETRACK_TOKEN": "st_wrong"})
+    assert wrong.returncode == 1 and "Invalid or revoked token" in wrong.stderr
+    gone = run(["jobs", "list", "--url", f"http://127.0.0.1:{free_port()}"], env)
+    assert gone.returncode == 1 and "Cannot reach scrapetrack" in gone.stderr
+    no_token = run(["jobs", "list"], {**env, "SCRAPETRACK_TOKEN": ""})
+    assert no_token.returncode == 1 and "SCRAPETRACK_TOKEN" in no_token.stderr
+
+
+class Search:
+    """A `scrapetrack search` in the background, its stderr read as it comes."""
+
+    def __init__(self, env: dict[str, str], *args: str) -> None:
+        self.process = subprocess.Popen(
+            [SCRAPETRACK, "search", "tiktok", "-k", "marathon", "--target", "5000", *args],
+            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True)
+        self.err: list[str] = []
+        self.lines: queue.Queue[str] = queue.Queue()
+        assert self.process.stderr is not None
+        self.pump = threading.Thread(target=self._pump, args=(self.process.stderr,),
+                                     daemon=True)
+        self.pump.start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        # Rich ends the prompt without a newline: read characters, not lines.
+        while chunk := stream.read(1):
+            self.err.append(chunk)
+
+    def saw(self, text: str) -> bool:
+        return text in "".join(self.err)
+
+    def job_id(self) -> str:
+        wait_until(lambda: self.saw(" started"), 30, "the job to start")
+        return "".join(self.err).split("job ", 1)[1].split()[0]
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        assert self.process.stdout is not None and self.process.stdin is not None
+        self.process.stdin.close()
+        stdout = self.process.stdout.read()  # stderr is the pump's alone
+        code = self.process.wait(timeout=timeout)
+        self.pump.join(timeout)
+        self.process.stdout.close()
+        if self.process.stderr is not None:
+            self.process.stderr.close()
+        return code, stdout
+
+
+def processing(api: httpx.Client, job_id: str) -> bool:
+    return bool(api.get(f"/api/jobs/{job_id}").json()["status"] == "processing")
+
+
+@SQLITE_ONLY
+def test_ctrl_c_asks_and_cancels_the_job(app: App) -> None:
+    env, api = client_env(app, "hana@example.com")
+    search = Search(env)
+    job_id = search.job_id()
+    wait_until(lambda: processing(api, job_id), 30, "the job to run")
+    search.process.send_signal(signal.SIGINT)
+    wait_until(lambda: search.saw("[y/N]"), 30, "the prompt")
+    assert search.process.stdin is not None
+    search.process.stdin.write("y\n")
+    search.process.stdin.flush()
+    code, stdout = search.finish()
+    assert code == 1, "".join(search.err)
+    assert stdout.startswith("cancelled")
+    final, _ = wait_for_job(api, api.get(f"/api/jobs/{job_id}").json())
+    assert final["status"] == "cancelled"
+
+
+@SQLITE_ONLY
+def test_ctrl_c_can_leave_the_job_running(app: App) -> None:
+    env, api = client_env(app, "ivan@example.com")
+    asked = Search(env)  # answered "no": the job goes on
+    asked_id = asked.job_id()
+    wait_until(lambda: processing(api, asked_id), 30, "the job to run")
+    asked.process.send_signal(signal.SIGINT)
+    wait_until(lambda: asked.saw("[y/N]"), 30, "the prompt")
+    assert asked.process.stdin is not None
+    asked.process.stdin.write("n\n")
+    asked.process.stdin.flush()
+    assert asked.finish()[0] == 1
+    assert asked.saw(f"scrapetrack jobs show {asked_id} --follow")
+
+    told = Search(env, "--on-interrupt", "leave", "--json")  # no prompt at all
+    told_id = told.job_id()
+    wait_until(lambda: processing(api, told_id), 30, "the job to run")
+    told.process.send_signal(signal.SIGINT)
+    code, stdout = told.finish()
+    assert code == 1 and not told.saw("[y/N]")
+    assert json_lines(stdout)[-1]["id"] == told_id
+    for job_id in (asked_id, told_id):
+        assert processing(api, job_id)
+        assert api.post(f"/api/jobs/{job_id}/cancel").status_code == 202
+
+
+@pytest.mark.parametrize("command", [
+    [], ["search"], ["export"], ["jobs"], ["jobs", "list"], ["jobs", "show"], ["jobs", "cancel"],
+    ["campaigns"], ["campaigns", "list"], ["serve"], ["worker"], ["users", "create"]])
+def test_every_command_has_help(command: list[str]) -> None:
+    result = CliRunner().invoke(cli_app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage: " in result.output and "--help" in result.output

@@ -1,0 +1,46 @@
+"""`/docs` and its OpenAPI description: an example answer for every API route, and the
+`{"error": "..."}` body documented for every error status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.conftest import App
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_every_route_has_examples_and_error_bodies(app: App) -> None:
+    docs = httpx.get(f"{app.url}/docs")
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    spec = httpx.get(f"{app.url}/openapi.json").json()
+    assert spec["components"]["schemas"]["ErrorOut"]["required"] == ["error"]
+    operations = [(path, method, op) for path, item in spec["paths"].items()
+                  for method, op in item.items() if path.startswith("/api/")]
+    assert len(operations) >= 10
+    for path, method, op in operations:
+        where = f"{method.upper()} {path}"
+        responses: dict[str, Any] = op["responses"]
+        ok = [code for code in responses if code.startswith("2")]
+        assert ok, where
+        examples = [media.get("example") for media in responses[ok[0]]["content"].values()]
+        assert all(example for example in examples), where
+        for code in ("401", "503"):
+            assert code in responses, where
+        for code, response in responses.items():
+            if code.startswith(("4", "5")):
+                body = response["content"]["application/json"]
+                assert body["schema"] == {"$ref": "#/components/schemas/ErrorOut"}, where
+                assert set(body["example"]) == {"error"}, where
+    search = spec["paths"]["/api/scraping/{platform}"]["post"]
+    assert "409" not in search["responses"] and "422" in search["responses"]
+    assert "409" in spec["paths"]["/api/jobs/{job_id}/cancel"]["post"]["responses"]
+    body = spec["components"]["schemas"]["SearchIn"]
+    assert body["examples"][0]["keywords"] == ["fitness coach"]
+    # What the docs promise is what the API answers.
+    alice = app.user("docs@example.com")
+    answer = alice.get("/api/jobs/nope")
+    assert answer.status_code == 404 and answer.json() == {"error": "Job not found"}
+    assert httpx.get(f"{app.url}/api/jobs").json() == {"error": "Authentication required"}
