@@ -63,6 +63,7 @@ class Cursor:
     started: float
     last_news: float
     samples: deque[RateSample]
+    draining: bool = False  # the last page was full: more items are known to be waiting
 
     def advance(self, now: float, items: int, processed: int) -> None:
         self.offset += items
@@ -207,7 +208,9 @@ class JobRunner:
         """One look at the run and one page of items: (how the job ended, if it did; whether
         more items are waiting to be read at once)."""
         assert job.apify_run_id is not None and job.apify_dataset_id is not None
-        run = self.provider.get_run(job.apify_run_id)
+        # The run's status, read before the page, tells whether a short page is the last.
+        # While pages come back full it cannot be, so draining skips that request.
+        run = None if cursor.draining else self.provider.get_run(job.apify_run_id)
         page = self.provider.items_page(job.apify_dataset_id, cursor.offset,
                                         self.settings.page_size)
         now = self.clock()
@@ -228,7 +231,11 @@ class JobRunner:
             # Cancelled (the canceller aborts the run) or taken over (the run goes on).
             raise LostJob()
         if len(page.items) == self.settings.page_size:
+            cursor.draining = True
             return None, True  # more is waiting: read on without pausing
+        if run is None:  # a short page after full ones: look at the run, then read on
+            cursor.draining = False
+            return None, True
         if run.status.finished:
             # The run ended before this short page was read, so nothing is left unread.
             return run_outcome(run), False

@@ -8,6 +8,7 @@ or None; none of them raises on odd input.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -21,6 +22,7 @@ _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
 _NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([kmb])?$")
 _KEYWORD_FIELDS = ("searchQuery", "keyword", "input", "query", "search", "searchTerm")
 _KEYWORD_URL_FIELDS = ("inputUrl", "fromYTUrl", "searchUrl")
+_FOLD = re.compile(r"[\s#_]+")
 
 
 def parse_count(value: object) -> int | None:
@@ -104,21 +106,24 @@ def matched_keyword(item: Mapping[str, Any], keywords: Sequence[str]) -> str | N
     else the job's only keyword; else None.
     """
     wanted = {_fold(k): k for k in keywords if isinstance(k, str) and _fold(k)}
-    candidates: list[object] = [item.get(field) for field in _KEYWORD_FIELDS]
+    for field in _KEYWORD_FIELDS:
+        candidate = item.get(field)
+        if isinstance(candidate, str) and _fold(candidate) in wanted:
+            return wanted[_fold(candidate)]
     for field in _KEYWORD_URL_FIELDS:
         url = item.get(field)
-        if isinstance(url, str):
-            candidates.append(_keyword_in_url(url))
-    for candidate in candidates:
-        if isinstance(candidate, str) and _fold(candidate) in wanted:
+        if isinstance(url, str) and (candidate := _keyword_in_url(url)) is not None \
+                and _fold(candidate) in wanted:
             return wanted[_fold(candidate)]
     return keywords[0] if len(keywords) == 1 else None
 
 
+@functools.lru_cache(maxsize=4096)  # a job's items repeat the same few search terms
 def _fold(text: str) -> str:
-    return re.sub(r"[\s#_]+", "", text.casefold())
+    return _FOLD.sub("", text.casefold())
 
 
+@functools.lru_cache(maxsize=1024)  # the same few search URLs, over and over
 def _keyword_in_url(url: str) -> str | None:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
