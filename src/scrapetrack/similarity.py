@@ -54,6 +54,8 @@ STOPWORDS = frozenset({
     "with", "would", "yes", "yet", "you", "your", "yours",
 })
 _HASHTAG = re.compile(r"#([^\s#.,;:!?()\[\]{}\"'`]+)")
+# Hashtags, @mentions, e-mail addresses and links are not what a creator talks about.
+_NOT_WORDS = re.compile(r"#\S+|@\S+|\S+@\S+|https?://\S+|www\.\S+")
 _WORD = re.compile(r"[^\W\d_]{3,}")
 _TEXT_FIELDS = ("text", "caption", "title", "description", "desc", "videoDescription")
 
@@ -82,10 +84,11 @@ def post_hashtags(item: Mapping[str, Any]) -> list[str]:
 
 
 def words(text: object) -> list[str]:
-    """The meaningful words of a text: letters only, 3+ long, no stopwords or hashtags."""
+    """The meaningful words of a text: letters only, 3+ long; no stopwords, hashtags,
+    mentions or links."""
     if not isinstance(text, str):
         return []
-    text = _HASHTAG.sub(" ", text)
+    text = _NOT_WORDS.sub(" ", text)
     return [w for w in (m.casefold() for m in _WORD.findall(text))
             if w not in STOPWORDS and w not in FILLER_WORDS]
 
