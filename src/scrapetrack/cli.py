@@ -199,7 +199,8 @@ def search(platform: str,
             bar.update(task, completed=job["progress"],
                        description="Processing your search..." if job["status"] == "processing"
                        else "Starting search...",
-                       detail=f"{job['processedResults']}/{job['targetResults']}"
+                       detail=job["stage"].replace("_", " ") if job.get("kind") == "similar"
+                       else f"{job['processedResults']}/{job['targetResults']}"
                        + (f" · {rate}/s" if rate else ""))
         bar.update(task, completed=job["progress"], description=job["status"])
     typer.echo(f"{job['status']}: {job['processedResults']} items, "

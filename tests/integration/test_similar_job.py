@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from scrapetrack.providers.platforms import PLATFORMS, get_platform
 from scrapetrack.runtime import Runtime
 from tests.conftest import Sandbox
 from tests.integration.conftest import App, wait_for_job
+from tests.integration.test_cli import env_for, run
 from tests.integration.test_keyword_job import expected_creators
 from tests.integration.test_keyword_job import start as start_keyword
 
@@ -173,3 +175,17 @@ def test_similar_search_input_is_checked(app: App) -> None:
     assert alice.get(f"/api/campaigns/{campaign['id']}").json()["scrapingJobs"] == []
     job = start_similar(alice, "mia.fit", None)
     assert job["targetResults"] == 50  # the default
+
+
+def test_the_cli_searches_for_similar_creators(app: App) -> None:
+    token = app.runtime.accounts.create_user("dave@example.com").token
+    env = env_for(app.runtime.settings, SCRAPETRACK_URL=app.url, SCRAPETRACK_TOKEN=token)
+    done = run(["search", "instagram", "--similar-to", "@fitwithmia", "--target", "20"], env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("completed")
+    job_id = done.stderr.split("job ", 1)[1].split()[0]
+    exported = run(["export", job_id, "--format", "json"], env)
+    creators = json.loads(exported.stdout)
+    assert creators and all(c["similarityScore"] is not None for c in creators)
+    missing = run(["search", "tiktok", "--similar-to", "sandbox.notfound"], env)
+    assert missing.returncode == 1 and missing.stdout.startswith("error")
