@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     apify_actor_tiktok: str = "apidojo~tiktok-scraper"
     apify_actor_instagram: str = "apify~instagram-scraper"
     apify_actor_youtube: str = "streamers~youtube-scraper"
+    # Similar-creators searches first scrape the source creator with these (see platforms.py).
+    apify_actor_tiktok_profile: str = "clockworks~tiktok-profile-scraper"
+    apify_actor_instagram_profile: str = "apify~instagram-profile-scraper"
+    apify_actor_youtube_profile: str = "streamers~youtube-scraper"
+    # How many recent posts of the source creator the profile run reads.
+    similar_profile_posts: int = Field(default=30, alias="SIMILAR_PROFILE_POSTS")
 
     qstash_token: SecretStr | None = None
     qstash_url: str | None = None
@@ -71,8 +77,10 @@ class Settings(BaseSettings):
     def uses_sandbox(self) -> bool:
         return self.apify_token is None
 
-    def actor_for(self, platform: str) -> str:
-        return str(getattr(self, f"apify_actor_{platform}"))
+    def actor_for(self, platform: str, kind: str = "keyword") -> str:
+        """The actor for a platform's keyword search, or its `profile` scraper."""
+        suffix = "_profile" if kind == "profile" else ""
+        return str(getattr(self, f"apify_actor_{platform}{suffix}"))
 
     def resolved_apify_api_url(self) -> str:
         """Where apify-client sends requests: the real API, or our own sandbox mount."""

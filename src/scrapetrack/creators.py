@@ -17,6 +17,8 @@ class Creator:
     avatar_url: str | None = None
     verified: bool = False
     matched_keyword: str | None = None
+    # Hashtags ("#fitness") and keywords seen in the item: what similarity is scored on.
+    terms: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Status(enum.StrEnum):
@@ -68,6 +68,8 @@ class JobRecord(Protocol):
     def target_username(self) -> str | None: ...
     @property
     def stage(self) -> str: ...
+    @property
+    def stage_state(self) -> dict[str, Any] | None: ...
     @property
     def creators_count(self) -> int: ...
     @property

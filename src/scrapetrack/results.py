@@ -10,7 +10,7 @@ from scrapetrack.store.models import CreatorRow
 from scrapetrack.views import creator_json
 
 COLUMNS = ("platform", "handle", "displayName", "followers", "engagementRate", "bio",
-           "profileUrl", "avatarUrl", "matchedKeyword")
+           "profileUrl", "avatarUrl", "matchedKeyword", "similarityScore", "similarityReason")
 # A cell a spreadsheet would read as a formula is prefixed with a quote (OWASP CSV injection).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 

@@ -31,6 +31,7 @@ MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_LIST_LIMIT = 1000
 HANDLE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
+DEFAULT_SIMILAR_TARGET = 50  # similar creators wanted when targetResults is not given
 
 
 class Enqueuer(Protocol):
@@ -90,12 +91,20 @@ class Service:
         platform = check_platform(request.platform)
         campaign = self.get_campaign(user_id, request.campaign_id)
         if request.target_username is not None:
-            raise InputError("Similar-creators search is not available yet; "
-                             "start a keyword search")
-        keywords = self._check_keywords(request.keywords)
-        target = self._check_target(request.target_results)
-        job = self.store.create_job(campaign_id=campaign.id, user_id=user_id, platform=platform,
-                                    kind="keyword", keywords=keywords, target_results=target)
+            if request.keywords is not None:
+                raise InputError("Give either keywords or targetUsername, not both")
+            handle = self._check_handle(request.target_username)
+            target = self._check_target(DEFAULT_SIMILAR_TARGET if request.target_results is None
+                                        else request.target_results)
+            job = self.store.create_job(campaign_id=campaign.id, user_id=user_id,
+                                        platform=platform, kind="similar",
+                                        target_username=handle, target_results=target)
+        else:
+            keywords = self._check_keywords(request.keywords)
+            target = self._check_target(request.target_results)
+            job = self.store.create_job(campaign_id=campaign.id, user_id=user_id,
+                                        platform=platform, kind="keyword", keywords=keywords,
+                                        target_results=target)
         self.publisher.publish(Notice(job.id, job.campaign_id, job.version))
         try:
             self.queue.enqueue(job.id)
@@ -146,7 +155,9 @@ class Service:
 
     def results(self, user_id: str, job_id: str,
                 after_id: int | None = None) -> Sequence[CreatorRow]:
-        return self.store.creators(self.get_job(user_id, job_id).id, after_id)
+        """Most followed first; a similar-creators job's most similar first."""
+        job = self.get_job(user_id, job_id)
+        return self.store.creators(job.id, after_id, by_similarity=job.kind == "similar")
 
     # validation ---------------------------------------------------------------------------
     @staticmethod
@@ -159,6 +170,14 @@ class Service:
         if any(not k or len(k) > MAX_KEYWORD_LENGTH for k in keywords):
             raise InputError(f"Each keyword must be 1 to {MAX_KEYWORD_LENGTH} characters")
         return list(dict.fromkeys(keywords))
+
+    @staticmethod
+    def _check_handle(raw: object) -> str:
+        handle = raw.strip().lstrip("@") if isinstance(raw, str) else ""
+        if not HANDLE.match(handle):
+            raise InputError("targetUsername must be a creator's handle: 1 to 100 letters, "
+                             "digits, '.', '_' or '-', with or without '@'")
+        return handle
 
     def _check_target(self, target: int | None) -> int:
         cap = self.settings.max_target_results

@@ -21,6 +21,9 @@ def _round(value: float | None, digits: int) -> float | None:
 def job_status(job: JobRecord) -> dict[str, Any]:
     """The seed's status object, and more."""
     rate = job.rate_per_second if job.status == "processing" else None
+    # A similar search's target counts creators, not the items its stages read: no ETA.
+    eta = eta_seconds(rate, job.processed_results, job.target_results) \
+        if job.kind == "keyword" else None
     return {
         "id": job.id,
         "status": job.status,
@@ -37,13 +40,27 @@ def job_status(job: JobRecord) -> dict[str, Any]:
         "creatorsCount": job.creators_count,
         "skippedItems": job.skipped_items,
         "ratePerSecond": _round(rate, 2),
-        "etaSeconds": _round(eta_seconds(rate, job.processed_results, job.target_results), 1),
+        "etaSeconds": _round(eta, 1),
         "version": job.version,
         "createdAt": iso(job.created_at),
         "updatedAt": iso(job.updated_at),
         "startedAt": iso(job.started_at),
         "finishedAt": iso(job.finished_at),
+        "similarTo": similar_to(job),
     }
+
+
+def similar_to(job: JobRecord) -> dict[str, Any] | None:
+    """What a similar-creators job learnt about its source creator, once it knows."""
+    state = job.stage_state or {}
+    source, terms = state.get("source"), state.get("terms")
+    if job.kind != "similar" or not isinstance(source, dict):
+        return None
+    return {"handle": source.get("handle"), "displayName": source.get("displayName"),
+            "followers": source.get("followers"),
+            "engagementRate": _round(source.get("engagementRate"), 4),
+            "hashtags": (terms or {}).get("hashtags", []),
+            "keywords": (terms or {}).get("keywords", [])}
 
 
 def campaign_json(campaign: Campaign) -> dict[str, Any]:
@@ -57,4 +74,5 @@ def creator_json(row: CreatorRow) -> dict[str, Any]:
             "engagementRate": _round(row.engagement_rate, 4), "bio": row.bio,
             "profileUrl": row.profile_url, "avatarUrl": row.avatar_url,
             "matchedKeyword": row.matched_keyword, "verified": row.verified,
-            "videos": row.items_count}
+            "videos": row.items_count, "similarityScore": _round(row.similarity_score, 4),
+            "similarityReason": row.similarity_reason}

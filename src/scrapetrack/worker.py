@@ -12,66 +12,29 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from scrapetrack.config import Settings
 from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.exceptions import ProviderError, ProviderUnavailable, StoreUnavailable
-from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, keyword_progress
+from scrapetrack.jobs import RateSample, Status
 from scrapetrack.logs import bind, job_context
-from scrapetrack.providers.base import Provider, RunInfo, RunStatus
-from scrapetrack.providers.platforms import get_platform
+from scrapetrack.pipelines.base import Cursor, LostJob, Outcome, run_outcome
+from scrapetrack.pipelines.keyword import run_keyword_job
+from scrapetrack.pipelines.similar import run_similar_job
+from scrapetrack.providers.base import ItemsPage, Provider, RunInfo
 from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.repository import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RATE_WINDOW_SECONDS = 10.0
+__all__ = ["Cursor", "JobRunner", "LostJob", "Outcome", "run_outcome"]
 
-
-class LostJob(Exception):
-    """The job is no longer this worker's: cancelled, finished or taken over."""
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    status: Status
-    error: str | None = None
-
-
-def run_outcome(run: RunInfo) -> Outcome:
-    """What a finished Apify run means for the job."""
-    message = run.status_message
-    if run.status is RunStatus.SUCCEEDED:
-        return Outcome(Status.COMPLETED)
-    if run.status is RunStatus.TIMED_OUT:
-        return Outcome(Status.TIMEOUT, f"The Apify run timed out: {message or 'no message'}")
-    return Outcome(Status.ERROR,
-                   f"The Apify run ended {run.status.value}: {message or 'no message'}")
-
-
-@dataclass(slots=True)
-class Cursor:
-    """Where a worker is in a run's dataset; it moves only after a page is committed."""
-
-    offset: int
-    processed: int
-    started: float
-    last_news: float
-    samples: deque[RateSample]
-    draining: bool = False  # the last page was full: more items are known to be waiting
-
-    def advance(self, now: float, items: int, processed: int) -> None:
-        self.offset += items
-        self.processed = processed
-        self.last_news = now
-        self.samples.append(RateSample(now, processed))
-        while len(self.samples) > 2 and self.samples[0].at < now - RATE_WINDOW_SECONDS:
-            self.samples.popleft()
+# A page handler commits one page of items (and moves the cursor) or raises LostJob.
+PageHandler = Callable[[ItemsPage, float], None]
 
 
 class JobRunner:
@@ -159,37 +122,60 @@ class JobRunner:
                      f" ({finished.last_error})" if finished.last_error else "")
 
     def _drive(self, job: ScrapingJob) -> Outcome:
-        platform = get_platform(job.platform)
-        if job.apify_run_id is None or job.apify_dataset_id is None:
-            run_input = platform.build_keyword_input(job.keywords or [], job.target_results,
-                                                     self.settings)
-            run = self.provider.start(platform.actor_id(self.settings), run_input)
-            # Saved before any waiting: a retry re-attaches instead of paying for a second run.
-            self._owned(job, self.store.update_owned(
-                job.id, self.worker_id, apify_run_id=run.run_id,
-                apify_dataset_id=run.dataset_id, stage=Stage.SEARCHING))
-            job.apify_run_id, job.apify_dataset_id = run.run_id, run.dataset_id
-            bind(apify_run_id=run.run_id)
-            log.info("job %s started Apify run %s", job.id, run.run_id)
+        return PIPELINES[job.kind](self, job)
+
+    # primitives the pipelines drive a job with ----------------------------------------------
+    def start_run(self, job: ScrapingJob, actor_id: str, run_input: dict[str, Any],
+                  **values: Any) -> RunInfo:
+        """Start a run and save its id (with `values`) before any waiting: a retry
+        re-attaches instead of paying for a second run. A new run is read from offset 0."""
+        run = self.provider.start(actor_id, run_input)
+        self.write(job, apify_run_id=run.run_id, apify_dataset_id=run.dataset_id,
+                   items_offset=0, **values)
+        job.apify_run_id, job.apify_dataset_id, job.items_offset = run.run_id, run.dataset_id, 0
+        bind(apify_run_id=run.run_id)
+        log.info("job %s started Apify run %s on %s", job.id, run.run_id, actor_id)
+        return run
+
+    def write(self, job: ScrapingJob, **values: Any) -> int:
+        """Change a job this worker owns; LostJob if it is no longer ours."""
+        return self.owned(job, self.store.update_owned(job.id, self.worker_id, **values))
+
+    def cursor(self, job: ScrapingJob, offset: int, processed: int) -> Cursor:
         now = self.clock()
-        cursor = Cursor(offset=job.items_offset, processed=job.processed_results,
-                        # The job's age counts from its first start, across takeovers.
-                        started=now - (utcnow() - (job.started_at or utcnow())).total_seconds(),
-                        last_news=now, samples=deque([RateSample(now, job.processed_results)]))
+        return Cursor(offset=offset, processed=processed,
+                      # The job's age counts from its first start, across takeovers.
+                      started=now - (utcnow() - (job.started_at or utcnow())).total_seconds(),
+                      last_news=now, samples=deque([RateSample(now, processed)]))
+
+    def check_in(self, job: ScrapingJob, heartbeat: bool = True) -> None:
+        """Between steps that call no run: hand back on a graceful stop, and (unless the
+        step writes anyway) beat the heartbeat; LostJob once the job is no longer ours."""
+        if self.stop.is_set():
+            self._hand_back(job)
+            raise LostJob()
+        if heartbeat and not self.store.heartbeat(job.id, self.worker_id):
+            raise LostJob()
+
+    def follow(self, job: ScrapingJob, run_id: str, dataset_id: str, cursor: Cursor,
+               on_page: PageHandler) -> Outcome:
+        """Read a run's dataset page by page from `cursor` until the run has ended and its
+        last short page is read; `on_page` commits each page. How the run ended, or a
+        timeout (the run aborted)."""
         failures = 0
         while True:
             if self.stop.is_set():
                 self._hand_back(job)
                 raise LostJob()
             try:
-                outcome, more = self._step(job, cursor)
+                outcome, more = self._step(job, run_id, dataset_id, cursor, on_page)
             except (ProviderUnavailable, StoreUnavailable) as exc:
                 # apify-client and the pool have retried already. A blip of the network, of
                 # Apify or of the database is no reason to fail a job: keep trying until the
                 # stall limit decides. A step commits whole or not at all, so it can repeat.
                 failures += 1
                 if self.clock() - cursor.last_news > self.settings.stall_timeout_seconds:
-                    self._abort_quietly(job.apify_run_id)
+                    self.abort_quietly(run_id)
                     return Outcome(Status.TIMEOUT, "No progress for STALL_TIMEOUT_SECONDS "
                                    f"({self.settings.stall_timeout_seconds:g} s): {exc.message}")
                 log.warning("job %s: %s (try %d)", job.id, exc.message, failures)
@@ -204,29 +190,17 @@ class JobRunner:
             if not more:
                 self.stop.wait(self.settings.poll_interval_seconds)
 
-    def _step(self, job: ScrapingJob, cursor: Cursor) -> tuple[Outcome | None, bool]:
+    def _step(self, job: ScrapingJob, run_id: str, dataset_id: str, cursor: Cursor,
+              on_page: PageHandler) -> tuple[Outcome | None, bool]:
         """One look at the run and one page of items: (how the job ended, if it did; whether
         more items are waiting to be read at once)."""
-        assert job.apify_run_id is not None and job.apify_dataset_id is not None
         # The run's status, read before the page, tells whether a short page is the last.
         # While pages come back full it cannot be, so draining skips that request.
-        run = None if cursor.draining else self.provider.get_run(job.apify_run_id)
-        page = self.provider.items_page(job.apify_dataset_id, cursor.offset,
-                                        self.settings.page_size)
+        run = None if cursor.draining else self.provider.get_run(run_id)
+        page = self.provider.items_page(dataset_id, cursor.offset, self.settings.page_size)
         now = self.clock()
         if page.items:
-            platform = get_platform(job.platform)
-            creators = [c for item in page.items
-                        if (c := platform.normalize(item, job.keywords or [])) is not None]
-            processed = cursor.processed + len(creators)
-            samples = [*cursor.samples, RateSample(now, processed)]
-            self._owned(job, self.store.ingest(
-                job.id, self.worker_id, from_offset=cursor.offset,
-                to_offset=cursor.offset + len(page.items), creators=creators,
-                skipped=len(page.items) - len(creators),
-                progress=keyword_progress(processed, job.target_results),
-                rate_per_second=ingest_rate(samples)))
-            cursor.advance(now, len(page.items), processed)
+            on_page(page, now)
         elif not self.store.heartbeat(job.id, self.worker_id):
             # Cancelled (the canceller aborts the run) or taken over (the run goes on).
             raise LostJob()
@@ -240,11 +214,11 @@ class JobRunner:
             # The run ended before this short page was read, so nothing is left unread.
             return run_outcome(run), False
         if now - cursor.started > self.settings.job_timeout_seconds:
-            self._abort_quietly(job.apify_run_id)
+            self.abort_quietly(run_id)
             return Outcome(Status.TIMEOUT, "The job ran longer than JOB_TIMEOUT_SECONDS "
                            f"({self.settings.job_timeout_seconds:g} s)"), False
         if now - cursor.last_news > self.settings.stall_timeout_seconds:
-            self._abort_quietly(job.apify_run_id)
+            self.abort_quietly(run_id)
             return Outcome(Status.TIMEOUT, "The run yielded no new items for "
                            f"STALL_TIMEOUT_SECONDS ({self.settings.stall_timeout_seconds:g} s)"
                            ), False
@@ -264,7 +238,7 @@ class JobRunner:
                 self.stop.wait(delay)
                 delay = min(delay * 2, 2.0)
 
-    def _owned(self, job: ScrapingJob, version: int | None) -> int:
+    def owned(self, job: ScrapingJob, version: int | None) -> int:
         """A write's new version, announced; LostJob if the job was no longer ours."""
         if version is None:
             raise LostJob()
@@ -282,10 +256,15 @@ class JobRunner:
             self._announce(job, version)
             self.requeue(job.id)
 
-    def _abort_quietly(self, run_id: str | None) -> None:
+    def abort_quietly(self, run_id: str | None) -> None:
         if run_id is None:
             return
         try:
             self.provider.abort(run_id)
         except ProviderError as exc:
             log.warning("could not abort run %s: %s", run_id, exc.message)
+
+
+# A job's kind → the pipeline that drives it (one module each, in pipelines/).
+PIPELINES: dict[str, Callable[[JobRunner, ScrapingJob], Outcome]] = {
+    "keyword": run_keyword_job, "similar": run_similar_job}

@@ -5,6 +5,13 @@ dataset lazily, and the same search yields the same creators in every run and te
 draws its videos from a pool of about `total / 3` creators, so creators repeat across items
 (deduplication matters, as with the real video scrapers), and about 2 % of items hold no
 creator at all (an error item or a post without its author), which normalisers must skip.
+A few items leave out or null a field (hidden likes, no bio, no share count), as real ones do.
+
+Creators belong to a niche: each carries two pet hashtags of its keyword's niche (a quarter
+of them of another niche), so search items share hashtags with a source creator of the same
+niche to different degrees, which is what similarity scores. A profile run (`profiles`,
+`usernames`, or a channel URL in `startUrls`) gets `ProfileFactory`: the one creator asked
+for, with its recent posts, in the shape of that platform's profile actor.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import string
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 Platform = Literal["tiktok", "instagram", "youtube"]
 TikTokShape = Literal["authorMeta", "channel", "flat", "mixed"]
@@ -43,6 +50,57 @@ _CAPTIONS = ("POV: you finally tried {topic}", "Day {n} of {topic} until it clic
              "3 {topic} mistakes everyone makes", "Wait for the end 😳 {topic}",
              "My honest {topic} routine", "Rating viral {topic} hacks", "{Topic} on a budget",
              "Things nobody tells you about {topic}", "Replying to @{other} yes, more {topic}!")
+
+
+# Related hashtags per niche, the first the most used; a keyword in none gets its own.
+NICHES: dict[str, tuple[str, ...]] = {
+    "fitness": ("fitness", "workout", "hiit", "gym", "fitnessmotivation", "homeworkout",
+                "strength"),
+    "yoga": ("yoga", "mindfulness", "stretching", "wellness", "meditation", "yogapractice"),
+    "food": ("recipe", "foodie", "easyrecipes", "cooking", "mealprep", "healthyeating"),
+    "vegan": ("vegan", "plantbased", "veganrecipes", "healthyeating", "foodie"),
+    "beauty": ("makeup", "skincare", "beauty", "grwm", "makeuptutorial"),
+    "travel": ("travel", "wanderlust", "traveltips", "backpacking", "travelvlog"),
+    "tech": ("tech", "gadgets", "techreview", "unboxing", "smartphone"),
+    "gaming": ("gaming", "gamer", "minecraft", "streamer", "gameplay"),
+}
+# Words a niche's captions use now and then, so captions share keywords too.
+NICHE_WORDS: dict[str, tuple[str, ...]] = {
+    "fitness": ("cardio", "squats", "protein", "reps"),
+    "yoga": ("breathing", "flexibility", "balance", "flow"),
+    "food": ("dinner", "pasta", "ingredients", "kitchen"),
+    "vegan": ("tofu", "lentils", "dairyfree", "kitchen"),
+    "beauty": ("foundation", "serum", "lashes", "glam"),
+    "travel": ("flights", "hostel", "itinerary", "beaches"),
+    "tech": ("iphone", "laptop", "battery", "specs"),
+    "gaming": ("controller", "speedrun", "ranked", "setup"),
+}
+_HANDLE_HINTS = (("fit", "fitness"), ("gym", "fitness"), ("hiit", "fitness"), ("yoga", "yoga"),
+                 ("chef", "food"), ("cook", "food"), ("food", "food"), ("vegan", "vegan"),
+                 ("makeup", "beauty"), ("beauty", "beauty"), ("glow", "beauty"),
+                 ("travel", "travel"), ("tech", "tech"), ("game", "gaming"))
+_GENERIC_TAGS = ("fyp", "foryou", "viral", "tips", "howto")
+NOT_FOUND = re.compile(r"^sandbox[._-]?not-?found", re.IGNORECASE)
+
+
+def niche_of(topic: str) -> str | None:
+    word = re.sub(r"[^a-z0-9]", "", topic.lower())
+    return next((name for name, tags in NICHES.items() if word == name or word in tags), None)
+
+
+def niche_tags(topic: str) -> tuple[str, ...]:
+    """The hashtags of the niche a topic belongs to; a topic of none gets its own few."""
+    niche = niche_of(topic)
+    if niche is not None:
+        return NICHES[niche]
+    word = re.sub(r"[^a-z0-9]", "", topic.lower())[:20] or "daily"
+    return (word, f"{word}tips", f"{word}life", f"learn{word}", f"{word}community")
+
+
+def _with_niche_word(caption: str, topic: str, rng: random.Random) -> str:
+    """Half the captions of a niche's posts name one of its words ("... | cardio")."""
+    words = NICHE_WORDS.get(niche_of(topic) or "", ())
+    return f"{caption} | {rng.choice(words)}" if words and rng.random() < 0.5 else caption
 
 
 def platform_for_actor(actor_id: str) -> Platform:
@@ -80,6 +138,25 @@ def keyword_from_url(url: str) -> str | None:
     return match.group(1) if match else None
 
 
+def profile_from_input(run_input: dict[str, Any]) -> str | None:
+    """The handle a profile run scrapes: `profiles` (TikTok), `usernames` (Instagram), or a
+    profile or channel URL in `startUrls`/`directUrls`; None for a search."""
+    for key in ("profiles", "usernames"):
+        for value in _as_list(run_input.get(key)):
+            if isinstance(value, str) and value.strip().lstrip("@"):
+                return value.strip().lstrip("@")
+    for entry in _as_list(run_input.get("startUrls")) + _as_list(run_input.get("directUrls")):
+        url = entry.get("url") if isinstance(entry, dict) else entry
+        if not isinstance(url, str):
+            continue
+        parts = urlsplit(url)
+        match = re.match(r"^/(?:@([^/?#]+)|channel/([^/?#]+))/?(?:videos|shorts|featured)?/?$",
+                         unquote(parts.path))
+        if match and not parts.query:
+            return match.group(1) or match.group(2)
+    return None
+
+
 def _as_list(value: object) -> list[Any]:
     if value is None:
         return []
@@ -110,13 +187,13 @@ class ItemFactory:
         if rng.random() < JUNK_FRACTION:
             return self._junk(rng, post, keyword)
         if self.platform == "instagram":
-            return _instagram_item(post, creator)
+            return _with_holes(_instagram_item(post, creator))
         if self.platform == "youtube":
-            return _youtube_item(post, creator)
+            return _with_holes(_youtube_item(post, creator))
         shape = self.shape
         if shape == "mixed":
             shape = rng.choice(("authorMeta", "channel", "flat"))
-        return _tiktok_item(post, creator, shape)
+        return _with_holes(_tiktok_item(post, creator, shape))
 
     def _creator(self, number: int) -> dict[str, Any]:
         if number not in self._creators:
@@ -132,9 +209,13 @@ class ItemFactory:
                                                n=rng.randint(2, 90), other=_handle(rng, topic))
         views = int(creator["followers"] * rng.lognormvariate(-0.7, 1.1)) + rng.randint(80, 900)
         likes = int(views * rng.uniform(0.02, 0.14))
+        post_id = str(rng.randrange(7_100_000_000_000_000_000, 7_499_999_999_999_999_999))
+        own = random.Random(f"{post_id}|tags")  # apart, so the item sequence is unchanged
+        pets = [tag for tag in creator.get("pets", ()) if own.random() < 0.7]
+        tags = list(dict.fromkeys([tags[0], *pets, tags[1]]))
         return {
-            "id": str(rng.randrange(7_100_000_000_000_000_000, 7_499_999_999_999_999_999)),
-            "caption": caption, "tags": tags, "keyword": keyword,
+            "id": post_id, "caption": _with_niche_word(caption, topic, own), "tags": tags,
+            "keyword": keyword,
             "created": _EPOCH - rng.randrange(0, 365 * 86_400),
             "views": views, "likes": likes,
             "comments": int(likes * rng.uniform(0.004, 0.05)),
@@ -151,6 +232,118 @@ class ItemFactory:
                     "searchQuery": keyword}
         return {"id": post["id"], "text": post["caption"], "createTime": post["created"],
                 "playCount": post["views"], "searchQuery": keyword}
+
+
+# (field, share of items): nulled, as hidden likes or an empty bio come back from scrapers.
+_NULLED = (("shareCount", 0.05), ("likes", 0.05), ("commentsCount", 0.04),
+           ("channelDescription", 0.05), ("numberOfSubscribers", 0.03))
+# (field, share of items): left out altogether.
+_MISSING = (("commentCount", 0.04), ("ownerFullName", 0.05), ("createTimeISO", 0.1),
+            ("channelAvatarUrl", 0.05))
+
+
+def _with_holes(item: dict[str, Any]) -> dict[str, Any]:
+    """The item with a few fields nulled or left out (a generator of its own, keyed by the
+    item's id, so the run's item sequence is unchanged)."""
+    rng = random.Random(f"{item.get('id')}|holes")
+    for name, share in _NULLED:
+        if name in item and rng.random() < share:
+            item[name] = None
+    for name, share in _MISSING:
+        if name in item and rng.random() < share:
+            del item[name]
+    for block, name in (("authorMeta", "signature"), ("channel", "bio")):
+        if isinstance(item.get(block), dict) and rng.random() < 0.05:
+            item[block][name] = None
+    return item
+
+
+class ProfileFactory:
+    """Makes item `i` of a profile run for `handle`: its latest videos (TikTok, YouTube), or
+    one profile item with `latestPosts` (Instagram). The creator's niche comes from its handle
+    ("fitwithmia" is fitness) or, failing a hint, from a hash of it. A handle starting with
+    `sandbox.notfound` gives only an error item, as for a profile that does not exist."""
+
+    LATEST_POSTS = 12
+
+    def __init__(self, platform: Platform, handle: str, total: int, seed: str) -> None:
+        self.platform = platform
+        self.handle = handle
+        self.seed = seed
+        self.total = total
+        lowered = handle.lower()
+        niche = next((n for hint, n in _HANDLE_HINTS if hint in lowered), None)
+        rng = random.Random(f"{seed}|profile|{lowered}")
+        self.tags = NICHES[niche or rng.choice(sorted(NICHES))]
+        creator = _make_creator(rng, self.tags[0])
+        creator.update(handle=handle, pets=self.tags[1:3],
+                       followers=max(creator["followers"], 2_000))
+        self.creator = creator
+        self.missing = bool(NOT_FOUND.match(handle))
+
+    def item(self, index: int) -> dict[str, Any]:
+        if self.missing:
+            return {"error": f"Profile @{self.handle} was not found", "input": self.handle,
+                    "url": f"https://www.{self.platform}.com/@{self.handle}"}
+        if self.platform == "instagram":
+            return self._instagram_profile()
+        post = self._post(index)
+        if self.platform == "youtube":
+            item = _youtube_item(post, self.creator)
+            item.pop("input", None)
+            item["fromYTUrl"] = f"https://www.youtube.com/@{self.handle}/videos"
+            return _with_holes(item)
+        item = _tiktok_item(post, self.creator, "authorMeta")
+        item.pop("searchQuery", None)
+        item["input"] = self.handle
+        return _with_holes(item)
+
+    def _post(self, index: int) -> dict[str, Any]:
+        rng = random.Random(f"{self.seed}|profile-post|{self.handle}|{index}")
+        topic = rng.choice(self.tags[:3])
+        # The niche's first tags on most posts, the others now and then, a generic one often.
+        tags = [tag for rank, tag in enumerate(self.tags) if rng.random() < 0.9 / (1 + rank / 2)]
+        if rng.random() < 0.6:
+            tags.append(rng.choice(_GENERIC_TAGS))
+        views = int(self.creator["followers"] * rng.lognormvariate(-0.9, 0.8)) + 100
+        likes = int(views * rng.uniform(0.04, 0.12))
+        return {
+            "id": str(rng.randrange(7_100_000_000_000_000_000, 7_499_999_999_999_999_999)),
+            "caption": _with_niche_word(rng.choice(_CAPTIONS).format(
+                topic=topic, Topic=topic.capitalize(), n=rng.randint(2, 90),
+                other=_handle(rng, topic)), self.tags[0], rng),
+            "tags": tags or [self.tags[0]], "keyword": topic,
+            "created": _EPOCH - index * 86_400 * rng.randint(1, 4),
+            "views": views, "likes": likes,
+            "comments": int(likes * rng.uniform(0.01, 0.05)),
+            "shares": int(likes * rng.uniform(0.01, 0.06)),
+            "duration": rng.randint(10, 180),
+        }
+
+    def _instagram_profile(self) -> dict[str, Any]:
+        creator = self.creator
+        posts = []
+        for index in range(self.LATEST_POSTS):
+            post = _instagram_item(self._post(index), creator)
+            post.pop("inputUrl", None)
+            post["likesCount"] = int(creator["followers"] * random.Random(post["id"]).uniform(
+                0.01, 0.08))
+            posts.append(_with_holes(post))
+        return {
+            "inputUrl": f"https://www.instagram.com/{self.handle}",
+            "id": creator["id"][:11], "username": self.handle,
+            "url": f"https://www.instagram.com/{self.handle}",
+            "fullName": creator["nickname"], "biography": creator["bio"] or None,
+            "externalUrl": None, "externalUrlShimmed": None,
+            "followersCount": creator["followers"], "followsCount": creator["following"],
+            "hasChannel": False, "highlightReelCount": 0, "isBusinessAccount": False,
+            "joinedRecently": False, "businessCategoryName": None, "private": False,
+            "verified": creator["verified"],
+            "profilePicUrl": f"https://scontent.cdninstagram.com/v/t51.2885-19/"
+                             f"{creator['avatar_key']}_n.jpg",
+            "profilePicUrlHD": None, "igtvVideoCount": 0, "relatedProfiles": [],
+            "postsCount": creator["videos"], "latestIgtvVideos": [], "latestPosts": posts,
+        }
 
 
 def _make_creator(rng: random.Random, keyword: str) -> dict[str, Any]:
@@ -171,7 +364,18 @@ def _make_creator(rng: random.Random, keyword: str) -> dict[str, Any]:
         "videos": int(rng.lognormvariate(4.5, 1.0)) + 1,
         "verified": (followers > 1_000_000 and rng.random() < 0.6) or rng.random() < 0.004,
         "avatar_key": "".join(rng.choices(string.hexdigits.lower(), k=32)),
+        "pets": _pet_tags(handle, topic),
     }
+
+
+def _pet_tags(handle: str, topic: str) -> tuple[str, ...]:
+    """Two hashtags a creator adds to most posts: of its niche, or for a quarter of
+    creators of another one (a separate generator, so item sequences stay as they were)."""
+    rng = random.Random(f"{handle}|pets")
+    tags = niche_tags(topic)
+    if rng.random() < 0.25:
+        tags = NICHES[rng.choice(sorted(NICHES))]
+    return tuple(rng.sample(tags[1:] if len(tags) > 2 else tags, k=min(2, len(tags) - 1) or 1))
 
 
 def _topic(keyword: str) -> str:
@@ -281,6 +485,14 @@ def _iso(epoch: int) -> str:
 
 def target_items(platform: Platform, run_input: dict[str, Any], default: int = 100) -> int:
     """How many items the actor would produce for this input (the "maxItems" of each actor)."""
+    if NOT_FOUND.match(profile_from_input(run_input) or "-"):
+        return 1
+    if platform == "instagram" and run_input.get("usernames"):
+        return max(1, len(_as_list(run_input.get("usernames"))))
+    if platform == "tiktok" and run_input.get("profiles"):
+        per_profile = run_input.get("resultsPerPage")
+        if isinstance(per_profile, int) and per_profile > 0:
+            return per_profile * len(_as_list(run_input.get("profiles")))
     if platform == "instagram":
         per_url, urls = run_input.get("resultsLimit"), _as_list(run_input.get("directUrls"))
         if isinstance(per_url, int) and per_url > 0:
@@ -294,5 +506,5 @@ def target_items(platform: Platform, run_input: dict[str, Any], default: int = 1
     return value if isinstance(value, int) and value > 0 else default
 
 
-__all__ = ["TIKTOK_SHAPES", "ItemFactory", "keywords_from_input", "platform_for_actor",
-           "target_items"]
+__all__ = ["TIKTOK_SHAPES", "ItemFactory", "ProfileFactory", "keywords_from_input",
+           "platform_for_actor", "profile_from_input", "target_items"]

@@ -26,9 +26,11 @@ from scrapetrack.sandbox.faults import Family, Fault, FaultCounter, FaultPlan, F
 from scrapetrack.sandbox.generate import (
     TIKTOK_SHAPES,
     ItemFactory,
+    ProfileFactory,
     TikTokShape,
     keywords_from_input,
     platform_for_actor,
+    profile_from_input,
     target_items,
 )
 
@@ -40,7 +42,8 @@ DEFAULT_COUNT_LAG_SECONDS = 1.0
 # An aborted run shows ABORTING this long before it settles as ABORTED.
 ABORT_SECONDS = 0.2
 _OUTCOMES = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABORTED}
-_KEYWORD_OUTCOME = re.compile(r"^sandbox:?(failed|timed-?out|aborted)$", re.IGNORECASE)
+# A keyword, or the handle of a profile run ("sandbox.failed"), that asks for an outcome.
+_KEYWORD_OUTCOME = re.compile(r"^sandbox[:._-]?(failed|timed-?out|aborted)$", re.IGNORECASE)
 _KNOWN_ACTOR = re.compile(r"tiktok|instagram|youtube", re.IGNORECASE)
 
 
@@ -84,7 +87,8 @@ class RunPlan:
         options = run_input.get("_sandbox") or {}
         if not isinstance(options, dict):
             raise _invalid("Field input._sandbox must be an object")
-        keywords = keywords_from_input(run_input)
+        profile = profile_from_input(run_input)
+        keywords = [profile] if profile else keywords_from_input(run_input)
         options = {**_keyword_options(keywords), **options}
         raw_max = run_input.get("maxItems")
         if raw_max is not None and (not isinstance(raw_max, int) or isinstance(raw_max, bool)
@@ -180,7 +184,7 @@ class SandboxRun:
     actor_id: str
     dataset_id: str
     plan: RunPlan
-    factory: ItemFactory
+    factory: ItemFactory | ProfileFactory
     started: float  # injected-clock time of the start
     started_at: datetime  # wall time of the start, for the timestamps Apify shows
     input_len: int
@@ -285,8 +289,12 @@ class SandboxState:
               start_key: str | None = None) -> SandboxRun:
         if plan is None:
             plan = self.plan(actor_id, run_input, max_items_param=max_items_param)
-        factory = ItemFactory(platform_for_actor(actor_id), keywords_from_input(run_input),
-                              plan.target, plan.seed, plan.shape)
+        platform = platform_for_actor(actor_id)
+        profile = profile_from_input(run_input)
+        factory: ItemFactory | ProfileFactory = (
+            ProfileFactory(platform, profile, plan.target, plan.seed) if profile else
+            ItemFactory(platform, keywords_from_input(run_input), plan.target, plan.seed,
+                        plan.shape))
         counter = self._starting.pop(start_key, None) if start_key else None
         if counter is None and plan.faults.rules:
             counter = plan.faults.counter()

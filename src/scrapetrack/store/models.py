@@ -129,6 +129,10 @@ class ScrapingJob(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    # A similar-creators job's progress through its stages (profile run, derived terms,
+    # search run, scoring), so any worker can resume it from the row alone.
+    stage_state: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True),
+                                                               default=None)
 
 
 class CreatorRow(Base):
@@ -155,6 +159,11 @@ class CreatorRow(Base):
     matched_keyword: Mapped[str | None] = mapped_column(Text, default=None)
     items_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Similar-creators jobs: the hashtags ("#fitness") and source keywords seen in this
+    # creator's items, then the score they earned against the source creator and why.
+    terms: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    similarity_score: Mapped[float | None] = mapped_column(Float, default=None)
+    similarity_reason: Mapped[str | None] = mapped_column(Text, default=None)
 
     @property
     def engagement_rate(self) -> float | None:

@@ -270,16 +270,42 @@ class Store:
                 return None
             return s.get(ScrapingJob, job_id)
 
-    def creators(self, job_id: str, after_id: int | None = None) -> Sequence[CreatorRow]:
-        """A job's creators, most followed first; or, after `after_id`, the newer ones in the
-        order they were found (how a page streams rows in while a job runs)."""
+    def creators(self, job_id: str, after_id: int | None = None,
+                 by_similarity: bool = False) -> Sequence[CreatorRow]:
+        """A job's creators, most followed first (most similar first with `by_similarity`);
+        or, after `after_id`, the newer ones in the order they were found (how a page streams
+        rows in while a job runs)."""
         query = select(CreatorRow).where(CreatorRow.job_id == job_id)
         if after_id is not None:
             query = query.where(CreatorRow.id > after_id).order_by(CreatorRow.id)
+        elif by_similarity:
+            query = query.order_by(CreatorRow.similarity_score.desc().nulls_last(),
+                                   CreatorRow.followers.desc().nulls_last(), CreatorRow.id)
         else:
             query = query.order_by(CreatorRow.followers.desc().nulls_last(), CreatorRow.id)
         with self.reading() as s:
             return s.scalars(query).all()
+
+    def creators_batch(self, job_id: str, after_id: int, limit: int) -> Sequence[CreatorRow]:
+        """Up to `limit` of a job's creators with ids above `after_id`, in id order."""
+        with self.reading() as s:
+            return s.scalars(select(CreatorRow).where(
+                CreatorRow.job_id == job_id, CreatorRow.id > after_id)
+                .order_by(CreatorRow.id).limit(limit)).all()
+
+    def save_scores(self, job_id: str, worker_id: str,
+                    scores: Sequence[tuple[int, float, str]], **values: Any) -> int | None:
+        """(creator id, similarity score, reason) for a batch of a job's creators, with the
+        job's own changes (progress, stage state), atomically; None if the job is not ours."""
+        with self.writing() as s:
+            version = self._update_owned(s, job_id, worker_id, values)
+            if version is None:
+                return None
+            for creator_id, score, reason in scores:
+                s.execute(update(CREATORS).where(
+                    CREATORS.c.id == creator_id, CREATORS.c.job_id == job_id).values(
+                    similarity_score=score, similarity_reason=reason))
+            return version
 
     # helpers ------------------------------------------------------------------------------
     @staticmethod
@@ -297,19 +323,32 @@ class Store:
 
     @staticmethod
     def _upsert_creators(s: Session, job_id: str, creators: Sequence[Creator]) -> None:
+        rows = creator_rows(job_id, creators)
+        if any(row["terms"] for row in rows):
+            # Terms are a set: merged here with the saved ones. The caller's guarded update
+            # of the job row comes first in this transaction, so no other writer interleaves.
+            saved = s.execute(select(CREATORS.c.handle_key, CREATORS.c.terms).where(
+                CREATORS.c.job_id == job_id,
+                CREATORS.c.handle_key.in_([row["handle_key"] for row in rows]))).all()
+            old_terms = {key: terms or [] for key, terms in saved}
+            for row in rows:
+                if row["terms"] or old_terms.get(row["handle_key"]):
+                    row["terms"] = sorted({*old_terms.get(row["handle_key"], []),
+                                           *(row["terms"] or [])})
         dialect = sqlite if s.get_bind().dialect.name == "sqlite" else postgresql
         insert = dialect.insert(CREATORS)
         new, old = insert.excluded, CREATORS.c
         keep = {f: func.coalesce(new[f], old[f])
                 for f in ("display_name", "followers", "bio", "profile_url", "avatar_url")}
         keep["matched_keyword"] = func.coalesce(old.matched_keyword, new.matched_keyword)
+        keep["terms"] = func.coalesce(new.terms, old.terms)
         s.execute(insert.on_conflict_do_update(
             index_elements=[old.job_id, old.platform, old.handle_key],
             set_={**keep,
                   "items_count": old.items_count + new.items_count,
                   "engagement_sum": old.engagement_sum + new.engagement_sum,
                   "engagement_samples": old.engagement_samples + new.engagement_samples,
-                  "verified": old.verified | new.verified}), creator_rows(job_id, creators))
+                  "verified": old.verified | new.verified}), rows)
 
 
 def creator_rows(job_id: str, creators: Sequence[Creator]) -> list[dict[str, Any]]:
@@ -326,7 +365,7 @@ def creator_rows(job_id: str, creators: Sequence[Creator]) -> list[dict[str, Any
                 "engagement_sum": 0.0, "engagement_samples": 0, "bio": c.bio,
                 "profile_url": c.profile_url, "avatar_url": c.avatar_url,
                 "verified": c.verified, "matched_keyword": c.matched_keyword,
-                "items_count": 0, "created_at": now}
+                "items_count": 0, "created_at": now, "terms": None}
         else:  # a later item of the same page carries the fresher profile
             for field in ("display_name", "followers", "bio", "profile_url", "avatar_url"):
                 if getattr(c, field) is not None:
@@ -336,4 +375,6 @@ def creator_rows(job_id: str, creators: Sequence[Creator]) -> list[dict[str, Any
         if c.engagement_rate is not None:
             row["engagement_sum"] += c.engagement_rate
             row["engagement_samples"] += 1
+        if c.terms:
+            row["terms"] = [*(row["terms"] or []), *c.terms]
     return list(rows.values())

@@ -56,9 +56,27 @@
   }
 
   function describe(job) {
-    const what = job.keywords ? job.keywords.join(", ") : `like @${job.targetUsername}`;
+    const what = job.kind === "similar" ? `creators like @${job.targetUsername}`
+      : (job.keywords || []).join(", ");
     const platform = state.platforms[job.platform] || job.platform;
     return `${platform} · ${what} · ${job.targetResults} results`;
+  }
+
+  // What a similar-creators search is doing, stage by stage.
+  function stageText(job) {
+    const terms = (job.keywords || []).join(", ");
+    const source = job.similarTo;
+    const about = source && source.hashtags.length
+      ? `@${source.handle} posts about ${source.hashtags.map((t) => `#${t}`).join(", ")}` : "";
+    switch (job.stage) {
+      case "fetching_profile": return `Fetching @${job.targetUsername}'s profile and posts`;
+      case "analyzing": return about || "Analyzing their posts";
+      case "searching": return [about, `searching ${terms}`, `${job.processedResults} items`]
+        .filter(Boolean).join(" · ");
+      case "processing": return `Scoring ${job.creatorsCount} creators`;
+      case "completed": return about;
+      default: return "";
+    }
   }
 
   function formatEta(seconds) {
@@ -76,7 +94,7 @@
     node.querySelector("progress").value = job.progress;
     node.querySelector(".job-percent").textContent = `${job.progress}% completed`;
     const rate = job.ratePerSecond != null ? `${job.ratePerSecond} items/s` : "";
-    node.querySelector(".job-rate").textContent = [
+    node.querySelector(".job-rate").textContent = job.kind === "similar" ? stageText(job) : [
       `${job.processedResults} of ${job.targetResults} items`, rate, formatEta(job.etaSeconds),
     ].filter(Boolean).join(" · ");
     // Once the creators are on screen the bar has said all it had to; an ended search that
@@ -107,11 +125,21 @@
         el("p", { class: "job-percent muted" }),
         el("p", { class: "job-rate muted", "data-testid": "job-rate" }),
         el("button", { class: "cancel secondary", type: "button", text: "Cancel" })),
+      resultsControls(job),
       el("div", { class: "results" }));
     const card = { job, el: node, final: false, rows: new Map(), lastId: 0, fetching: null,
-      lastFetch: 0, timer: null };
+      lastFetch: 0, timer: null, sort: job.kind === "similar" ? "similarity" : "followers",
+      minFollowers: 0 };
     cards.set(job.id, card);
     node.querySelector(".cancel").addEventListener("click", () => cancel(card));
+    const sort = node.querySelector("select.sort");
+    sort.value = card.sort;
+    sort.addEventListener("change", () => { card.sort = sort.value; drawTable(card); });
+    const min = node.querySelector("input.min-followers");
+    min.addEventListener("input", () => {
+      card.minFollowers = Math.max(0, Number(min.value) || 0);
+      drawTable(card);
+    });
     if (first) jobsEl.prepend(node); else jobsEl.append(node);
     render(card);
     update(card, job);
@@ -167,11 +195,36 @@
     return el("td", { text: value == null ? "" : String(value) });
   }
 
+  // Sort, filter and export: set once per card, so typing in the filter keeps its focus.
+  function resultsControls(job) {
+    const sort = el("select", { class: "sort", "data-testid": "sort-by" },
+      el("option", { value: "followers", text: "Followers" }),
+      el("option", { value: "engagement", text: "Engagement" }),
+      el("option", { value: "similarity", text: "Similarity" }));
+    return el("div", { class: "row results-controls", hidden: "" },
+      el("label", {}, "Sort by", sort),
+      el("label", {}, "Min. followers", el("input", { class: "min-followers", type: "number",
+        min: "0", step: "1", value: "0", "data-testid": "min-followers" })),
+      el("a", { class: "export", "data-testid": "export-csv", download: "",
+        href: `/api/jobs/${encodeURIComponent(job.id)}/results?format=csv`,
+        text: "Export CSV" }));
+  }
+
+  const SORT_KEYS = {
+    followers: (c) => c.followers,
+    engagement: (c) => c.engagementRate,
+    similarity: (c) => c.similarityScore,
+  };
+
   function drawTable(card) {
-    const creators = [...card.rows.values()].sort((a, b) =>
-      (b.followers ?? -1) - (a.followers ?? -1) || a.id - b.id);
-    const head = el("tr", {}, ...["Creator", "Name", "Followers", "Engagement", "Keyword", "Bio"]
-      .map((h) => el("th", { text: h })));
+    const key = SORT_KEYS[card.sort] || SORT_KEYS.followers;
+    const all = [...card.rows.values()];
+    const creators = all.filter((c) => !card.minFollowers || (c.followers ?? 0) >= card.minFollowers)
+      .sort((a, b) => (key(b) ?? -1) - (key(a) ?? -1) || a.id - b.id);
+    const similar = card.job.kind === "similar";
+    const heads = ["Creator", "Name", "Followers", "Engagement", "Keyword", "Bio"];
+    if (similar) heads.splice(4, 0, "Similarity");
+    const head = el("tr", {}, ...heads.map((h) => el("th", { text: h })));
     const body = el("tbody");
     for (const c of creators) {
       const profile = safeUrl(c.profileUrl);
@@ -179,17 +232,27 @@
         ? el("a", { href: profile, rel: "noopener noreferrer", target: "_blank",
           text: `@${c.handle}` })
         : document.createTextNode(`@${c.handle}`);
-      body.append(el("tr", {},
+      const row = el("tr", { "data-followers": String(c.followers ?? ""),
+        "data-engagement": String(c.engagementRate ?? ""),
+        "data-similarity": String(c.similarityScore ?? "") },
         el("td", {}, handle),
         cell(c.displayName),
         cell(c.followers != null ? c.followers.toLocaleString("en-US") : ""),
         cell(c.engagementRate != null ? `${(c.engagementRate * 100).toFixed(2)}%` : ""),
         cell(c.matchedKeyword),
-        cell(c.bio)));
+        cell(c.bio));
+      if (similar) {
+        const score = c.similarityScore != null ? `${Math.round(c.similarityScore * 100)}%` : "";
+        row.children[3].after(el("td", { class: "similarity" }, el("strong", { text: score }),
+          el("span", { class: "muted reason", text: c.similarityReason ? ` ${c.similarityReason}` : "" })));
+      }
+      body.append(row);
     }
+    const shown = creators.length === all.length ? "" : ` (${creators.length} shown)`;
+    card.el.querySelector(".results-controls").hidden = all.length === 0;
     card.el.querySelector(".results").replaceChildren(
       el("p", { class: "muted", "data-testid": "creators-found",
-        text: `${creators.length} creators found` }),
+        text: `${all.length} creators found${shown}` }),
       el("table", { class: "results-table", "data-testid": "results-table" },
         el("thead", {}, head), body));
   }
@@ -261,16 +324,19 @@
     event.preventDefault();
     formError.hidden = true;
     const data = new FormData(form);
-    const keywords = String(data.get("keywords")).split(/[,\n]/).map((k) => k.trim())
-      .filter(Boolean);
+    const search = { campaignId, targetResults: Number(data.get("targetResults")) };
+    if (data.get("kind") === "similar") {
+      search.targetUsername = String(data.get("targetUsername")).trim().replace(/^@/, "");
+    } else {
+      search.keywords = String(data.get("keywords")).split(/[,\n]/).map((k) => k.trim())
+        .filter(Boolean);
+    }
     const button = form.querySelector("button");
     button.disabled = true;
     try {
       const job = await api(`/api/scraping/${encodeURIComponent(data.get("platform"))}`, {
         method: "POST",
-        body: JSON.stringify({
-          campaignId, keywords, targetResults: Number(data.get("targetResults")),
-        }),
+        body: JSON.stringify(search),
       });
       onStatus(job);
     } catch (err) {
@@ -280,6 +346,20 @@
       button.disabled = false;
     }
   });
+
+  // The search kind shows its own field; the hidden one is disabled, so it is not required.
+  const kind = form.querySelector("select[name=kind]");
+  function showKind() {
+    for (const label of form.querySelectorAll("[data-kind]")) {
+      const on = label.dataset.kind === kind.value;
+      label.hidden = !on;
+      const input = label.querySelector("input");
+      input.disabled = !on;
+      input.required = on;
+    }
+  }
+  kind.addEventListener("change", showKind);
+  showKind();
 
   for (const job of state.jobs) addCard(job, false);
   connect();
