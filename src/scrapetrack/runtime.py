@@ -22,7 +22,8 @@ from scrapetrack.events.redis import RedisBus
 from scrapetrack.exceptions import ConfigError, Unavailable
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.base import Provider
-from scrapetrack.queue import JobQueue, make_huey
+from scrapetrack.qstash import QStashQueue
+from scrapetrack.queue import JobQueue, Queue, make_huey
 from scrapetrack.reaper import reap
 from scrapetrack.service import Service
 from scrapetrack.store.db import make_engine
@@ -42,7 +43,7 @@ class Runtime:
     settings: Settings
     store: Store
     provider: Provider
-    queue: JobQueue
+    queue: Queue
     accounts: Accounts
     service: Service
     runner: JobRunner
@@ -85,7 +86,9 @@ def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
         elif store.engine.dialect.name == "postgresql":
             choice = "postgres"
         else:
-            choice = "inprocess" if embedded_worker else "poll"
+            # QStash deliveries run inside web processes; another instance's are seen by the
+            # in-process bus's safety poll.
+            choice = "inprocess" if embedded_worker or settings.uses_qstash else "poll"
     if choice == "redis":
         if not settings.redis_url:
             raise ConfigError("EVENT_BUS=redis needs REDIS_URL")
@@ -99,6 +102,13 @@ def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
     if choice == "poll":
         return PollBus()
     raise ConfigError(f"EVENT_BUS must be auto, inprocess, poll, redis or postgres, not {choice!r}")
+
+
+def make_queue(settings: Settings) -> Queue:
+    """QStash for QUEUE_URL=qstash, else Huey on the storage QUEUE_URL names."""
+    if settings.uses_qstash:
+        return QStashQueue(settings)
+    return JobQueue(make_huey(settings.queue_url, settings.queue_name))
 
 
 def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker: bool = True,
@@ -116,8 +126,7 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
         token, settings.resolved_apify_api_url(), max_retries=settings.apify_max_retries,
         request_timeout=timedelta(seconds=settings.apify_timeout_seconds))
     stop = threading.Event()
-    huey = make_huey(settings.queue_url, settings.queue_name)
-    queue = JobQueue(huey)
+    queue = make_queue(settings)
     runner = JobRunner(settings, store, provider, new_worker_id(), publisher=publisher,
                        requeue=queue.enqueue, stop=stop)
     queue.bind(runner.run)

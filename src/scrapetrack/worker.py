@@ -37,6 +37,22 @@ class LostJob(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Parked:
+    """A job left at the end of its time budget: still `processing`, owned by no worker,
+    claimable by the next delivery (or by anyone once its heartbeat is stale)."""
+
+    job_id: str
+    version: int
+    # Seconds without new items when it was parked, so the stall limit spans deliveries.
+    idle_seconds: float
+
+
+class _OutOfTime(Exception):
+    def __init__(self, parked: Parked | None) -> None:
+        self.parked = parked
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     status: Status
     error: str | None = None
@@ -94,7 +110,12 @@ class JobRunner:
         with self._active_lock:
             return frozenset(self._active)
 
-    def run(self, job_id: str) -> None:
+    def run(self, job_id: str, deadline: float | None = None,
+            idle_seconds: float = 0.0) -> Parked | None:
+        """Drive the job to its end; with a `deadline` (on `clock`), only until then: the
+        job is parked and the caller asks for it to be run again.
+
+        `idle_seconds` carries the time without news across deliveries."""
         def claim() -> ScrapingJob | None:
             now = utcnow()
             stale = now - timedelta(seconds=self.settings.heartbeat_timeout_seconds)
@@ -105,31 +126,34 @@ class JobRunner:
         except StoreUnavailable as exc:
             log.warning("job %s not claimed, the reaper will queue it again: %s", job_id,
                         exc.message)
-            return
+            return None
         if job is None:
             log.info("job %s is not ours to run (finished, or owned by a live worker)", job_id)
-            return
+            return None
         self._announce(job, job.version)
         with self._active_lock:
             self._active.add(job_id)
         try:
-            self._run(job)
+            return self._run(job, deadline, idle_seconds)
         finally:
             with self._active_lock:
                 self._active.discard(job_id)
 
-    def _run(self, job: ScrapingJob) -> None:
+    def _run(self, job: ScrapingJob, deadline: float | None,
+             idle_seconds: float) -> Parked | None:
         job_id = job.id
         try:
-            outcome = self._drive(job)
+            outcome = self._drive(job, deadline, idle_seconds)
         except LostJob:
             log.info("job %s left this worker", job_id)
-            return
+            return None
+        except _OutOfTime as out:
+            return out.parked
         except StoreUnavailable as exc:
             # Nothing can be recorded now; its heartbeat goes stale and the reaper queues it
             # again once the database is back, to resume where its last commit left it.
             log.warning("job %s paused: %s", job_id, exc.message)
-            return
+            return None
         except ProviderError as exc:
             outcome = Outcome(Status.ERROR, exc.message)
         except Exception as exc:
@@ -142,11 +166,13 @@ class JobRunner:
                 progress=progress))
         except StoreUnavailable as exc:  # its heartbeat goes stale; the reaper takes it on
             log.warning("job %s ended but could not be recorded yet: %s", job_id, exc.message)
-            return
+            return None
         if finished is not None:
             self._announce(finished, finished.version, final=True)
+        return None
 
-    def _drive(self, job: ScrapingJob) -> Outcome:
+    def _drive(self, job: ScrapingJob, deadline: float | None = None,
+               idle_seconds: float = 0.0) -> Outcome:
         platform = get_platform(job.platform)
         if job.apify_run_id is None or job.apify_dataset_id is None:
             run_input = platform.build_keyword_input(job.keywords or [], job.target_results,
@@ -161,12 +187,15 @@ class JobRunner:
         cursor = Cursor(offset=job.items_offset, processed=job.processed_results,
                         # The job's age counts from its first start, across takeovers.
                         started=now - (utcnow() - (job.started_at or utcnow())).total_seconds(),
-                        last_news=now, samples=deque([RateSample(now, job.processed_results)]))
+                        last_news=now - idle_seconds,
+                        samples=deque([RateSample(now, job.processed_results)]))
         failures = 0
         while True:
             if self.stop.is_set():
                 self._hand_back(job)
                 raise LostJob()
+            if deadline is not None and self.clock() >= deadline:
+                raise _OutOfTime(self._park(job, self.clock() - cursor.last_news))
             try:
                 outcome, more = self._step(job, cursor)
             except (ProviderUnavailable, StoreUnavailable) as exc:
@@ -261,6 +290,15 @@ class JobRunner:
         if version is not None:
             self._announce(job, version)
             self.requeue(job.id)
+
+    def _park(self, job: ScrapingJob, idle_seconds: float) -> Parked | None:
+        """At the end of a time budget the job stays `processing` (watchers see no flip back
+        to pending) but is no one's, so the next delivery can claim it at once."""
+        version = self.store.update_owned(job.id, self.worker_id, worker_id=None)
+        if version is None:
+            return None
+        self._announce(job, version)
+        return Parked(job.id, version, idle_seconds)
 
     def _abort_quietly(self, run_id: str | None) -> None:
         if run_id is None:
