@@ -32,9 +32,6 @@ from scrapetrack.worker import Parked
 log = logging.getLogger(__name__)
 
 PATH = "/api/qstash/process-scraping"
-# Copies published for one job within this many seconds are one message to QStash: several
-# web processes running the reaper at once send it one message, not one each.
-DEDUP_WINDOW_SECONDS = 10
 
 
 class RunJob(Protocol):
@@ -93,6 +90,11 @@ class QStashQueue(Queue):
         self.budget = settings.qstash_budget_seconds
         self.delay = settings.qstash_republish_delay_seconds
         self.tolerance = settings.qstash_clock_tolerance_seconds
+        # Copies published for one job within one reaper period are one message to QStash:
+        # several web processes reaping at once send one message, not one each. The reaper
+        # only revives jobs older than three periods, so it never collides with a first
+        # message.
+        self.dedup_window = max(1.0, settings.heartbeat_timeout_seconds / 3)
         # The SDK's default retries sleep up to ~20 s in a web request; one quick retry, then
         # QueueUnavailable, and the reaper publishes again later.
         self.client = QStash(settings.qstash_token.get_secret_value(),
@@ -112,7 +114,7 @@ class QStashQueue(Queue):
         self._run_job = run_job  # type: ignore[assignment]
 
     def enqueue(self, job_id: str) -> None:
-        bucket = int(self.wall() // DEDUP_WINDOW_SECONDS)
+        bucket = int(self.wall() // self.dedup_window)
         self._publish({"jobId": job_id}, dedup=f"{job_id}-t{bucket}")
 
     def publish_next(self, parked: Parked) -> None:
@@ -198,3 +200,10 @@ class QStashQueue(Queue):
         if self._timer is not None:
             self._timer.join(timeout=10)
             self._timer = None
+
+    def close(self) -> None:
+        self.stop_consumer()
+        # The SDK offers no close(); its httpx client would hold its sockets until collected.
+        client = getattr(self.client.http, "_client", None)
+        if isinstance(client, httpx.Client):
+            client.close()

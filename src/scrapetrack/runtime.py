@@ -113,6 +113,7 @@ def make_queue(settings: Settings) -> Queue:
 
 def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker: bool = True,
                   provider: Provider | None = None, bus: Bus | None = None) -> Runtime:
+    queue = make_queue(settings)  # first: a setting it refuses leaves nothing open
     # Job threads hold a connection only for short transactions, never while waiting on
     # Apify, so a few per process serve many jobs; more would only exhaust PostgreSQL.
     store = Store(make_engine(settings.database_url,
@@ -126,7 +127,6 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
         token, settings.resolved_apify_api_url(), max_retries=settings.apify_max_retries,
         request_timeout=timedelta(seconds=settings.apify_timeout_seconds))
     stop = threading.Event()
-    queue = make_queue(settings)
     runner = JobRunner(settings, store, provider, new_worker_id(), publisher=publisher,
                        requeue=queue.enqueue, stop=stop)
     queue.bind(runner.run)
