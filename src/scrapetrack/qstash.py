@@ -44,7 +44,9 @@ class Message:
     """What a verified delivery asks for: advance a job, or run the reaper."""
 
     job_id: str | None = None
-    idle_seconds: float = 0.0
+    # When the job last had news (Unix time), carried from a parked delivery to the next so
+    # the stall limit spans deliveries and the waits between them.
+    quiet_since: float | None = None
     reap: bool = False
 
     @classmethod
@@ -56,12 +58,12 @@ class Message:
         if isinstance(data, dict) and data.get("reap") is True:
             return cls(reap=True)
         job_id = data.get("jobId") if isinstance(data, dict) else None
-        idle = data.get("idleSeconds", 0.0) if isinstance(data, dict) else None
-        if not isinstance(job_id, str) or not job_id or isinstance(idle, bool) \
-                or not isinstance(idle, int | float) or idle < 0:
-            raise InputError('The message must be {"jobId": "...", "idleSeconds"?: number} '
+        quiet = data.get("quietSince") if isinstance(data, dict) else None
+        if not isinstance(job_id, str) or not job_id or isinstance(quiet, bool) \
+                or not isinstance(quiet, int | float | None):
+            raise InputError('The message must be {"jobId": "...", "quietSince"?: number} '
                              'or {"reap": true}')
-        return cls(job_id=job_id, idle_seconds=float(idle))
+        return cls(job_id=job_id, quiet_since=None if quiet is None else float(quiet))
 
 
 def delivery_url(settings: Settings) -> str:
@@ -119,7 +121,8 @@ class QStashQueue(Queue):
 
     def publish_next(self, parked: Parked) -> None:
         """The message that resumes a parked job, after the re-publish delay."""
-        self._publish({"jobId": parked.job_id, "idleSeconds": round(parked.idle_seconds, 3)},
+        quiet_since = round(self.wall() - parked.idle_seconds, 3)
+        self._publish({"jobId": parked.job_id, "quietSince": quiet_since},
                       dedup=f"{parked.job_id}-v{parked.version}", delay=self.delay)
 
     def _publish(self, body: dict[str, Any], *, dedup: str, delay: int = 0) -> None:
@@ -161,8 +164,9 @@ class QStashQueue(Queue):
         assert message.job_id is not None
         if self._run_job is None:
             raise ConfigError("No job runner is bound to the QStash queue")
+        idle = 0.0 if message.quiet_since is None else max(0.0, self.wall() - message.quiet_since)
         parked = self._run_job(message.job_id, deadline=self.clock() + self.budget,
-                               idle_seconds=message.idle_seconds)
+                               idle_seconds=idle)
         if parked is None:
             return {"jobId": message.job_id, "parked": False}
         # Unpublished, the job would wait for the reaper; answering 503 instead makes QStash

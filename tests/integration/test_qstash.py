@@ -104,7 +104,7 @@ def test_a_job_runs_through_qstash_in_several_budgeted_deliveries(
     messages = standin.messages_for(job["id"])
     assert delivered(standin, job["id"]) >= 3, messages
     assert messages[0].delay == 0 and all(m.delay == 1 for m in messages[1:])
-    assert all("idleSeconds" in m.json() for m in messages[1:])
+    assert all("quietSince" in m.json() for m in messages[1:])
 
     # Watchers see what they see with the other queues: processing until the end, never a
     # step back to pending between deliveries, progress that only grows.
@@ -128,7 +128,7 @@ def test_signatures_are_checked_before_anything_is_done(
     assert url == f"{app.url}{PATH}"
     assert json.loads(body) == {"jobId": job["id"]}
     now = time.time()
-    other_body = json.dumps({"jobId": job["id"], "idleSeconds": 0}).encode()
+    other_body = json.dumps({"jobId": job["id"], "quietSince": now}).encode()
     cases: dict[str, tuple[dict[str, str], bytes]] = {
         "missing": ({}, body),
         "not a JWT": ({"Upstash-Signature": "not-a-jwt"}, body),
@@ -232,7 +232,7 @@ def test_a_lost_next_message_is_published_again_by_the_reaper(
     lost: list[Message] = []
 
     def drop_first_resume(message: Message) -> bool:
-        if "idleSeconds" in message.json() and not lost:
+        if "quietSince" in message.json() and not lost:
             lost.append(message)
             return True
         return False
@@ -247,6 +247,19 @@ def test_a_lost_next_message_is_published_again_by_the_reaper(
     messages = standin.messages_for(job["id"])
     after = messages[messages.index(lost[0]) + 1:]
     assert after and after[0].json() == {"jobId": job["id"]}
+
+
+def test_the_stall_limit_spans_deliveries(start_qstash_app: Callable[..., App],
+                                         standin: QStashStandIn) -> None:
+    """A run that yields nothing ends as timeout although no single delivery lasts as long
+    as the stall limit: each parked message says since when the job has had no news."""
+    app = start_qstash_app(stall_timeout_seconds=3)
+    alice = app.user("alice@example.com")
+    job = start(alice, ["sandbox:fault=run:silent"], 50)
+    final, _ = wait_for_job(alice, job, timeout=30)
+    assert final["status"] == "timeout", final
+    assert "STALL_TIMEOUT_SECONDS" in final["error"]
+    assert delivered(standin, job["id"]) >= 2
 
 
 def test_a_bad_message_is_refused_and_retried_by_qstash(
