@@ -129,9 +129,9 @@ class QStashQueue(Queue):
         try:
             self.client.message.publish_json(url=self.url, body=body, delay=delay or None,
                                              deduplication_id=dedup)
-        except (QStashError, httpx.HTTPError, ValueError) as exc:
-            # QStash's answer (4xx/5xx/429), the network after the SDK's retry, or a reply
-            # that is not JSON.
+        except (QStashError, httpx.HTTPError, ValueError, RuntimeError) as exc:
+            # QStash's answer (4xx/5xx/429), the network after the SDK's retry, a reply that
+            # is not JSON, or a client already closed by a shutdown.
             raise QueueUnavailable(f"QStash is unavailable: {type(exc).__name__}: {exc}") \
                 from exc
 

@@ -19,7 +19,12 @@ from typing import TypeVar
 from scrapetrack.config import Settings
 from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
-from scrapetrack.exceptions import ProviderError, ProviderUnavailable, StoreUnavailable
+from scrapetrack.exceptions import (
+    ProviderError,
+    ProviderUnavailable,
+    QueueUnavailable,
+    StoreUnavailable,
+)
 from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, keyword_progress
 from scrapetrack.providers.base import Provider, RunInfo, RunStatus
 from scrapetrack.providers.platforms import get_platform
@@ -289,7 +294,10 @@ class JobRunner:
                                           worker_id=None)
         if version is not None:
             self._announce(job, version)
-            self.requeue(job.id)
+            try:
+                self.requeue(job.id)
+            except QueueUnavailable as exc:  # it is pending: the reaper queues it later
+                log.warning("job %s handed back but not queued yet: %s", job.id, exc.message)
 
     def _park(self, job: ScrapingJob, idle_seconds: float) -> Parked | None:
         """At the end of a time budget the job stays `processing` (watchers see no flip back

@@ -299,3 +299,12 @@ def test_qstash_mode_needs_its_settings(make_settings: Callable[..., Settings]) 
         build_runtime(make_settings(queue_url="qstash", qstash_token=TOKEN,
                                     qstash_current_signing_key=CURRENT_KEY,
                                     public_url="http://x"))
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_without_qstash_the_route_refuses_every_delivery(app: App) -> None:
+    body = b'{"jobId": "x"}'
+    response = app.client().post(PATH, content=body, headers={
+        "Upstash-Signature": sign(body, f"{app.url}{PATH}", CURRENT_KEY)})
+    assert response.status_code == 401
+    assert "not enabled" in response.json()["error"]
