@@ -216,7 +216,10 @@ class JobRunner:
                 with contextlib.suppress(StoreUnavailable):
                     if not self.store.heartbeat(job.id, self.worker_id):
                         raise LostJob() from None
-                self.stop.wait(min(30.0, self.settings.poll_interval_seconds * 2 ** failures))
+                pause = min(30.0, self.settings.poll_interval_seconds * 2 ** failures)
+                if deadline is not None:  # a budgeted delivery parks on time, outage or not
+                    pause = min(pause, max(0.0, deadline - self.clock()))
+                self.stop.wait(pause)
                 continue
             failures = 0
             if outcome is not None:
