@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     qstash_current_signing_key: SecretStr | None = None
     qstash_next_signing_key: SecretStr | None = None
     public_url: str | None = None
+    # A serverless request has a time limit: a delivery advances its job for at most this
+    # long, then parks it and publishes the next message, QSTASH_REPUBLISH_DELAY_SECONDS on.
+    qstash_budget_seconds: float = 20.0
+    qstash_republish_delay_seconds: int = 1
+    # Seconds of clock difference tolerated on a signature's exp and nbf.
+    qstash_clock_tolerance_seconds: int = 5
 
     # auto: Redis when REDIS_URL is set, else PostgreSQL NOTIFY on a PostgreSQL database,
     # else in-process for an embedded worker, else polling the store.
@@ -72,6 +78,10 @@ class Settings(BaseSettings):
     # The serve and worker commands default it to data_dir/metrics; unset, counters are
     # per process (tests, embedded uses).
     metrics_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
+
+    @property
+    def uses_qstash(self) -> bool:
+        return self.queue_url == "qstash"
 
     @property
     def uses_sandbox(self) -> bool:

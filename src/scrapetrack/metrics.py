@@ -50,7 +50,7 @@ PICKUP_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 class Queue(Protocol):
-    def pending(self) -> int: ...
+    def pending(self) -> int | None: ...
 
 
 class Metrics:
@@ -226,6 +226,8 @@ class StoreCollector(Collector):
             return
         up.add_metric([], 1)
         yield up
+        if depth is None:  # QStash keeps its messages to itself
+            return
         gauge = GaugeMetricFamily(f"{PREFIX}_queue_depth",
                                   "Tasks waiting in the queue for a free worker")
         gauge.add_metric([], depth)

@@ -1,4 +1,5 @@
-"""The Huey queue for QUEUE_URL: one task, `run_job`, and a consumer we can embed.
+"""The queue seam, and its Huey backend for QUEUE_URL: one task, `run_job`, and a consumer
+we can embed. The other backend, QStash, is in qstash.py.
 
 Huey delivers at most once and cannot stop a running task; the job row carries what makes
 jobs survive that (heartbeat, run id, offset).
@@ -10,6 +11,7 @@ import contextlib
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -87,13 +89,47 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]
         pass
 
 
-class JobQueue:
+class Queue(ABC):
+    """What the service, the runtime and the reaper need from a queue."""
+
+    @abstractmethod
+    def bind(self, run_job: Callable[[str], object]) -> None:
+        """Register the function that runs a job."""
+
+    @abstractmethod
+    def enqueue(self, job_id: str) -> None:
+        """Ask for the job to be run; QueueUnavailable if that cannot be done now."""
+
+    @abstractmethod
+    def queued_job_ids(self) -> list[str]:
+        """The jobs known to be waiting (the reaper leaves them be)."""
+
+    def pending(self) -> int | None:
+        """How many tasks wait for a free worker; None where the backend cannot tell."""
+        return None
+
+    @abstractmethod
+    def every(self, seconds: float, name: str, fn: Callable[[], object]) -> None:
+        """Run `fn` about every `seconds` while the consumer runs."""
+
+    @abstractmethod
+    def start_consumer(self, workers: int) -> None:
+        """Start running jobs (and the periodic functions) in this process."""
+
+    @abstractmethod
+    def stop_consumer(self, graceful: bool = True) -> None: ...
+
+    def close(self) -> None:
+        self.stop_consumer()
+
+
+class JobQueue(Queue):
     def __init__(self, huey: Huey) -> None:
         self.huey = huey
         self._task: Any = None
         self._consumer: EmbeddedConsumer | None = None
 
-    def bind(self, run_job: Callable[[str], None]) -> None:
+    def bind(self, run_job: Callable[[str], object]) -> None:
         """Register the function that runs a job; every process registers the same name."""
         self._task = self.huey.task(name="run_job")(run_job)
 

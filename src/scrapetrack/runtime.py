@@ -23,7 +23,8 @@ from scrapetrack.exceptions import ConfigError, Unavailable
 from scrapetrack.metrics import Metrics
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.base import Provider
-from scrapetrack.queue import JobQueue, make_huey
+from scrapetrack.qstash import QStashQueue
+from scrapetrack.queue import JobQueue, Queue, make_huey
 from scrapetrack.reaper import reap
 from scrapetrack.service import Service
 from scrapetrack.store.db import make_engine
@@ -43,7 +44,7 @@ class Runtime:
     settings: Settings
     store: Store
     provider: Provider
-    queue: JobQueue
+    queue: Queue
     accounts: Accounts
     service: Service
     runner: JobRunner
@@ -88,7 +89,9 @@ def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
         elif store.engine.dialect.name == "postgresql":
             choice = "postgres"
         else:
-            choice = "inprocess" if embedded_worker else "poll"
+            # QStash deliveries run inside web processes; another instance's are seen by the
+            # in-process bus's safety poll.
+            choice = "inprocess" if embedded_worker or settings.uses_qstash else "poll"
     if choice == "redis":
         if not settings.redis_url:
             raise ConfigError("EVENT_BUS=redis needs REDIS_URL")
@@ -104,8 +107,16 @@ def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
     raise ConfigError(f"EVENT_BUS must be auto, inprocess, poll, redis or postgres, not {choice!r}")
 
 
+def make_queue(settings: Settings) -> Queue:
+    """QStash for QUEUE_URL=qstash, else Huey on the storage QUEUE_URL names."""
+    if settings.uses_qstash:
+        return QStashQueue(settings)
+    return JobQueue(make_huey(settings.queue_url, settings.queue_name))
+
+
 def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker: bool = True,
                   provider: Provider | None = None, bus: Bus | None = None) -> Runtime:
+    queue = make_queue(settings)  # first: a setting it refuses leaves nothing open
     metrics = Metrics(settings.metrics_dir)
     # Job threads hold a connection only for short transactions, never while waiting on
     # Apify, so a few per process serve many jobs; more would only exhaust PostgreSQL.
@@ -120,8 +131,6 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
         token, settings.resolved_apify_api_url(), max_retries=settings.apify_max_retries,
         request_timeout=timedelta(seconds=settings.apify_timeout_seconds), metrics=metrics)
     stop = threading.Event()
-    huey = make_huey(settings.queue_url, settings.queue_name)
-    queue = JobQueue(huey)
     runner = JobRunner(settings, store, provider, new_worker_id(), publisher=publisher,
                        requeue=queue.enqueue, stop=stop)
     queue.bind(runner.run)

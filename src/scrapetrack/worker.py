@@ -12,13 +12,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
 from scrapetrack.config import Settings
 from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
-from scrapetrack.exceptions import ProviderError, ProviderUnavailable, StoreUnavailable
+from scrapetrack.exceptions import (
+    ProviderError,
+    ProviderUnavailable,
+    QueueUnavailable,
+    StoreUnavailable,
+)
 from scrapetrack.jobs import RateSample, Status
 from scrapetrack.logs import bind, job_context
 from scrapetrack.pipelines.base import Cursor, LostJob, Outcome, run_outcome
@@ -31,10 +37,34 @@ from scrapetrack.store.repository import Store
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-__all__ = ["Cursor", "JobRunner", "LostJob", "Outcome", "run_outcome"]
+__all__ = ["Cursor", "JobRunner", "LostJob", "Outcome", "Parked", "run_outcome"]
 
 # A page handler commits one page of items (and moves the cursor) or raises LostJob.
 PageHandler = Callable[[ItemsPage, float], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A job left at the end of its time budget: still `processing`, owned by no worker,
+    claimable by the next delivery (or by anyone once its heartbeat is stale)."""
+
+    job_id: str
+    version: int
+    # Seconds without new items when it was parked, so the stall limit spans deliveries.
+    idle_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How long one delivery may drive a job (QStash), and the quiet time it inherits."""
+
+    deadline: float | None = None  # on the runner's clock
+    idle_seconds: float = 0.0
+
+
+class _OutOfTime(Exception):
+    def __init__(self, parked: Parked | None) -> None:
+        self.parked = parked
 
 
 class JobRunner:
@@ -52,6 +82,7 @@ class JobRunner:
         self.clock = clock
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
+        self._budgets: dict[str, Budget] = {}  # per running job, for the pipelines' loops
 
     @property
     def active(self) -> frozenset[str]:
@@ -59,12 +90,17 @@ class JobRunner:
         with self._active_lock:
             return frozenset(self._active)
 
-    def run(self, job_id: str) -> None:
+    def run(self, job_id: str, deadline: float | None = None,
+            idle_seconds: float = 0.0) -> Parked | None:
+        """Drive the job to its end; with a `deadline` (on `clock`), only until then: the
+        job is parked and the caller asks for it to be run again.
+
+        `idle_seconds` carries the time without news across deliveries."""
         # Every line logged while this thread runs the job says which job (and run) it is.
         with job_context(job_id=job_id):
-            self._claim_and_run(job_id)
+            return self._claim_and_run(job_id, Budget(deadline, idle_seconds))
 
-    def _claim_and_run(self, job_id: str) -> None:
+    def _claim_and_run(self, job_id: str, budget: Budget) -> Parked | None:
         def claim() -> ScrapingJob | None:
             now = utcnow()
             stale = now - timedelta(seconds=self.settings.heartbeat_timeout_seconds)
@@ -75,33 +111,37 @@ class JobRunner:
         except StoreUnavailable as exc:
             log.warning("job %s not claimed, the reaper will queue it again: %s", job_id,
                         exc.message)
-            return
+            return None
         if job is None:
             log.info("job %s is not ours to run (finished, or owned by a live worker)", job_id)
-            return
+            return None
         bind(campaign_id=job.campaign_id, apify_run_id=job.apify_run_id)
         log.info("job %s claimed (attempt %d)", job_id, job.attempts)
         self._announce(job, job.version)
         with self._active_lock:
             self._active.add(job_id)
+        self._budgets[job_id] = budget
         try:
-            self._run(job)
+            return self._run(job)
         finally:
+            self._budgets.pop(job_id, None)
             with self._active_lock:
                 self._active.discard(job_id)
 
-    def _run(self, job: ScrapingJob) -> None:
+    def _run(self, job: ScrapingJob) -> Parked | None:
         job_id = job.id
         try:
             outcome = self._drive(job)
         except LostJob:
             log.info("job %s left this worker", job_id)
-            return
+            return None
+        except _OutOfTime as out:
+            return out.parked
         except StoreUnavailable as exc:
             # Nothing can be recorded now; its heartbeat goes stale and the reaper queues it
             # again once the database is back, to resume where its last commit left it.
             log.warning("job %s paused: %s", job_id, exc.message)
-            return
+            return None
         except ProviderError as exc:
             outcome = Outcome(Status.ERROR, exc.message)
         except Exception as exc:
@@ -114,12 +154,13 @@ class JobRunner:
                 progress=progress))
         except StoreUnavailable as exc:  # its heartbeat goes stale; the reaper takes it on
             log.warning("job %s ended but could not be recorded yet: %s", job_id, exc.message)
-            return
+            return None
         if finished is not None:
             self._announce(finished, finished.version, final=True)
             log.info("job %s ended %s: %d items, %d creators%s", job_id, finished.status,
                      finished.processed_results, finished.creators_count,
                      f" ({finished.last_error})" if finished.last_error else "")
+        return None
 
     def _drive(self, job: ScrapingJob) -> Outcome:
         return PIPELINES[job.kind](self, job)
@@ -143,10 +184,11 @@ class JobRunner:
 
     def cursor(self, job: ScrapingJob, offset: int, processed: int) -> Cursor:
         now = self.clock()
+        idle = self._budgets.get(job.id, Budget()).idle_seconds
         return Cursor(offset=offset, processed=processed,
                       # The job's age counts from its first start, across takeovers.
                       started=now - (utcnow() - (job.started_at or utcnow())).total_seconds(),
-                      last_news=now, samples=deque([RateSample(now, processed)]))
+                      last_news=now - idle, samples=deque([RateSample(now, processed)]))
 
     def check_in(self, job: ScrapingJob, heartbeat: bool = True) -> None:
         """Between steps that call no run: hand back on a graceful stop, and (unless the
@@ -154,6 +196,7 @@ class JobRunner:
         if self.stop.is_set():
             self._hand_back(job)
             raise LostJob()
+        self._mind_the_budget(job, idle_seconds=0.0)
         if heartbeat and not self.store.heartbeat(job.id, self.worker_id):
             raise LostJob()
 
@@ -167,6 +210,7 @@ class JobRunner:
             if self.stop.is_set():
                 self._hand_back(job)
                 raise LostJob()
+            self._mind_the_budget(job, idle_seconds=self.clock() - cursor.last_news)
             try:
                 outcome, more = self._step(job, run_id, dataset_id, cursor, on_page)
             except (ProviderUnavailable, StoreUnavailable) as exc:
@@ -182,7 +226,11 @@ class JobRunner:
                 with contextlib.suppress(StoreUnavailable):
                     if not self.store.heartbeat(job.id, self.worker_id):
                         raise LostJob() from None
-                self.stop.wait(min(30.0, self.settings.poll_interval_seconds * 2 ** failures))
+                pause = min(30.0, self.settings.poll_interval_seconds * 2 ** failures)
+                deadline = self._budgets.get(job.id, Budget()).deadline
+                if deadline is not None:  # a budgeted delivery parks on time, outage or not
+                    pause = min(pause, max(0.0, deadline - self.clock()))
+                self.stop.wait(pause)
                 continue
             failures = 0
             if outcome is not None:
@@ -254,7 +302,25 @@ class JobRunner:
                                           worker_id=None)
         if version is not None:
             self._announce(job, version)
-            self.requeue(job.id)
+            try:
+                self.requeue(job.id)
+            except QueueUnavailable as exc:  # it is pending: the reaper queues it later
+                log.warning("job %s handed back but not queued yet: %s", job.id, exc.message)
+
+    def _mind_the_budget(self, job: ScrapingJob, idle_seconds: float) -> None:
+        """Past its delivery's deadline a job is parked, to go on in the next delivery."""
+        deadline = self._budgets.get(job.id, Budget()).deadline
+        if deadline is not None and self.clock() >= deadline:
+            raise _OutOfTime(self._park(job, idle_seconds))
+
+    def _park(self, job: ScrapingJob, idle_seconds: float) -> Parked | None:
+        """At the end of a time budget the job stays `processing` (watchers see no flip back
+        to pending) but is no one's, so the next delivery can claim it at once."""
+        version = self.store.update_owned(job.id, self.worker_id, worker_id=None)
+        if version is None:
+            return None
+        self._announce(job, version)
+        return Parked(job.id, version, idle_seconds)
 
     def abort_quietly(self, run_id: str | None) -> None:
         if run_id is None:

@@ -198,9 +198,11 @@ class Store:
 
     def claim(self, job_id: str, worker_id: str, now: datetime,
               stale_before: datetime) -> ScrapingJob | None:
-        """pending → processing for this worker, or take over one whose worker went silent."""
+        """pending → processing for this worker, or take over one whose worker went silent
+        or that was parked, owned by no one, at the end of a time budget."""
         claimable = (JOBS.c.status == Status.PENDING) | (
-            (JOBS.c.status == Status.PROCESSING) & (JOBS.c.heartbeat_at < stale_before))
+            (JOBS.c.status == Status.PROCESSING)
+            & ((JOBS.c.heartbeat_at < stale_before) | JOBS.c.worker_id.is_(None)))
         with self.writing() as s:
             result = s.execute(update(JOBS).where(JOBS.c.id == job_id, claimable).values(
                 status=Status.PROCESSING, worker_id=worker_id, heartbeat_at=now,

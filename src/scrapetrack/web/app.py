@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -15,7 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from scrapetrack.config import Settings
 from scrapetrack.runtime import Runtime, build_runtime
 from scrapetrack.web import errors
-from scrapetrack.web.routes import api, events, health, metrics, pages
+from scrapetrack.web.routes import api, events, health, metrics, pages, qstash
 from scrapetrack.web.sse import KeepRawSend
 
 HERE = Path(__file__).parent
@@ -54,12 +55,14 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
                        https_only=(settings.public_url or "").startswith("https://"))
     app.add_middleware(KeepRawSend)  # outermost of ours: see web/sse.py
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.qstash_limiter = anyio.CapacityLimiter(settings.worker_concurrency)
     errors.install(app)
     app.include_router(api.router)
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(pages.router)
+    app.include_router(qstash.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     if settings.uses_sandbox and not settings.apify_api_url:
         from scrapetrack.sandbox.app import create_sandbox_app

@@ -1,0 +1,31 @@
+"""QStash deliveries: verified before anything is read, then run off the event loop."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+
+from scrapetrack.exceptions import Unauthorized
+from scrapetrack.qstash import PATH, QStashQueue
+from scrapetrack.runtime import Runtime
+from scrapetrack.web.deps import get_runtime
+
+router = APIRouter(tags=["qstash"])
+
+
+@router.post(PATH, responses={
+    401: {"description": "Missing or invalid Upstash-Signature",
+          "content": {"application/json": {"example": {"error": "Invalid QStash signature"}}}}})
+async def process_scraping(request: Request,
+                           runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
+    """Advance the job a QStash message names, for at most QSTASH_BUDGET_SECONDS."""
+    queue = runtime.queue
+    if not isinstance(queue, QStashQueue):
+        raise Unauthorized("QStash delivery is not enabled: QUEUE_URL is not qstash")
+    message = queue.verify(request.headers.get("upstash-signature"), await request.body())
+    # Their own thread pool: deliveries that wait on Apify never starve the API's threads.
+    result: dict[str, Any] = await anyio.to_thread.run_sync(
+        queue.deliver, message, runtime.reap, limiter=request.app.state.qstash_limiter)
+    return result
