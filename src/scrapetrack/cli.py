@@ -118,6 +118,9 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
                                            log_config=None, log_level=settings.log_level,
                                            timeout_graceful_shutdown=10),
                             on_exit=runtime.hub.close_streams_threadsafe)
+    # Once shut down, uvicorn raises again the signal that stopped it; as SystemExit, the
+    # runtime below still closes (its last notices sent, its connections returned).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         server.run()
     finally:

@@ -36,6 +36,7 @@ def test_sigterm_ends_open_streams_and_stops_promptly(served: Served) -> None:
     assert not reader.is_alive()
     assert ended[-1] == "ended"
     # uvicorn re-raises the signal once it has shut down cleanly, as a supervisor expects.
-    assert served.process.returncode in (0, -signal.SIGTERM), "".join(served.output)
+    # 0: the runtime closed after uvicorn's shutdown, not cut short by the signal again.
+    assert served.process.returncode == 0, "".join(served.output)
     assert "Application shutdown complete." in "".join(served.output)
     assert took < 8, f"stopping took {took:.1f} s"
