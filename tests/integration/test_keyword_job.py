@@ -29,19 +29,22 @@ def start(client: httpx.Client, keywords: list[str], target: int,
     return job
 
 
-def expected_creators(runtime: Runtime, job_id: str) -> tuple[int, int, set[str]]:
-    """Read the run's whole dataset straight from the sandbox: items, skipped, handles."""
+def expected_creators(runtime: Runtime, job_id: str,
+                      exclude: str | None = None) -> tuple[int, int, set[str]]:
+    """Read the run's whole dataset straight from the sandbox: items holding a creator,
+    items skipped, lower-cased handles; without the creator `exclude` names, if any."""
     job = runtime.store.get_job(job_id)
     assert job is not None and job.apify_dataset_id is not None
-    keywords = job.keywords or []
     provider = ApifyProvider("t", runtime.settings.resolved_apify_api_url())
     try:
         page = provider.items_page(job.apify_dataset_id, 0, 100_000)
     finally:
         provider.close()
     platform = get_platform(job.platform)
-    creators = [c for item in page.items if (c := platform.normalize(item, keywords))]
-    return len(creators), len(page.items) - len(creators), {c.handle.lower() for c in creators}
+    creators = [c for item in page.items
+                if (c := platform.normalize(item, job.keywords or [])) is not None
+                and c.key[1] != (exclude or "").lower()]
+    return len(creators), len(page.items) - len(creators), {c.key[1] for c in creators}
 
 
 def test_a_keyword_search_shows_real_progress_and_saves_deduplicated_creators(app: App) -> None:

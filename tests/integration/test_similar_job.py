@@ -12,8 +12,7 @@ import httpx
 import pytest
 
 from scrapetrack.jobs import STAGES, Stage, stage_progress
-from scrapetrack.providers.apify import ApifyProvider
-from scrapetrack.providers.platforms import PLATFORMS, get_platform
+from scrapetrack.providers.platforms import PLATFORMS
 from scrapetrack.runtime import Runtime
 from tests.conftest import Sandbox
 from tests.integration.conftest import App, wait_for_job
@@ -43,17 +42,8 @@ def search_items(runtime: Runtime, job_id: str) -> tuple[int, int, set[str]]:
     """The search run's dataset read straight from the sandbox, without the source creator:
     (items holding a candidate, items skipped, candidate handles)."""
     job = runtime.store.get_job(job_id)
-    assert job is not None and job.apify_dataset_id is not None
-    provider = ApifyProvider("t", runtime.settings.resolved_apify_api_url())
-    try:
-        page = provider.items_page(job.apify_dataset_id, 0, 100_000)
-    finally:
-        provider.close()
-    platform = get_platform(job.platform)
-    creators = [c for item in page.items
-                if (c := platform.normalize(item, job.keywords or [])) is not None
-                and c.key[1] != (job.target_username or "").lower()]
-    return len(creators), len(page.items) - len(creators), {c.key[1] for c in creators}
+    assert job is not None
+    return expected_creators(runtime, job_id, exclude=job.target_username)
 
 
 def stage_range(stage: str) -> tuple[int, int]:
