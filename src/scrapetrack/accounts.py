@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from scrapetrack.exceptions import InputError, Unauthorized
+from scrapetrack.jobs import JobRecord
 from scrapetrack.store.models import User, utcnow
 from scrapetrack.store.repository import Store
 
@@ -57,6 +58,14 @@ class Accounts:
         if user is None:
             raise Unauthorized("Invalid or revoked token")
         return user
+
+    def job_state(self, token: str, job_id: str) -> JobRecord | None:
+        """An API token's owner's job (None if they have no such job), checked together:
+        what the seed's status pollers ask for, in one query."""
+        live, job = self.store.job_state_for_token(hash_token(token), job_id, utcnow())
+        if not live:
+            raise Unauthorized("Invalid or revoked token")
+        return job
 
     def redeem_login(self, secret: str) -> User:
         """A browser signs in with an API token or a one-time code."""

@@ -33,6 +33,12 @@ TOKEN_OWNER = select(USERS, TOKENS.c.id.label("token_id"), TOKENS.c.expires_at,
                      TOKENS.c.last_used_at).join(TOKENS, TOKENS.c.user_id == USERS.c.id).where(
     TOKENS.c.token_hash == bindparam("hash"), TOKENS.c.kind == bindparam("kind"),
     TOKENS.c.revoked_at.is_(None))
+TOKEN_JOB = select(
+    JOBS, TOKENS.c.id.label("token_id"), TOKENS.c.expires_at.label("token_expires_at"),
+    TOKENS.c.last_used_at.label("token_last_used_at")).select_from(TOKENS.outerjoin(
+        JOBS, (JOBS.c.id == bindparam("job")) & (JOBS.c.user_id == TOKENS.c.user_id))).where(
+    TOKENS.c.token_hash == bindparam("hash"), TOKENS.c.kind == "api",
+    TOKENS.c.revoked_at.is_(None))
 JOB_STATE = select(JOBS).where(JOBS.c.id == bindparam("id"),
                                JOBS.c.user_id == bindparam("user"))
 JOB_STATES = select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))
@@ -99,24 +105,39 @@ class Store:
 
     def user_for_token(self, token_hash: str, kind: str, now: datetime) -> User | None:
         """The owner of a live token; a login code is spent by this call. Every request
-        authenticates, so this is one cached Core query (no ORM), and a token's last use is
-        written at most once a minute."""
+        authenticates, so this is one cached Core query (no ORM)."""
         with _unavailable_as_ours(), self._reader.connect() as conn:
             row = conn.execute(TOKEN_OWNER, {"hash": token_hash, "kind": kind}).first()
         if row is None or (row.expires_at is not None and row.expires_at <= now):
             return None
-        user = User(id=row.id, email=row.email, created_at=row.created_at)
-        fresh = row.last_used_at is not None and now - row.last_used_at < LAST_USED_EVERY
-        if kind == "login" or not fresh:
-            with self.writing() as s:
-                query = update(ApiToken).where(ApiToken.id == row.token_id)
-                if kind == "login":
-                    query = query.where(ApiToken.revoked_at.is_(None))
-                done = s.execute(query.values(
-                    last_used_at=now, revoked_at=now if kind == "login" else None))
-                if kind == "login" and done.rowcount != 1:  # type: ignore[attr-defined]
-                    return None  # spent by someone else meanwhile
-        return user
+        if not self._touch_token(row.token_id, kind, row.last_used_at, now):
+            return None  # a login code spent by someone else meanwhile
+        return User(id=row.id, email=row.email, created_at=row.created_at)
+
+    def job_state_for_token(self, token_hash: str, job_id: str,
+                            now: datetime) -> tuple[bool, JobRecord | None]:
+        """The seed's status poll in one statement: whether the API token is live, and its
+        owner's job `job_id` as a plain row (None when they have no such job)."""
+        with _unavailable_as_ours(), self._reader.connect() as conn:
+            row = conn.execute(TOKEN_JOB, {"hash": token_hash, "job": job_id}).first()
+        if row is None or (row.token_expires_at is not None and row.token_expires_at <= now):
+            return False, None
+        self._touch_token(row.token_id, "api", row.token_last_used_at, now)
+        return True, (cast(JobRecord, row) if row.id is not None else None)
+
+    def _touch_token(self, token_id: str, kind: str, last_used: datetime | None,
+                     now: datetime) -> bool:
+        """Note a token's use: an API token's at most once a minute (every request
+        authenticates); a login code's once, which spends it. False if it was spent."""
+        if kind != "login" and last_used is not None and now - last_used < LAST_USED_EVERY:
+            return True
+        with self.writing() as s:
+            query = update(ApiToken).where(ApiToken.id == token_id)
+            if kind == "login":
+                query = query.where(ApiToken.revoked_at.is_(None))
+            done = s.execute(query.values(
+                last_used_at=now, revoked_at=now if kind == "login" else None))
+            return kind != "login" or done.rowcount == 1  # type: ignore[attr-defined]
 
     # campaigns ----------------------------------------------------------------------------
     def create_campaign(self, user_id: str, name: str, description: str | None) -> Campaign:

@@ -25,14 +25,22 @@ async def get_service(request: Request) -> Service:
     return get_runtime(request).service
 
 
+def bearer_token(request: Request) -> str | None:
+    """The API token of `Authorization: Bearer TOKEN`; None without the header."""
+    header = request.headers.get("authorization", "")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("Use 'Authorization: Bearer TOKEN'")
+    return token.strip()
+
+
 def optional_user(request: Request) -> User | None:
     runtime = get_runtime(request)
-    header = request.headers.get("authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized("Use 'Authorization: Bearer TOKEN'")
-        return runtime.accounts.authenticate(token.strip())
+    token = bearer_token(request)
+    if token is not None:
+        return runtime.accounts.authenticate(token)
     user_id = request.session.get(SESSION_USER)
     if user_id:
         return runtime.accounts.user(user_id)

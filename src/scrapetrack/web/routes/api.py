@@ -8,12 +8,18 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from scrapetrack.exceptions import InputError
+from scrapetrack.exceptions import InputError, JobNotFound
 from scrapetrack.jobs import JobRecord
 from scrapetrack.results import results_csv
 from scrapetrack.service import SearchRequest, check_platform
 from scrapetrack.views import campaign_json, creator_json, job_status
-from scrapetrack.web.deps import CurrentUser, ServiceDep, require_user
+from scrapetrack.web.deps import (
+    CurrentUser,
+    ServiceDep,
+    bearer_token,
+    get_runtime,
+    require_user,
+)
 from scrapetrack.web.openapi import (
     ANY,
     CAMPAIGN,
@@ -70,11 +76,18 @@ async def search_status(platform: str, request: Request, service: ServiceDep,
     `If-None-Match` gets a bodiless 304 until the job changes."""
 
     def read() -> JobRecord:
-        user = require_user(request)
+        token = bearer_token(request)
+        if token is None:  # a browser's session
+            user = require_user(request)
+            check_platform(platform)
+            return service.job_state(user.id, _required(job_id))
+        # Scripts polling with a token: the token and the job are read in one statement.
+        found = get_runtime(request).accounts.job_state(token, job_id or "")
         check_platform(platform)
-        if not job_id:
-            raise InputError("Job ID is required")
-        return service.job_state(user.id, job_id)
+        _required(job_id)
+        if found is None:
+            raise JobNotFound()
+        return found
 
     # The seed's pollers call this route most: authentication and the read share one hop to
     # the threadpool instead of one each.
@@ -84,6 +97,12 @@ async def search_status(platform: str, request: Request, service: ServiceDep,
     if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
     return JSONResponse(job_status(job), headers=headers)
+
+
+def _required(job_id: str | None) -> str:
+    if not job_id:
+        raise InputError("Job ID is required")
+    return job_id
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, responses={
