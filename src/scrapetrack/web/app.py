@@ -15,8 +15,9 @@ from starlette.middleware.sessions import SessionMiddleware
 from scrapetrack.config import Settings
 from scrapetrack.runtime import Runtime, build_runtime
 from scrapetrack.web import errors
-from scrapetrack.web.routes import api, events, health, pages
-from scrapetrack.web.sse import KeepRawSend
+from scrapetrack.web.routes import api, docs, events, health, pages
+from scrapetrack.web.security import BodyLimit, SecurityHeaders
+from scrapetrack.web.sse import KeepRawSend, StreamSlots
 
 HERE = Path(__file__).parent
 SESSION_DAYS = 14
@@ -45,19 +46,26 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
             elif worker:
                 await run_in_threadpool(rt.stop_worker)
 
+    # /docs is served by routes/docs.py: FastAPI's own page has an inline script.
     app = FastAPI(title="scrapetrack", version="0.1.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   description="Creator-discovery scraping jobs with live progress.")
     assert settings.secret_key is not None
+    public_https = (settings.public_url or "").startswith("https://")
+    # Signed (itsdangerous), HttpOnly, SameSite=Lax; Secure added by SecurityHeaders on HTTPS.
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key.get_secret_value(),
                        session_cookie="scrapetrack_session", max_age=SESSION_DAYS * 86400,
-                       same_site="lax",
-                       https_only=(settings.public_url or "").startswith("https://"))
+                       same_site="lax", https_only=public_https)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, always_https=public_https)
     app.add_middleware(KeepRawSend)  # outermost of ours: see web/sse.py
+    app.state.stream_slots = StreamSlots(settings.max_streams_per_user)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     errors.install(app)
     app.include_router(api.router)
     app.include_router(events.router)
     app.include_router(health.router)
+    app.include_router(docs.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     if settings.uses_sandbox and not settings.apify_api_url:

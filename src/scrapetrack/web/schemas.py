@@ -17,3 +17,9 @@ class SearchIn(BaseModel):
     keywords: list[str] | None = Field(default=None, examples=[["fitness coach"]])
     targetUsername: str | None = None
     targetResults: int | None = Field(default=None, examples=[200])
+
+
+class ErrorOut(BaseModel):
+    """Every error answer."""
+
+    error: str = Field(examples=["Job not found"])

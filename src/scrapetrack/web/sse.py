@@ -7,13 +7,16 @@ stream, waits for the client to leave (or the stream to end), and unregisters.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Sequence
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scrapetrack.events.hub import Hub, Watcher
+from scrapetrack.exceptions import TooManyStreams
 from scrapetrack.store.models import ScrapingJob
+from scrapetrack.web.errors import error
 
 HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
            (b"cache-control", b"no-cache, no-transform"),
@@ -40,16 +43,68 @@ class KeepRawSend:
         await self.app(scope, receive, send)
 
 
+class StreamSlots:
+    """Open event streams per user, in this web process (MAX_STREAMS_PER_USER; 0: no cap).
+
+    Counted where the streams live: a user's streams on several web processes are capped on
+    each. Taken and given back on the event loop only, so it needs no lock.
+    """
+
+    RETRY_AFTER_SECONDS = 5
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open: Counter[str] = Counter()
+
+    def check(self, user_id: str) -> None:
+        """Fail early, before the route reads anything (the stream takes its slot later)."""
+        if self.limit and self.open[user_id] >= self.limit:
+            raise self.refusal()
+
+    def take(self, user_id: str) -> bool:
+        if self.limit and self.open[user_id] >= self.limit:
+            return False
+        self.open[user_id] += 1
+        return True
+
+    def give_back(self, user_id: str) -> None:
+        self.open[user_id] -= 1
+        if self.open[user_id] <= 0:
+            del self.open[user_id]
+
+    def refusal(self) -> TooManyStreams:
+        return TooManyStreams(f"You have {self.limit} live updates open, the most allowed; "
+                              "close a tab and try again", retry_after=self.RETRY_AFTER_SECONDS)
+
+
 class EventStream(Response):
     def __init__(self, hub: Hub, register: Callable[[Hub, Watcher], None],
-                 ends_with: str | None = None, last_seen: dict[str, int] | None = None) -> None:
+                 ends_with: str | None = None, last_seen: dict[str, int] | None = None,
+                 slot: tuple[StreamSlots, str] | None = None) -> None:
         super().__init__()
         self.hub = hub
         self.register = register
         self.ends_with = ends_with
         self.last_seen = last_seen or {}
+        self.slot = slot  # the per-user cap and the user
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.slot is None:
+            await self._stream(scope, receive, send)
+            return
+        slots, user_id = self.slot
+        if not slots.take(user_id):
+            refusal = slots.refusal()
+            response = error(429, refusal.message)
+            response.headers["Retry-After"] = str(refusal.retry_after)
+            await response(scope, receive, send)
+            return
+        try:
+            await self._stream(scope, receive, send)
+        finally:
+            slots.give_back(user_id)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         send = scope.get(RAW_SEND, send)
         await send({"type": "http.response.body", "body": RETRY, "more_body": True})
@@ -71,10 +126,12 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-def job_stream(hub: Hub, job: ScrapingJob, last_event_id: int | None) -> EventStream:
+def job_stream(hub: Hub, job: ScrapingJob, last_event_id: int | None,
+               slot: tuple[StreamSlots, str] | None = None) -> EventStream:
     return EventStream(hub, lambda h, w: h.watch_job(w, job), ends_with=job.id,
-                       last_seen={job.id: last_event_id} if last_event_id else None)
+                       last_seen={job.id: last_event_id} if last_event_id else None, slot=slot)
 
 
-def campaign_stream(hub: Hub, campaign_id: str, jobs: Sequence[ScrapingJob]) -> EventStream:
-    return EventStream(hub, lambda h, w: h.watch_campaign(w, campaign_id, jobs))
+def campaign_stream(hub: Hub, campaign_id: str, jobs: Sequence[ScrapingJob],
+                    slot: tuple[StreamSlots, str] | None = None) -> EventStream:
+    return EventStream(hub, lambda h, w: h.watch_campaign(w, campaign_id, jobs), slot=slot)
