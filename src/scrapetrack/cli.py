@@ -75,7 +75,9 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     sys.stdout.flush()
     application = create_app(settings, runtime=runtime, worker=not no_worker)
     server = GracefulServer(uvicorn.Config(application, host=settings.host, port=settings.port,
-                                           log_level="info", timeout_graceful_shutdown=10),
+                                           log_level="info", timeout_graceful_shutdown=10,
+                                           proxy_headers=True,
+                                           forwarded_allow_ips=settings.forwarded_allow_ips),
                             on_exit=runtime.hub.close_streams_threadsafe)
     try:
         server.run()
