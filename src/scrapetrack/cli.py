@@ -56,7 +56,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     """Run the web app, with an embedded worker unless --no-worker."""
     import uvicorn
 
-    from scrapetrack.serving import GracefulServer
+    from scrapetrack.serving import GracefulServer, redact_access_log
     from scrapetrack.web.app import create_app
 
     overrides: dict[str, Any] = {}
@@ -79,6 +79,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
                                            proxy_headers=True,
                                            forwarded_allow_ips=settings.forwarded_allow_ips),
                             on_exit=runtime.hub.close_streams_threadsafe)
+    redact_access_log()
     try:
         server.run()
     finally:

@@ -5,6 +5,8 @@ Tests put the sandbox and the app on real sockets with it, so every client speak
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
 import threading
 import time
@@ -60,3 +62,22 @@ class GracefulServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         self.on_exit()
         super().handle_exit(sig, frame)
+
+
+class RedactSecrets(logging.Filter):
+    """Access-log lines without the values of query parameters that carry credentials: the
+    sign-in URL's one-time code, or whatever a person pastes into it."""
+
+    SECRET_PARAMS = re.compile(r"([?&](?:code|token|access_token|key)=)[^&\s]*", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.SECRET_PARAMS.sub(r"\1[redacted]", arg)
+                                if isinstance(arg, str) else arg for arg in record.args)
+        return True
+
+
+def redact_access_log() -> None:
+    """Call after uvicorn has configured its logging (creating its Config does)."""
+    logging.getLogger("uvicorn.access").addFilter(RedactSecrets())
+
