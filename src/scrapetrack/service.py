@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from scrapetrack.config import Settings
+from scrapetrack.creators import BIDI_CONTROLS
 from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.exceptions import (
@@ -37,8 +38,6 @@ HANDLE = re.compile(r"[A-Za-z0-9._-]{1,100}")
 # Our ids are UUIDs: anything else cannot exist, and never reaches the database (where a NUL
 # or a stray surrogate would be an error rather than "not found").
 ID = re.compile(r"[0-9A-Fa-f-]{1,64}")
-# Bidirectional overrides, embeddings and isolates: they make text display as something else.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 ACTIVE_JOBS_RETRY_SECONDS = 10
 
 
@@ -104,9 +103,7 @@ class Service:
 
     # campaigns ----------------------------------------------------------------------------
     def create_campaign(self, user_id: str, name: str, description: str | None) -> Campaign:
-        if not isinstance(name, str) or not name.strip() or len(name.strip()) > MAX_NAME_LENGTH:
-            raise InputError(f"A campaign needs a name of 1 to {MAX_NAME_LENGTH} characters")
-        name = check_text(name, "The campaign name", MAX_NAME_LENGTH)
+        name = check_text(name, "A campaign name", MAX_NAME_LENGTH)
         if description is not None:
             description = check_text(description, "The description", MAX_DESCRIPTION_LENGTH,
                                      multiline=True, required=False) or None

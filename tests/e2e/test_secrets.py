@@ -91,7 +91,13 @@ def session(url: str, sign_in: str, seen: list[str]) -> None:
         return wait_until(ended, 90, f"job {job_id} to end")
 
     with httpx.Client(base_url=url, timeout=30) as client:
-        wait_until(lambda: keep(client.get("/healthz")).status_code == 200, 30, "healthz")
+        def up() -> bool:  # the sign-in URL is printed before the server listens
+            try:
+                return keep(client.get("/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        wait_until(up, 30, "the server to answer /healthz")
         keep(client.get(sign_in.replace("http://127.0.0.1:8000", url), follow_redirects=True))
         home = keep(client.get("/"))
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', home.text)
