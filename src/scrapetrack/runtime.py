@@ -19,6 +19,7 @@ from scrapetrack.events.inprocess import InProcessBus
 from scrapetrack.events.poll import PollBus
 from scrapetrack.events.postgres import PostgresBus
 from scrapetrack.events.redis import RedisBus
+from scrapetrack.events.slots import LocalSlots, RedisSlots, StreamSlots
 from scrapetrack.exceptions import ConfigError, Unavailable
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.base import Provider
@@ -99,6 +100,15 @@ def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
     if choice == "poll":
         return PollBus()
     raise ConfigError(f"EVENT_BUS must be auto, inprocess, poll, redis or postgres, not {choice!r}")
+
+
+def make_stream_slots(settings: Settings) -> StreamSlots:
+    """The per-user stream cap: in Redis across processes when REDIS_URL is set, else per
+    process (a web process owns its streams; its lifespan closes this)."""
+    if settings.redis_url and settings.max_streams_per_user:
+        return RedisSlots(settings.max_streams_per_user, settings.redis_url,
+                          prefix=settings.queue_name)
+    return LocalSlots(settings.max_streams_per_user)
 
 
 def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker: bool = True,

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import httpx
 import pytest
 
+from scrapetrack.events.slots import RedisSlots
 from scrapetrack.store.models import ScrapingJob
-from tests.conftest import wait_until
+from tests.conftest import Stack, wait_until
 from tests.integration.conftest import App
 
 SESSION = "scrapetrack_session"
@@ -376,3 +379,59 @@ def test_event_streams_are_capped_per_user(start_app: Callable[..., App]) -> Non
             return again.status_code == 200
 
     wait_until(reopened, 10, "a stream place to free up")
+
+
+def test_the_stream_cap_spans_web_processes_when_redis_is_set(
+        start_app: Callable[..., App], stack: Stack) -> None:
+    """With REDIS_URL the cap counts in Redis, across processes; without, per process."""
+    one, two = start_app(MAX_STREAMS_PER_USER=2), start_app(MAX_STREAMS_PER_USER=2)
+    token = one.runtime.accounts.create_user("alice@example.com").token
+    a, b = one.client(token), two.client(token)
+    campaign_id = a.post("/api/campaigns", json={"name": "c"}).json()["id"]
+    path = f"/api/campaigns/{campaign_id}/events"
+    with a.stream("GET", path) as first, b.stream("GET", path) as second:
+        assert (first.status_code, second.status_code) == (200, 200)
+        third = b.get(path) if stack.redis_url else None
+        if third is not None:
+            assert third.status_code == 429
+            assert third.headers["retry-after"] == "5"
+        else:
+            with b.stream("GET", path) as per_process:  # two on this process: still allowed
+                assert per_process.status_code == 200
+                assert b.get(path).status_code == 429
+
+
+def test_streams_of_a_dead_process_lapse(redis_url: str) -> None:
+    """A process that dies never gives its places back, nor renews them: they lapse."""
+    async def scenario() -> tuple[str | None, str | None, str | None]:
+        dead = RedisSlots(1, redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}", ttl=0.5)
+        alive = RedisSlots(1, redis_url, prefix=dead.prefix, ttl=0.5)
+        held = await dead.take("alice")
+        dead.held.clear()  # as if the process had died: nothing left to renew
+        refused = await alive.take("alice")
+        await asyncio.sleep(0.6)
+        later = await alive.take("alice")
+        await dead.close()
+        await alive.close()
+        return held, refused, later
+
+    held, refused, later = asyncio.run(scenario())
+    assert held and refused is None and later
+
+
+def test_open_streams_are_renewed_while_they_last(redis_url: str) -> None:
+    async def scenario() -> tuple[str | None, str | None]:
+        slots = RedisSlots(1, redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}", ttl=0.6)
+        other = RedisSlots(1, redis_url, prefix=slots.prefix, ttl=0.6)
+        held = await slots.take("alice")
+        await asyncio.sleep(1.5)  # well past the ttl: renewed every 0.2 s meanwhile
+        refused = await other.take("alice")
+        assert held is not None
+        await slots.give_back("alice", held)
+        freed = await other.take("alice")
+        await slots.close()
+        await other.close()
+        return refused, freed
+
+    refused, freed = asyncio.run(scenario())
+    assert refused is None and freed

@@ -13,11 +13,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from scrapetrack.config import Settings
-from scrapetrack.runtime import Runtime, build_runtime
+from scrapetrack.runtime import Runtime, build_runtime, make_stream_slots
 from scrapetrack.web import errors
 from scrapetrack.web.routes import api, docs, events, health, pages
 from scrapetrack.web.security import BodyLimit, SecurityHeaders
-from scrapetrack.web.sse import KeepRawSend, StreamSlots
+from scrapetrack.web.sse import KeepRawSend
 
 HERE = Path(__file__).parent
 SESSION_DAYS = 14
@@ -41,6 +41,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
             yield
         finally:
             await rt.hub.stop()
+            await app.state.stream_slots.close()
             if owned:
                 await run_in_threadpool(rt.close)
             elif worker:
@@ -59,7 +60,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, always_https=public_https)
     app.add_middleware(KeepRawSend)  # outermost of ours: see web/sse.py
-    app.state.stream_slots = StreamSlots(settings.max_streams_per_user)
+    app.state.stream_slots = make_stream_slots(settings)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     errors.install(app)
     app.include_router(api.router)

@@ -7,14 +7,13 @@ stream, waits for the client to leave (or the stream to end), and unregisters.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Callable, Sequence
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scrapetrack.events.hub import Hub, Watcher
-from scrapetrack.exceptions import TooManyStreams
+from scrapetrack.events.slots import StreamSlots
 from scrapetrack.store.models import ScrapingJob
 from scrapetrack.web.errors import error
 
@@ -43,40 +42,6 @@ class KeepRawSend:
         await self.app(scope, receive, send)
 
 
-class StreamSlots:
-    """Open event streams per user, in this web process (MAX_STREAMS_PER_USER; 0: no cap).
-
-    Counted where the streams live: a user's streams on several web processes are capped on
-    each. Taken and given back on the event loop only, so it needs no lock.
-    """
-
-    RETRY_AFTER_SECONDS = 5
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.open: Counter[str] = Counter()
-
-    def check(self, user_id: str) -> None:
-        """Fail early, before the route reads anything (the stream takes its slot later)."""
-        if self.limit and self.open[user_id] >= self.limit:
-            raise self.refusal()
-
-    def take(self, user_id: str) -> bool:
-        if self.limit and self.open[user_id] >= self.limit:
-            return False
-        self.open[user_id] += 1
-        return True
-
-    def give_back(self, user_id: str) -> None:
-        self.open[user_id] -= 1
-        if self.open[user_id] <= 0:
-            del self.open[user_id]
-
-    def refusal(self) -> TooManyStreams:
-        return TooManyStreams(f"You have {self.limit} live updates open, the most allowed; "
-                              "close a tab and try again", retry_after=self.RETRY_AFTER_SECONDS)
-
-
 class EventStream(Response):
     def __init__(self, hub: Hub, register: Callable[[Hub, Watcher], None],
                  ends_with: str | None = None, last_seen: dict[str, int] | None = None,
@@ -93,7 +58,8 @@ class EventStream(Response):
             await self._stream(scope, receive, send)
             return
         slots, user_id = self.slot
-        if not slots.take(user_id):
+        ticket = await slots.take(user_id)
+        if ticket is None:  # the same answer errors.py gives TooManyStreams
             refusal = slots.refusal()
             response = error(429, refusal.message)
             response.headers["Retry-After"] = str(refusal.retry_after)
@@ -102,7 +68,7 @@ class EventStream(Response):
         try:
             await self._stream(scope, receive, send)
         finally:
-            slots.give_back(user_id)
+            await slots.give_back(user_id, ticket)
 
     async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})

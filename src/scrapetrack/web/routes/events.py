@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
+from scrapetrack.events.slots import StreamSlots
 from scrapetrack.web.deps import CurrentUser, ServiceDep, get_runtime
 from scrapetrack.web.routes.api import answers
-from scrapetrack.web.sse import StreamSlots, campaign_stream, job_stream
+from scrapetrack.web.sse import campaign_stream, job_stream
 
 router = APIRouter(prefix="/api", tags=["events"])
 STREAM = {200: {"description": "text/event-stream of `progress` events (the job status)",
@@ -37,7 +38,6 @@ def job_events(job_id: str, request: Request, user: CurrentUser, service: Servic
                slots: Slots, since: Annotated[int | None, Depends(last_event_id)]) -> Response:
     """The job's status on every change; ends after its terminal status."""
     job = service.get_job(user.id, job_id)
-    slots.check(user.id)
     return job_stream(get_runtime(request).hub, job, since, slot=(slots, user.id))
 
 
@@ -46,5 +46,4 @@ def campaign_events(campaign_id: str, request: Request, user: CurrentUser,
                     service: ServiceDep, slots: Slots) -> Response:
     """Every job of the campaign, including ones started later; ends when the client leaves."""
     jobs = service.campaign_jobs(user.id, campaign_id)
-    slots.check(user.id)
     return campaign_stream(get_runtime(request).hub, campaign_id, jobs, slot=(slots, user.id))
