@@ -116,7 +116,9 @@ def build_app(args: argparse.Namespace, stats: Stats) -> tuple[Any, Any]:
 
     settings = load_settings(database_url=args.database_url, queue_url=args.queue_url,
                              redis_url=args.redis_url, data_dir=args.data_dir,
-                             secret_key=args.secret_key, event_bus=args.bus)
+                             secret_key=args.secret_key, event_bus=args.bus,
+                             # thousands of watchers share one user: no per-user stream cap
+                             MAX_STREAMS_PER_USER=0)
     # The product default for this setup (make_bus): RedisBus with REDIS_URL, else PollBus.
     # Only the channel is private, so concurrent test runs on the same Redis don't mix in.
     bus: Bus = RedisBus(args.redis_url, channel=args.channel) if args.bus == "redis" \

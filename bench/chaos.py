@@ -377,7 +377,9 @@ def run(args: argparse.Namespace, tmp: Path) -> bool:
                                                    "SCRAPETRACK_DATA_DIR")},
                                  WORKER_POLL_INTERVAL_SECONDS=POLL_SECONDS,
                                  SCRAPETRACK_DATA_DIR=tmp / "var", redis_url=None,
-                                 event_bus="auto", sandbox_faults=None)
+                                 event_bus="auto", sandbox_faults=None,
+                                 # one user starts every job: lift the per-user limits
+                                 JOB_RATE_LIMIT_PER_MINUTE=0, MAX_ACTIVE_JOBS_PER_USER=0)
         runtime = build_runtime(settings, migrate=True, embedded_worker=False)
         stack.callback(runtime.close)
         worker_env = {key: value for key, value in os.environ.items()

@@ -234,7 +234,9 @@ def run_once(args: argparse.Namespace, workers: int, tmp: Path) -> Result:
                                  queue_name=queue_name, redis_url=redis_url,
                                  apify_api_url=url, apify_token="scale", event_bus="auto",
                                  sandbox_faults=None, WORKER_POLL_INTERVAL_SECONDS=args.poll,
-                                 SCRAPETRACK_DATA_DIR=tmp / "var")
+                                 SCRAPETRACK_DATA_DIR=tmp / "var",
+                                 # one user starts every job: lift the per-user limits
+                                 JOB_RATE_LIMIT_PER_MINUTE=0, MAX_ACTIVE_JOBS_PER_USER=0)
         runtime = build_runtime(settings, migrate=True, embedded_worker=False)
         stack.callback(runtime.close)
         worker_env = {key: value for key, value in os.environ.items()

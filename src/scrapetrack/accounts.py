@@ -1,15 +1,19 @@
-"""Users, API tokens and one-time sign-in codes. Tokens are kept as SHA-256 only."""
+"""Users, API tokens and one-time sign-in codes. Tokens are kept as SHA-256 only.
+
+A browser session remembers which token or code signed it in, so revoking that token (or all
+of a user's) also ends the sessions it opened.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from scrapetrack.exceptions import InputError, Unauthorized
+from scrapetrack.exceptions import InputError, NotFound, Unauthorized
 from scrapetrack.jobs import JobRecord
-from scrapetrack.store.models import User, utcnow
+from scrapetrack.store.models import ApiToken, User, utcnow
 from scrapetrack.store.repository import Store
 
 TOKEN_PREFIX = "st_"
@@ -27,13 +31,38 @@ class NewToken:
     token: str
 
 
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    """What `users list` shows of a token: never the token, only its first characters."""
+
+    id: str
+    email: str
+    prefix: str
+    kind: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, token: ApiToken, email: str) -> TokenInfo:
+        return cls(token.id, email, token.prefix, token.kind, token.created_at,
+                   token.last_used_at, token.revoked_at, token.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    user: User
+    token_id: str  # the token or code the session rests on
+
+
 class Accounts:
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def create_user(self, email: str) -> NewToken:
         email = email.strip().lower()
-        if "@" not in email or len(email) > 320:
+        if "@" not in email or len(email) > 320 or not email.isprintable() or " " in email:
             raise InputError("Give a valid email address")
         if self.store.user_by_email(email) is not None:
             raise InputError(f"A user with email {email} already exists")
@@ -67,14 +96,50 @@ class Accounts:
             raise Unauthorized("Invalid or revoked token")
         return job
 
-    def redeem_login(self, secret: str) -> User:
+    def redeem_login(self, secret: str) -> SignIn:
         """A browser signs in with an API token or a one-time code."""
         now = utcnow()
-        user = (self.store.user_for_token(hash_token(secret), "login", now)
-                or self.store.user_for_token(hash_token(secret), "api", now))
-        if user is None:
+        found = (self.store.token_owner(hash_token(secret), "login", now)
+                 or self.store.token_owner(hash_token(secret), "api", now))
+        if found is None:
             raise Unauthorized("That token or code is not valid (codes work once)")
-        return user
+        return SignIn(found[1], found[0].id)
 
     def user(self, user_id: str) -> User | None:
         return self.store.user_by_id(user_id)
+
+    def session_user(self, user_id: str, token_id: str) -> User | None:
+        """The session's user, unless the token it signed in with was revoked since."""
+        return self.store.session_user(user_id, token_id, utcnow())
+
+    # listing and revoking -----------------------------------------------------------------
+    def tokens(self, email: str | None = None) -> list[TokenInfo]:
+        user_id = self._user_of(email).id if email else None
+        return [TokenInfo.of(t, e) for t, e in self.store.tokens(user_id)]
+
+    def new_token(self, email: str) -> str:
+        """Another API token for an existing user (after revoking a leaked one)."""
+        return self.issue_token(self._user_of(email).id)
+
+    def revoke(self, ref: str) -> TokenInfo:
+        """Revoke one token by its id or its prefix (as `users list` shows it)."""
+        ref = ref.strip()
+        matches = [TokenInfo.of(t, e) for t, e in self.store.tokens()
+                   if ref and ref in (t.id, t.prefix)]
+        if not matches:
+            raise NotFound(f"No token with id or prefix {ref!r}")
+        if len(matches) > 1:
+            raise InputError(f"{len(matches)} tokens start with {ref!r}; give the token's id")
+        self.store.revoke_tokens([matches[0].id], utcnow())
+        return matches[0]
+
+    def revoke_all(self, email: str) -> int:
+        """Revoke every token and sign-in code of a user: their sessions end too."""
+        return self.store.revoke_tokens(
+            [t.id for t, _ in self.store.tokens(self._user_of(email).id)], utcnow())
+
+    def _user_of(self, email: str) -> User:
+        user = self.store.user_by_email(email.strip().lower())
+        if user is None:
+            raise NotFound(f"No user with email {email.strip()}")
+        return user

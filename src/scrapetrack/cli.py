@@ -116,7 +116,8 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     # log_config=None: uvicorn's loggers go through ours (JSON or text, secrets scrubbed).
     server = GracefulServer(uvicorn.Config(application, host=settings.host, port=settings.port,
                                            log_config=None, log_level=settings.log_level,
-                                           timeout_graceful_shutdown=10),
+                                           timeout_graceful_shutdown=10, proxy_headers=True,
+                                           forwarded_allow_ips=settings.forwarded_allow_ips),
                             on_exit=runtime.hub.close_streams_threadsafe)
     # Once shut down, uvicorn raises again the signal that stopped it; as SystemExit, the
     # runtime below still closes (its last notices sent, its connections returned).
@@ -178,11 +179,65 @@ def users_create(email: str) -> None:
 
 @users.command("list")
 def users_list() -> None:
-    """List users."""
+    """List users and their tokens: prefix, id, created, last used, revoked (never the token)."""
     runtime = _runtime(load_settings())
-    for user in runtime.store.list_users():
-        typer.echo(f"{user.id}  {user.email}  {user.created_at:%Y-%m-%d}")
-    runtime.store.close()
+    try:
+        tokens = runtime.accounts.tokens()
+        for user in runtime.store.list_users():
+            typer.echo(f"{user.id}  {user.email}  {user.created_at:%Y-%m-%d}")
+            for token in (t for t in tokens if t.email == user.email):
+                typer.echo("    " + _token_line(token))
+    finally:
+        runtime.store.close()
+
+
+def _token_line(token: Any) -> str:
+    def when(value: Any) -> str:
+        return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+
+    state = f"revoked {when(token.revoked_at)}" if token.revoked_at else "active"
+    if token.kind == "login":
+        state = "sign-in code, " + ("used" if token.last_used_at else "unused")
+        state += f", revoked {when(token.revoked_at)}" if token.revoked_at else ""
+    return (f"{token.prefix}…  id {token.id}  created {when(token.created_at)}  "
+            f"last used {when(token.last_used_at)}  {state}")
+
+
+@users.command("revoke")
+def users_revoke(token: Annotated[str | None, typer.Argument(
+                     help="a token's prefix or id, as `users list` shows it")] = None,
+                 email: Annotated[str | None, typer.Option(
+                     "--email", help="revoke every token and sign-in code of this user")]
+                 = None) -> None:
+    """Revoke a token (its browser sessions end too), or all of a user's with --email."""
+    if (token is None) == (email is None):
+        fail("give a token prefix or id, or --email EMAIL")
+    runtime = _runtime(load_settings())
+    try:
+        if email is not None:
+            count = runtime.accounts.revoke_all(email)
+            typer.echo(f"revoked {count} token(s) of {email.strip().lower()}")
+        else:
+            revoked = runtime.accounts.revoke(token or "")
+            typer.echo(f"revoked {revoked.prefix}… of {revoked.email}")
+    except ScrapetrackError as exc:
+        fail(exc.message)
+    finally:
+        runtime.store.close()
+
+
+@users.command("token")
+def users_token(email: str) -> None:
+    """Give an existing user a new API token; the last line printed is the token."""
+    runtime = _runtime(load_settings())
+    try:
+        token = runtime.accounts.new_token(email)
+    except ScrapetrackError as exc:
+        fail(exc.message)
+    finally:
+        runtime.store.close()
+    typer.echo(f"a new API token for {email.strip().lower()} (shown once):")
+    typer.echo(token)
 
 
 # Commands below are clients of a running server (scrapetrack.client), like any script.

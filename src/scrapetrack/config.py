@@ -63,6 +63,16 @@ class Settings(BaseSettings):
     page_size: int = Field(default=500, alias="WORKER_PAGE_SIZE")
     worker_concurrency: int = Field(default=32, alias="WORKER_CONCURRENCY")
     max_target_results: int = Field(default=10_000, alias="MAX_TARGET_RESULTS")
+    # Abuse limits per user (0 turns one off). Jobs are counted in the store, so they hold
+    # across every web process; streams are counted per web process (see README).
+    job_rate_limit_per_minute: int = Field(default=30, alias="JOB_RATE_LIMIT_PER_MINUTE")
+    max_active_jobs_per_user: int = Field(default=20, alias="MAX_ACTIVE_JOBS_PER_USER")
+    max_streams_per_user: int = Field(default=20, alias="MAX_STREAMS_PER_USER")
+    # Request bodies are small JSON or forms; anything larger is refused before it is read.
+    max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
+    # Proxies whose X-Forwarded-Proto/-For uvicorn believes (so cookies get `Secure` behind
+    # an HTTPS proxy); uvicorn's own default.
+    forwarded_allow_ips: str = Field(default="127.0.0.1", alias="FORWARDED_ALLOW_IPS")
     location: str = Field(default="US", alias="SCRAPE_LOCATION")
 
     # Pace of the built-in sandbox's runs (items per second per run, seconds before the first).

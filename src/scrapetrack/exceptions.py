@@ -4,12 +4,19 @@
     ├── ConfigError                  settings that cannot work together
     ├── InputError                   a request a person must correct (HTTP 400/422)
     │   └── UnknownPlatform          (HTTP 404)
+    │   └── PayloadTooLarge          (HTTP 413)
     ├── Unauthorized                 no or bad credentials (HTTP 401)
+    ├── Forbidden                    known, but not allowed to do this (HTTP 403)
+    │   └── CsrfFailed
     ├── NotFound                     missing, or someone else's (HTTP 404)
     │   ├── CampaignNotFound
     │   └── JobNotFound
     ├── Conflict                     the resource is in the wrong state (HTTP 409)
     │   └── JobFinished
+    ├── TooManyRequests              a per-user limit; carries retry_after (HTTP 429)
+    │   ├── JobRateLimited
+    │   ├── TooManyActiveJobs
+    │   └── TooManyStreams
     ├── Unavailable                  a backend we need is down for now (HTTP 503)
     │   ├── StoreUnavailable
     │   └── QueueUnavailable
@@ -44,8 +51,20 @@ class UnknownPlatform(InputError):
     """Unknown platform"""
 
 
+class PayloadTooLarge(InputError):
+    """The request body is too large"""
+
+
 class Unauthorized(ScrapetrackError):
     """Authentication required"""
+
+
+class Forbidden(ScrapetrackError):
+    """This is not allowed"""
+
+
+class CsrfFailed(Forbidden):
+    """The form has expired or did not come from this site; reload the page and try again"""
 
 
 class NotFound(ScrapetrackError):
@@ -66,6 +85,26 @@ class Conflict(ScrapetrackError):
 
 class JobFinished(Conflict):
     """The job has already finished."""
+
+
+class TooManyRequests(ScrapetrackError):
+    """Too many requests; try again later"""
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)  # whole seconds, for the Retry-After header
+
+
+class JobRateLimited(TooManyRequests):
+    """You are starting searches too fast; try again shortly"""
+
+
+class TooManyActiveJobs(TooManyRequests):
+    """You have too many searches running; wait for one to end or cancel one"""
+
+
+class TooManyStreams(TooManyRequests):
+    """You have too many live updates open; close a tab and try again"""
 
 
 class Unavailable(ScrapetrackError):

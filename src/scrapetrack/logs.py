@@ -31,7 +31,7 @@ _context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar(
 # headers, wherever a message carries them.
 SECRETS = (
     (re.compile(r"\bst_[A-Za-z0-9_-]{8,}"), "st_***"),
-    (re.compile(r"([?&](?:code|token|access_token|secret)=)[^&\s\"']+", re.I), r"\1***"),
+    (re.compile(r"([?&](?:code|token|access_token|secret|key)=)[^&\s\"']+", re.I), r"\1***"),
     (re.compile(r"(Bearer\s+)[^\s\"']+", re.I), r"\1***"),
 )
 

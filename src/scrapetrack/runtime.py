@@ -19,6 +19,7 @@ from scrapetrack.events.inprocess import InProcessBus
 from scrapetrack.events.poll import PollBus
 from scrapetrack.events.postgres import PostgresBus
 from scrapetrack.events.redis import RedisBus
+from scrapetrack.events.slots import LocalSlots, RedisSlots, StreamSlots
 from scrapetrack.exceptions import ConfigError, Unavailable
 from scrapetrack.metrics import Metrics
 from scrapetrack.providers.apify import ApifyProvider
@@ -112,6 +113,15 @@ def make_queue(settings: Settings) -> Queue:
     if settings.uses_qstash:
         return QStashQueue(settings)
     return JobQueue(make_huey(settings.queue_url, settings.queue_name))
+
+
+def make_stream_slots(settings: Settings) -> StreamSlots:
+    """The per-user stream cap: in Redis across processes when REDIS_URL is set, else per
+    process (a web process owns its streams; its lifespan closes this)."""
+    if settings.redis_url and settings.max_streams_per_user:
+        return RedisSlots(settings.max_streams_per_user, settings.redis_url,
+                          prefix=settings.queue_name)
+    return LocalSlots(settings.max_streams_per_user)
 
 
 def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker: bool = True,

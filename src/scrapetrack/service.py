@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from scrapetrack.config import Settings
+from scrapetrack.creators import BIDI_CONTROLS
 from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.exceptions import (
@@ -16,12 +19,14 @@ from scrapetrack.exceptions import (
     InputError,
     JobFinished,
     JobNotFound,
+    JobRateLimited,
     QueueUnavailable,
+    TooManyActiveJobs,
 )
 from scrapetrack.jobs import JobRecord, Status, can_transition
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
-from scrapetrack.store.repository import Store
+from scrapetrack.store.repository import RATE_WINDOW, JobCounts, Store
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,12 @@ MAX_KEYWORD_LENGTH = 100
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_LIST_LIMIT = 1000
-HANDLE = re.compile(r"^[A-Za-z0-9._-]{1,100}$")
 DEFAULT_SIMILAR_TARGET = 50  # similar creators wanted when targetResults is not given
+HANDLE = re.compile(r"[A-Za-z0-9._-]{1,100}")
+# Our ids are UUIDs: anything else cannot exist, and never reaches the database (where a NUL
+# or a stray surrogate would be an error rather than "not found").
+ID = re.compile(r"[0-9A-Fa-f-]{1,64}")
+ACTIVE_JOBS_RETRY_SECONDS = 10
 
 
 class Enqueuer(Protocol):
@@ -55,6 +64,36 @@ def check_platform(platform: str) -> str:
     return get_platform(platform).name
 
 
+def check_handle(raw: object, field: str = "targetUsername") -> str:
+    """A creator's handle as people type it (`@name` or `name`): 1 to 100 letters, digits,
+    '.', '_' or '-'; returned without the '@'."""
+    handle = raw.strip().removeprefix("@") if isinstance(raw, str) else ""
+    if not HANDLE.fullmatch(handle):
+        raise InputError(f"{field} must be a handle of 1 to 100 letters, digits, "
+                         "'.', '_' or '-'")
+    return handle
+
+
+def check_text(raw: object, field: str, max_length: int, *, multiline: bool = False,
+               required: bool = True) -> str:
+    """Trimmed text of at most `max_length` characters, with no control characters (line
+    breaks and tabs only where `multiline`) and no bidirectional overrides."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if (required and not text) or len(text) > max_length:
+        least = 1 if required else 0
+        raise InputError(f"{field} must be {least} to {max_length} characters")
+    allowed = "\n\r\t" if multiline else ""
+    for char in text:
+        if char in BIDI_CONTROLS or (unicodedata.category(char) in ("Cc", "Cs")
+                                     and char not in allowed):
+            raise InputError(f"{field} must not contain control characters")
+    return text
+
+
+def looks_like_id(raw: str) -> bool:
+    return bool(ID.fullmatch(raw))
+
+
 class Service:
     def __init__(self, settings: Settings, store: Store, queue: Enqueuer,
                  provider: Aborter, publisher: CoalescingPublisher) -> None:
@@ -66,17 +105,18 @@ class Service:
 
     # campaigns ----------------------------------------------------------------------------
     def create_campaign(self, user_id: str, name: str, description: str | None) -> Campaign:
-        name = (name or "").strip()
-        if not name or len(name) > MAX_NAME_LENGTH:
-            raise InputError(f"A campaign needs a name of 1 to {MAX_NAME_LENGTH} characters")
-        if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
-            raise InputError(f"A description is at most {MAX_DESCRIPTION_LENGTH} characters")
+        name = check_text(name, "A campaign name", MAX_NAME_LENGTH)
+        if description is not None:
+            description = check_text(description, "The description", MAX_DESCRIPTION_LENGTH,
+                                     multiline=True, required=False) or None
         return self.store.create_campaign(user_id, name, description)
 
     def list_campaigns(self, user_id: str) -> Sequence[Campaign]:
         return self.store.list_campaigns(user_id)
 
     def get_campaign(self, user_id: str, campaign_id: str) -> Campaign:
+        if not looks_like_id(campaign_id):
+            raise CampaignNotFound()
         campaign = self.store.get_campaign(user_id, campaign_id)
         if campaign is None:
             raise CampaignNotFound()
@@ -93,18 +133,18 @@ class Service:
         if request.target_username is not None:
             if request.keywords is not None:
                 raise InputError("Give either keywords or targetUsername, not both")
-            handle = self._check_handle(request.target_username)
+            handle = check_handle(request.target_username)
             target = self._check_target(DEFAULT_SIMILAR_TARGET if request.target_results is None
                                         else request.target_results)
-            job = self.store.create_job(campaign_id=campaign.id, user_id=user_id,
-                                        platform=platform, kind="similar",
+            job = self.store.create_job(check=self._within_limits, campaign_id=campaign.id,
+                                        user_id=user_id, platform=platform, kind="similar",
                                         target_username=handle, target_results=target)
         else:
             keywords = self._check_keywords(request.keywords)
             target = self._check_target(request.target_results)
-            job = self.store.create_job(campaign_id=campaign.id, user_id=user_id,
-                                        platform=platform, kind="keyword", keywords=keywords,
-                                        target_results=target)
+            job = self.store.create_job(check=self._within_limits, campaign_id=campaign.id,
+                                        user_id=user_id, platform=platform, kind="keyword",
+                                        keywords=keywords, target_results=target)
         self.publisher.publish(Notice(job.id, job.campaign_id, job.version))
         try:
             self.queue.enqueue(job.id)
@@ -116,6 +156,8 @@ class Service:
     def get_job(self, user_id: str, job_id: str, platform: str | None = None) -> ScrapingJob:
         if platform is not None:
             check_platform(platform)
+        if not looks_like_id(job_id):
+            raise JobNotFound()
         job = self.store.get_job(job_id, user_id)
         if job is None:
             raise JobNotFound()
@@ -125,6 +167,8 @@ class Service:
         """What status polling needs: the same answer as get_job, read more cheaply."""
         if platform is not None:
             check_platform(platform)
+        if not looks_like_id(job_id):
+            raise JobNotFound()
         job = self.store.job_state(job_id, user_id)
         if job is None:
             raise JobNotFound()
@@ -160,6 +204,21 @@ class Service:
         return self.store.creators(job.id, after_id, by_similarity=job.kind == "similar")
 
     # validation ---------------------------------------------------------------------------
+    def _within_limits(self, counts: JobCounts) -> None:
+        """Called by the store inside the transaction that writes the job (see create_job)."""
+        cap = self.settings.max_active_jobs_per_user
+        if cap and counts.active >= cap:
+            raise TooManyActiveJobs(
+                f"You have {counts.active} searches running, the most allowed at once; "
+                "wait for one to end or cancel one", retry_after=ACTIVE_JOBS_RETRY_SECONDS)
+        per_minute = self.settings.job_rate_limit_per_minute
+        if per_minute and len(counts.created_recently) >= per_minute:
+            # A slot frees when the per_minute-th newest leaves the one-minute window.
+            frees_at = counts.created_recently[per_minute - 1] + RATE_WINDOW
+            wait = math.ceil((frees_at - counts.now).total_seconds())
+            raise JobRateLimited(f"You can start {per_minute} searches a minute; "
+                                 f"try again in {max(1, wait)} s", retry_after=wait)
+
     @staticmethod
     def _check_keywords(raw: Sequence[str] | None) -> list[str]:
         if raw is None or isinstance(raw, str):
@@ -169,15 +228,9 @@ class Service:
             raise InputError(f"keywords must be a list of 1 to {MAX_KEYWORDS} search terms")
         if any(not k or len(k) > MAX_KEYWORD_LENGTH for k in keywords):
             raise InputError(f"Each keyword must be 1 to {MAX_KEYWORD_LENGTH} characters")
+        for keyword in keywords:
+            check_text(keyword, "A keyword", MAX_KEYWORD_LENGTH)
         return list(dict.fromkeys(keywords))
-
-    @staticmethod
-    def _check_handle(raw: object) -> str:
-        handle = raw.strip().lstrip("@") if isinstance(raw, str) else ""
-        if not HANDLE.match(handle):
-            raise InputError("targetUsername must be a creator's handle: 1 to 100 letters, "
-                             "digits, '.', '_' or '-', with or without '@'")
-        return handle
 
     def _check_target(self, target: int | None) -> int:
         cap = self.settings.max_target_results

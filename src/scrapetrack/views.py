@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from scrapetrack.creators import http_url
 from scrapetrack.jobs import JobRecord, eta_seconds
 from scrapetrack.store.models import Campaign, CreatorRow
 
@@ -72,7 +73,8 @@ def creator_json(row: CreatorRow) -> dict[str, Any]:
     return {"id": row.id, "platform": row.platform, "handle": row.handle,
             "displayName": row.display_name, "followers": row.followers,
             "engagementRate": _round(row.engagement_rate, 4), "bio": row.bio,
-            "profileUrl": row.profile_url, "avatarUrl": row.avatar_url,
+            # Checked again on the way out: rows saved before the check was made.
+            "profileUrl": http_url(row.profile_url), "avatarUrl": http_url(row.avatar_url),
             "matchedKeyword": row.matched_keyword, "verified": row.verified,
             "videos": row.items_count, "similarityScore": _round(row.similarity_score, 4),
             "similarityReason": row.similarity_reason}

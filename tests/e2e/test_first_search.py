@@ -103,8 +103,11 @@ def test_a_job_started_elsewhere_appears_by_itself(served: Served, page: Page) -
     page.get_by_test_id("live-mode").filter(has_text="Live").wait_for()
     page.evaluate("window.__sameDocument = true")
     # Another tab, the CLI or a script: the same account, through the API.
+    # The session cookie alone is not enough for a POST: the page's CSRF token goes along.
+    csrf = page.locator("meta[name=csrf-token]").get_attribute("content") or ""
     started = page.request.post(f"{served.url}/api/scraping/tiktok", data={
-        "campaignId": campaign_id, "keywords": ["yoga"], "targetResults": 40})
+        "campaignId": campaign_id, "keywords": ["yoga"], "targetResults": 40},
+        headers={"X-CSRF-Token": csrf})
     assert started.status == 202
     job_id = started.json()["id"]
     watch_until_done(page, f"article[data-job-id='{job_id}']")

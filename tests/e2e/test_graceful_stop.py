@@ -3,6 +3,7 @@ its grace period instead of waiting for clients that will never leave."""
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -16,7 +17,11 @@ from tests.e2e.conftest import Served
 def test_sigterm_ends_open_streams_and_stops_promptly(served: Served) -> None:
     with httpx.Client(base_url=served.url, timeout=30) as browser:
         assert browser.get(served.sign_in_url, follow_redirects=True).status_code == 200
-        campaign = browser.post("/api/campaigns", json={"name": "c"}).json()
+        # A cookie-authenticated POST carries the page's CSRF token.
+        csrf = re.search(r'name="csrf-token" content="([^"]+)"', browser.get("/").text)
+        assert csrf
+        campaign = browser.post("/api/campaigns", json={"name": "c"},
+                                headers={"X-CSRF-Token": csrf.group(1)}).json()
         ended: list[str] = []
 
         def listen() -> None:

@@ -13,9 +13,9 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from scrapetrack.creators import Creator
+from scrapetrack.creators import Creator, clean_text, http_url
 from scrapetrack.exceptions import UnknownPlatform
 
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
@@ -23,6 +23,10 @@ _NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([kmb])?$")
 _KEYWORD_FIELDS = ("searchQuery", "keyword", "input", "query", "search", "searchTerm")
 _KEYWORD_URL_FIELDS = ("inputUrl", "fromYTUrl", "searchUrl")
 _FOLD = re.compile(r"[\s#_]+")
+# Scraped text is untrusted: longer than this is cut (a name) or dropped (a handle).
+MAX_HANDLE = 100
+MAX_NAME = 200
+MAX_BIO = 2000
 
 
 def parse_count(value: object) -> int | None:
@@ -40,10 +44,20 @@ def parse_count(value: object) -> int | None:
     return round(float(match.group(1)) * _SUFFIXES.get(match.group(2) or "", 1))
 
 
-def _text(value: object) -> str | None:
-    if isinstance(value, str) and value.strip():
-        return value.strip()
-    return None
+def _text(value: object, limit: int = MAX_NAME, *, multiline: bool = False) -> str | None:
+    """Trimmed, cleaned text cut to `limit` characters; None when nothing is left."""
+    if not isinstance(value, str):
+        return None
+    text = clean_text(value, multiline=multiline).strip()
+    return text[:limit].rstrip() or None
+
+
+def _bio(value: object) -> str | None:
+    return _text(value, MAX_BIO, multiline=True)
+
+
+def _url(value: object) -> str | None:
+    return http_url(value.strip()) if isinstance(value, str) else None
 
 
 def _flag(value: object) -> bool:
@@ -53,12 +67,19 @@ def _flag(value: object) -> bool:
 
 
 def _handle(value: object) -> str | None:
-    text = _text(value)
+    text = _text(value, limit=10 * MAX_HANDLE)
     if text is None:
         return None
     handle = text.lstrip("@").strip()
-    # A handle is one token; anything with spaces is a display name, not a handle.
-    return handle if handle and not any(ch.isspace() for ch in handle) else None
+    # A handle is one token; anything with spaces is a display name, not a handle, and
+    # anything longer than any platform allows is not one either.
+    if not handle or len(handle) > MAX_HANDLE or any(ch.isspace() for ch in handle):
+        return None
+    return handle
+
+
+def _profile(handle: str, base: str) -> str:
+    return base + quote(handle, safe="._-")
 
 
 def _block(item: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -142,16 +163,16 @@ def normalize_tiktok(item: Mapping[str, Any], keywords: Sequence[str]) -> Creato
         handle = _handle(_first(author, "name", "uniqueId", "username"))
         display = _text(_first(author, "nickName", "nickname"))
         followers = parse_count(_first(author, "fans", "followers", "followerCount"))
-        bio = _text(_first(author, "signature", "bio"))
-        avatar = _text(_first(author, "avatar", "originalAvatarUrl", "avatarMedium"))
-        url, verified = _text(_first(author, "profileUrl", "url")), _flag(author.get("verified"))
+        bio = _bio(_first(author, "signature", "bio"))
+        avatar = _url(_first(author, "avatar", "originalAvatarUrl", "avatarMedium"))
+        url, verified = _url(_first(author, "profileUrl", "url")), _flag(author.get("verified"))
     elif channel:  # channel.username is the handle, channel.name the display name
         handle = _handle(_first(channel, "username", "uniqueId"))
         display = _text(channel.get("name"))
         followers = parse_count(_first(channel, "followers", "fans", "followerCount"))
-        bio = _text(_first(channel, "bio", "signature"))
-        avatar = _text(_first(channel, "avatar", "avatarUrl"))
-        url, verified = _text(_first(channel, "url", "profileUrl")), _flag(channel.get("verified"))
+        bio = _bio(_first(channel, "bio", "signature"))
+        avatar = _url(_first(channel, "avatar", "avatarUrl"))
+        url, verified = _url(_first(channel, "url", "profileUrl")), _flag(channel.get("verified"))
     else:
         return None
     if handle is None:
@@ -163,7 +184,8 @@ def normalize_tiktok(item: Mapping[str, Any], keywords: Sequence[str]) -> Creato
         views=parse_count(_first(item, "playCount", "views", "viewCount")))
     return Creator(platform="tiktok", handle=handle, display_name=display, followers=followers,
                    engagement_rate=rate, bio=bio,
-                   profile_url=url or f"https://www.tiktok.com/@{handle}", avatar_url=avatar,
+                   profile_url=url or _profile(handle, "https://www.tiktok.com/@"),
+                   avatar_url=avatar,
                    verified=verified, matched_keyword=matched_keyword(item, keywords))
 
 
@@ -175,8 +197,8 @@ def normalize_instagram(item: Mapping[str, Any], keywords: Sequence[str]) -> Cre
         display = _text(_first(item, "ownerFullName") or owner.get("fullName"))
         followers = parse_count(_first(item, "ownerFollowersCount")
                                 or _first(owner, "followersCount", "followers"))
-        bio = _text(owner.get("biography"))
-        avatar = _text(_first(item, "ownerProfilePicUrl") or owner.get("profilePicUrl"))
+        bio = _bio(owner.get("biography"))
+        avatar = _url(_first(item, "ownerProfilePicUrl") or owner.get("profilePicUrl"))
         verified = _flag(_first(item, "ownerIsVerified") or _first(owner, "isVerified",
                                                                     "verified"))
         url = None  # a post item's `url` is the post, not the profile
@@ -184,9 +206,9 @@ def normalize_instagram(item: Mapping[str, Any], keywords: Sequence[str]) -> Cre
         handle = _handle(item.get("username"))
         display = _text(item.get("fullName"))
         followers = parse_count(_first(item, "followersCount", "followers"))
-        bio = _text(_first(item, "biography", "bio"))
-        avatar = _text(_first(item, "profilePicUrlHD", "profilePicUrl"))
-        verified, url = _flag(item.get("verified")), _text(item.get("url"))
+        bio = _bio(_first(item, "biography", "bio"))
+        avatar = _url(_first(item, "profilePicUrlHD", "profilePicUrl"))
+        verified, url = _flag(item.get("verified")), _url(item.get("url"))
     else:
         return None
     if handle is None:
@@ -196,16 +218,18 @@ def normalize_instagram(item: Mapping[str, Any], keywords: Sequence[str]) -> Cre
                            followers=followers)
     return Creator(platform="instagram", handle=handle, display_name=display,
                    followers=followers, engagement_rate=rate, bio=bio,
-                   profile_url=url or f"https://www.instagram.com/{handle}/", avatar_url=avatar,
+                   profile_url=url or _profile(handle, "https://www.instagram.com/") + "/",
+                   avatar_url=avatar,
                    verified=verified, matched_keyword=matched_keyword(item, keywords))
 
 
 def normalize_youtube(item: Mapping[str, Any], keywords: Sequence[str]) -> Creator | None:
     """YouTube video items (`channelName`, `channelUrl`, `numberOfSubscribers`, ...)."""
-    channel_url = _text(item.get("channelUrl"))
+    raw_url = _text(item.get("channelUrl"), limit=10 * MAX_NAME)
+    channel_url = _url(raw_url)
     handle = _handle(_first(item, "channelUsername", "channelHandle"))
-    if handle is None and channel_url:
-        match = re.search(r"/(@[^/?#]+|channel/[^/?#]+|c/[^/?#]+|user/[^/?#]+)", channel_url)
+    if handle is None and raw_url:
+        match = re.search(r"/(@[^/?#]+|channel/[^/?#]+|c/[^/?#]+|user/[^/?#]+)", raw_url)
         handle = _handle(unquote(match.group(1)).rsplit("/", 1)[-1]) if match else None
     if handle is None:
         return None
@@ -215,9 +239,9 @@ def normalize_youtube(item: Mapping[str, Any], keywords: Sequence[str]) -> Creat
     return Creator(platform="youtube", handle=handle,
                    display_name=_text(item.get("channelName")),
                    followers=parse_count(_first(item, "numberOfSubscribers", "subscriberCount")),
-                   engagement_rate=rate, bio=_text(item.get("channelDescription")),
-                   profile_url=channel_url or f"https://www.youtube.com/@{handle}",
-                   avatar_url=_text(item.get("channelAvatarUrl")),
+                   engagement_rate=rate, bio=_bio(item.get("channelDescription")),
+                   profile_url=channel_url or _profile(handle, "https://www.youtube.com/@"),
+                   avatar_url=_url(item.get("channelAvatarUrl")),
                    verified=_flag(item.get("isChannelVerified")),
                    matched_keyword=matched_keyword(item, keywords))
 

@@ -167,8 +167,9 @@ class ItemFactory:
     """Makes item `i` of one run: the same arguments always give the same items."""
 
     def __init__(self, platform: Platform, keywords: Sequence[str], total: int, seed: str,
-                 shape: TikTokShape = "channel") -> None:
+                 shape: TikTokShape = "channel", *, hostile: bool = False) -> None:
         self.platform = platform
+        self.hostile = hostile
         self.keywords = list(keywords) or ["trending"]
         self.seed = seed
         self.shape = shape
@@ -200,6 +201,8 @@ class ItemFactory:
             keyword = self.keywords[number % len(self.keywords)]
             rng = random.Random(f"{self.seed}|creator|{number}")
             self._creators[number] = _make_creator(rng, keyword)
+            if self.hostile:
+                self._creators[number].update(hostile_creator(number))
         return self._creators[number]
 
     def _post(self, rng: random.Random, creator: dict[str, Any], keyword: str) -> dict[str, Any]:
@@ -378,6 +381,39 @@ def _pet_tags(handle: str, topic: str) -> tuple[str, ...]:
     return tuple(rng.sample(tags[1:] if len(tags) > 2 else tags, k=min(2, len(tags) - 1) or 1))
 
 
+# What a hostile scraper might send: markup and script, javascript: and data: URLs, formulas
+# for spreadsheets, control characters, right-to-left overrides, and very long text. Pages and
+# exports must show all of it as inert text (see tests/e2e/test_hostile_data.py).
+TRAP = "window.__pwned=1"
+HOSTILE_TEXT = (
+    f"<script>{TRAP}</script>",
+    f'<img src=x onerror="{TRAP}">',
+    f'"><svg onload={TRAP}>',
+    '=HYPERLINK("http://evil.example/","click me")',
+    "+SUM(1,2)",
+    "-2+3",
+    "@SUM(A1:A2)",
+    "user\u202egnp.exe",  # right-to-left override: would show as "userexe.png"
+    "bell\x07 nul\x00 esc\x1b[31m red",
+    "long " + "A" * 20_000,
+)
+HOSTILE_HANDLES = (f"<script>{TRAP}</script>", f"<img/src=x/onerror={TRAP}>",
+                   "=cmd|'/C calc'!A0", "javascript:alert(1)", "rtl\u202eevil", "@" + "x" * 300)
+HOSTILE_URLS = (f"javascript:{TRAP}", f"JaVaScRiPt:{TRAP}", f" javascript:{TRAP}",
+                f"data:text/html,<script>{TRAP}</script>", "vbscript:msgbox(1)",
+                f'https://example.com/a"onmouseover="{TRAP}', "https://example.com/" + "a" * 5000)
+
+
+def hostile_creator(number: int) -> dict[str, Any]:
+    """Fields that replace a generated creator's, chosen by its number."""
+    def pick(options: Sequence[str], shift: int = 0) -> str:
+        return options[(number + shift) % len(options)]
+
+    return {"handle": pick(HOSTILE_HANDLES) + (str(number) if number else ""),
+            "nickname": pick(HOSTILE_TEXT), "bio": pick(HOSTILE_TEXT, 3),
+            "profile_url": pick(HOSTILE_URLS), "avatar_url": pick(HOSTILE_URLS, 1)}
+
+
 def _topic(keyword: str) -> str:
     return re.sub(r"\s+", " ", keyword.strip().lower().lstrip("#")) or "life"
 
@@ -394,9 +430,10 @@ def _handle(rng: random.Random, topic: str, first: str | None = None,
 
 def _tiktok_item(post: dict[str, Any], creator: dict[str, Any], shape: str) -> dict[str, Any]:
     handle = creator["handle"]
-    avatar = (f"https://p16-sign-va.tiktokcdn.com/tos-maliva-avt-0068/"
-              f"{creator['avatar_key']}~c5_720x720.jpeg")
-    profile = f"https://www.tiktok.com/@{handle}"
+    avatar = creator.get("avatar_url") or (
+        f"https://p16-sign-va.tiktokcdn.com/tos-maliva-avt-0068/"
+        f"{creator['avatar_key']}~c5_720x720.jpeg")
+    profile = creator.get("profile_url") or f"https://www.tiktok.com/@{handle}"
     item: dict[str, Any] = {
         "id": post["id"],
         "text": post["caption"] + "".join(f" #{tag}" for tag in post["tags"]),
@@ -464,11 +501,12 @@ def _youtube_item(post: dict[str, Any], creator: dict[str, Any]) -> dict[str, An
         "viewCount": post["views"] * 3, "date": _iso(post["created"]),
         "likes": post["likes"], "commentsCount": post["comments"],
         "channelName": creator["nickname"], "channelUsername": creator["handle"],
-        "channelUrl": f"https://www.youtube.com/@{creator['handle']}",
+        "channelUrl": creator.get("profile_url") or f"https://www.youtube.com/@{creator['handle']}",
         "channelId": channel_id,
         "numberOfSubscribers": creator["followers"],
         "channelDescription": creator["bio"],
-        "channelAvatarUrl": f"https://yt3.ggpht.com/{creator['avatar_key']}=s176-c-k-no",
+        "channelAvatarUrl": creator.get("avatar_url")
+        or f"https://yt3.ggpht.com/{creator['avatar_key']}=s176-c-k-no",
         "isChannelVerified": creator["verified"],
         "duration": f"{post['duration'] // 60}:{post['duration'] % 60:02d}",
         "text": f"{post['caption']}\n\n" + " ".join(f"#{tag}" for tag in post["tags"]),

@@ -44,6 +44,7 @@ ABORT_SECONDS = 0.2
 _OUTCOMES = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABORTED}
 # A keyword, or the handle of a profile run ("sandbox.failed"), that asks for an outcome.
 _KEYWORD_OUTCOME = re.compile(r"^sandbox[:._-]?(failed|timed-?out|aborted)$", re.IGNORECASE)
+_KEYWORD_HOSTILE = re.compile(r"^sandbox:?hostile$", re.IGNORECASE)
 _KNOWN_ACTOR = re.compile(r"tiktok|instagram|youtube", re.IGNORECASE)
 
 
@@ -75,6 +76,7 @@ class RunPlan:
     seed: str
     faults: FaultPlan = field(default_factory=FaultPlan)  # the run's own rules
     never_finishes: bool = False  # stays RUNNING once it has written `stop_after` items
+    hostile: bool = False  # creators made of script tags, javascript: URLs, formulas, ...
 
     @classmethod
     def from_input(cls, actor_id: str, run_input: dict[str, Any], *, items_per_second: float,
@@ -122,16 +124,20 @@ class RunPlan:
             count_lag=_option(options, "itemCountLagSeconds", float, DEFAULT_COUNT_LAG_SECONDS),
             seed=_option(options, "seed", str, f"{actor_id}|{'|'.join(sorted(keywords))}"),
             faults=own_faults, never_finishes=behaviour.never_finish,
+            hostile=options.get("hostile") is True,
         )
 
 
 def _keyword_options(keywords: list[str]) -> dict[str, Any]:
     """A search for `sandbox:failed`, `sandbox:timed-out` or `sandbox:aborted` ends that way,
-    and one for `sandbox:fault=SPEC` gets those faults (several such keywords add up), so
-    outcomes and faults can be tried from the page, the API or the CLI like any other search."""
+    one for `sandbox:fault=SPEC` gets those faults (several such keywords add up), and one for
+    `sandbox:hostile` gets creators built to break pages and spreadsheets, so outcomes, faults
+    and hostile data can be tried from the page, the API or the CLI like any other search."""
     options: dict[str, Any] = {}
     specs: list[str] = []
     for keyword in keywords:
+        if _KEYWORD_HOSTILE.match(keyword.strip()):
+            options["hostile"] = True
         match = _KEYWORD_OUTCOME.match(keyword.strip())
         if match and "outcome" not in options:
             outcome = match.group(1).upper().replace("TIMEDOUT", "TIMED-OUT")
@@ -294,7 +300,7 @@ class SandboxState:
         factory: ItemFactory | ProfileFactory = (
             ProfileFactory(platform, profile, plan.target, plan.seed) if profile else
             ItemFactory(platform, keywords_from_input(run_input), plan.target, plan.seed,
-                        plan.shape))
+                        plan.shape, hostile=plan.hostile))
         counter = self._starting.pop(start_key, None) if start_key else None
         if counter is None and plan.faults.rules:
             counter = plan.faults.counter()

@@ -7,8 +7,9 @@ None back and writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -24,6 +25,8 @@ from scrapetrack.store.db import reader, writer
 from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
 
 CHUNK = 500  # ids per IN (...) list
+ACTIVE = [status.value for status in Status if not status.terminal]
+RATE_WINDOW = timedelta(minutes=1)
 LAST_USED_EVERY = timedelta(minutes=1)
 JOBS = cast(Table, ScrapingJob.__table__)
 CREATORS = cast(Table, CreatorRow.__table__)
@@ -43,6 +46,15 @@ JOB_STATE = select(JOBS).where(JOBS.c.id == bindparam("id"),
                                JOBS.c.user_id == bindparam("user"))
 JOB_STATES = select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))
                                 | JOBS.c.campaign_id.in_(bindparam("campaigns", expanding=True)))
+
+
+@dataclass(frozen=True, slots=True)
+class JobCounts:
+    """A user's jobs as a new one is about to be written."""
+
+    now: datetime
+    active: int  # pending or processing
+    created_recently: list[datetime]  # within RATE_WINDOW, newest first
 
 
 @contextmanager
@@ -104,14 +116,16 @@ class Store:
         return token
 
     def user_for_token(self, token_hash: str, kind: str, now: datetime) -> User | None:
-        """The owner of a live token; a login code is spent by this call. Every request
-        authenticates, so this is one cached Core query (no ORM)."""
+        """The owner of a live API token (the hot path: one cached Core query, no ORM); a
+        login code goes through token_owner."""
+        if kind != "api":
+            found = self.token_owner(token_hash, kind, now)
+            return found[1] if found else None
         with _unavailable_as_ours(), self._reader.connect() as conn:
             row = conn.execute(TOKEN_OWNER, {"hash": token_hash, "kind": kind}).first()
         if row is None or (row.expires_at is not None and row.expires_at <= now):
             return None
-        if not self._touch_token(row.token_id, kind, row.last_used_at, now):
-            return None  # a login code spent by someone else meanwhile
+        self._note_use(row.token_id, row.last_used_at, now)
         return User(id=row.id, email=row.email, created_at=row.created_at)
 
     def job_state_for_token(self, token_hash: str, job_id: str,
@@ -122,22 +136,69 @@ class Store:
             row = conn.execute(TOKEN_JOB, {"hash": token_hash, "job": job_id}).first()
         if row is None or (row.token_expires_at is not None and row.token_expires_at <= now):
             return False, None
-        self._touch_token(row.token_id, "api", row.token_last_used_at, now)
+        self._note_use(row.token_id, row.token_last_used_at, now)
         return True, (cast(JobRecord, row) if row.id is not None else None)
 
-    def _touch_token(self, token_id: str, kind: str, last_used: datetime | None,
-                     now: datetime) -> bool:
-        """Note a token's use: an API token's at most once a minute (every request
-        authenticates); a login code's once, which spends it. False if it was spent."""
-        if kind != "login" and last_used is not None and now - last_used < LAST_USED_EVERY:
-            return True
+    def _note_use(self, token_id: str, last_used: datetime | None, now: datetime) -> None:
+        """An API token's last use, written at most once a minute: every request
+        authenticates."""
+        if last_used is not None and now - last_used < LAST_USED_EVERY:
+            return
         with self.writing() as s:
-            query = update(ApiToken).where(ApiToken.id == token_id)
-            if kind == "login":
-                query = query.where(ApiToken.revoked_at.is_(None))
-            done = s.execute(query.values(
-                last_used_at=now, revoked_at=now if kind == "login" else None))
-            return kind != "login" or done.rowcount == 1  # type: ignore[attr-defined]
+            s.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+
+    def token_owner(self, token_hash: str, kind: str,
+                    now: datetime) -> tuple[ApiToken, User] | None:
+        """A live token and its owner; a login code is spent by this call."""
+        with self.reading() as s:
+            token = s.scalar(select(ApiToken).where(
+                ApiToken.token_hash == token_hash, ApiToken.kind == kind,
+                ApiToken.revoked_at.is_(None)))
+            if token is None or (token.expires_at is not None and token.expires_at <= now):
+                return None
+            if kind == "login" and token.last_used_at is not None:
+                return None  # a code works once
+            user = s.get(User, token.user_id)
+        if user is None:
+            return None
+        if kind != "login":
+            self._note_use(token.id, token.last_used_at, now)
+            return token, user
+        with self.writing() as s:  # spent once: a second redeemer meanwhile gets nothing
+            done = s.execute(update(ApiToken).where(
+                ApiToken.id == token.id, ApiToken.last_used_at.is_(None),
+                ApiToken.revoked_at.is_(None)).values(last_used_at=now))
+            if done.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+        return token, user
+
+    def session_user(self, user_id: str, token_id: str, now: datetime) -> User | None:
+        """The user of a browser session, while the token or code it signed in with is
+        neither revoked nor expired (a spent login code still backs its session)."""
+        with self.reading() as s:
+            return s.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id).where(
+                User.id == user_id, ApiToken.id == token_id, ApiToken.revoked_at.is_(None),
+                (ApiToken.kind == "login") | ApiToken.expires_at.is_(None)
+                | (ApiToken.expires_at > now)))
+
+    def tokens(self, user_id: str | None = None) -> Sequence[tuple[ApiToken, str]]:
+        """Tokens and codes with their owner's email, oldest first."""
+        with self.reading() as s:
+            query = select(ApiToken, User.email).join(User, User.id == ApiToken.user_id)
+            if user_id is not None:
+                query = query.where(ApiToken.user_id == user_id)
+            rows = s.execute(query.order_by(ApiToken.created_at, ApiToken.id)).all()
+            return [(row[0], row[1]) for row in rows]
+
+    def revoke_tokens(self, token_ids: Sequence[str], now: datetime) -> int:
+        """Revoke the tokens named that are not revoked yet; how many were."""
+        if not token_ids:
+            return 0
+        with self.writing() as s:
+            done = s.execute(update(ApiToken).where(
+                ApiToken.id.in_(list(token_ids)), ApiToken.revoked_at.is_(None))
+                .values(revoked_at=now))
+            return int(done.rowcount)  # type: ignore[attr-defined]
 
     # campaigns ----------------------------------------------------------------------------
     def create_campaign(self, user_id: str, name: str, description: str | None) -> Campaign:
@@ -157,11 +218,29 @@ class Store:
                                                    Campaign.user_id == user_id))
 
     # jobs ---------------------------------------------------------------------------------
-    def create_job(self, **values: Any) -> ScrapingJob:
+    def create_job(self, check: Callable[[JobCounts], None] | None = None,
+                   **values: Any) -> ScrapingJob:
+        """Insert a job. `check` sees the user's counts in the same transaction and may raise
+        to refuse it: the user's row is locked first, so concurrent creations by one user in
+        any process are counted one after the other (SQLite serialises writers anyway)."""
         with self.writing() as s:
+            if check is not None:
+                check(self._job_counts(s, values["user_id"]))
             job = ScrapingJob(**values)
             s.add(job)
         return job
+
+    @staticmethod
+    def _job_counts(s: Session, user_id: str) -> JobCounts:
+        if s.get_bind().dialect.name == "postgresql":
+            s.execute(select(User.id).where(User.id == user_id).with_for_update())
+        now = utcnow()
+        active = s.scalar(select(func.count()).select_from(ScrapingJob).where(
+            ScrapingJob.user_id == user_id, ScrapingJob.status.in_(ACTIVE))) or 0
+        recent = s.scalars(select(ScrapingJob.created_at).where(
+            ScrapingJob.user_id == user_id, ScrapingJob.created_at > now - RATE_WINDOW)
+            .order_by(ScrapingJob.created_at.desc())).all()
+        return JobCounts(now=now, active=active, created_recently=list(recent))
 
     def get_job(self, job_id: str, user_id: str | None = None) -> ScrapingJob | None:
         with self.reading() as s:

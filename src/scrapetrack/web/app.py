@@ -14,9 +14,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from scrapetrack.config import Settings
-from scrapetrack.runtime import Runtime, build_runtime
+from scrapetrack.runtime import Runtime, build_runtime, make_stream_slots
 from scrapetrack.web import errors
-from scrapetrack.web.routes import api, events, health, metrics, pages, qstash
+from scrapetrack.web.routes import api, docs, events, health, metrics, pages, qstash
+from scrapetrack.web.security import BodyLimit, SecurityHeaders
 from scrapetrack.web.sse import KeepRawSend
 
 HERE = Path(__file__).parent
@@ -41,19 +42,26 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
             yield
         finally:
             await rt.hub.stop()
+            await app.state.stream_slots.close()
             if owned:
                 await run_in_threadpool(rt.close)
             elif worker:
                 await run_in_threadpool(rt.stop_worker)
 
+    # /docs is served by routes/docs.py: FastAPI's own page has an inline script.
     app = FastAPI(title="scrapetrack", version="0.1.0", lifespan=lifespan,
+                  docs_url=None, redoc_url=None,
                   description="Creator-discovery scraping jobs with live progress.")
     assert settings.secret_key is not None
+    public_https = (settings.public_url or "").startswith("https://")
+    # Signed (itsdangerous), HttpOnly, SameSite=Lax; Secure added by SecurityHeaders on HTTPS.
     app.add_middleware(SessionMiddleware, secret_key=settings.secret_key.get_secret_value(),
                        session_cookie="scrapetrack_session", max_age=SESSION_DAYS * 86400,
-                       same_site="lax",
-                       https_only=(settings.public_url or "").startswith("https://"))
+                       same_site="lax", https_only=public_https)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders, always_https=public_https)
     app.add_middleware(KeepRawSend)  # outermost of ours: see web/sse.py
+    app.state.stream_slots = make_stream_slots(settings)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.qstash_limiter = anyio.CapacityLimiter(settings.worker_concurrency)
     errors.install(app)
@@ -61,6 +69,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    app.include_router(docs.router)
     app.include_router(pages.router)
     app.include_router(qstash.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

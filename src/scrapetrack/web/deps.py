@@ -5,13 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from scrapetrack.exceptions import Unauthorized
 from scrapetrack.runtime import Runtime
 from scrapetrack.service import Service
 from scrapetrack.store.models import User
+from scrapetrack.web import csrf
 
 SESSION_USER = "user_id"
+SESSION_TOKEN = "token_id"  # the token or code the browser signed in with
+# Declares Bearer auth in the OpenAPI description; the header itself is parsed below, so a
+# wrong scheme is a 401 rather than silently ignored.
+BEARER = HTTPBearer(auto_error=False, description="An API token from `scrapetrack users create`")
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -36,29 +42,46 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def optional_user(request: Request) -> User | None:
-    runtime = get_runtime(request)
+def bearer_user(request: Request) -> User | None:
+    """The owner of the request's Bearer token; None when it has no Authorization header."""
     token = bearer_token(request)
-    if token is not None:
-        return runtime.accounts.authenticate(token)
-    user_id = request.session.get(SESSION_USER)
-    if user_id:
-        return runtime.accounts.user(user_id)
-    return None
+    return None if token is None else get_runtime(request).accounts.authenticate(token)
+
+
+def session_user(request: Request) -> User | None:
+    """The browser session's user, while the token it signed in with stands."""
+    user_id, token_id = request.session.get(SESSION_USER), request.session.get(SESSION_TOKEN)
+    if not (isinstance(user_id, str) and isinstance(token_id, str)):
+        return None
+    user = get_runtime(request).accounts.session_user(user_id, token_id)
+    if user is None:  # revoked meanwhile: forget the session
+        request.session.clear()
+    return user
+
+
+def optional_user(request: Request) -> User | None:
+    """For pages: a Bearer token, or the session (pages check CSRF on their own forms)."""
+    return bearer_user(request) or session_user(request)
 
 
 def require_user(request: Request) -> User:
-    """current_user, called from a thread a route already runs in."""
-    user = optional_user(request)
+    """A Bearer token's owner, or the session's user plus its CSRF token on unsafe methods;
+    also for routes that authenticate inside a thread they already run in."""
+    user = bearer_user(request)
+    if user is not None:
+        return user
+    user = session_user(request)
     if user is None:
         raise Unauthorized()
+    if request.method not in csrf.SAFE_METHODS:
+        csrf.check(request, request.headers.get(csrf.HEADER))
     return user
 
 
-async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
-    if user is None:
-        raise Unauthorized()
-    return user
+def current_user(request: Request,
+                 _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> User:
+    """For the API (the BEARER dependency declares the scheme in the OpenAPI description)."""
+    return require_user(request)
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -11,10 +11,13 @@ from starlette.exceptions import HTTPException
 
 from scrapetrack.exceptions import (
     Conflict,
+    Forbidden,
     InputError,
     NotFound,
+    PayloadTooLarge,
     ProviderError,
     ScrapetrackError,
+    TooManyRequests,
     Unauthorized,
     Unavailable,
     UnknownPlatform,
@@ -23,8 +26,9 @@ from scrapetrack.exceptions import (
 log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[ScrapetrackError], int], ...] = (
-    (UnknownPlatform, 404), (InputError, 400), (Unauthorized, 401), (NotFound, 404),
-    (Conflict, 409), (Unavailable, 503), (ProviderError, 502))
+    (UnknownPlatform, 404), (PayloadTooLarge, 413), (InputError, 400), (Unauthorized, 401),
+    (Forbidden, 403), (NotFound, 404), (Conflict, 409), (TooManyRequests, 429),
+    (Unavailable, 503), (ProviderError, 502))
 
 
 def error(status: int, message: str) -> JSONResponse:
@@ -42,7 +46,14 @@ def install(app: FastAPI) -> None:
         response = error(code, exc.message)
         if code == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
         return response
+
+    @app.exception_handler(Exception)
+    async def bug(_request: Request, exc: Exception) -> JSONResponse:
+        # The traceback goes to the log (uvicorn prints it); the client learns nothing of it.
+        return error(500, "Something went wrong on our side; it has been logged")
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -55,6 +55,8 @@ ERROR_TEXTS: dict[int, tuple[str, str]] = {
     400: ("Bad input: the message says what to correct",
           "targetResults must be a whole number from 1 to 10000"),
     401: ("No valid credentials: send `Authorization: Bearer TOKEN`", "Authentication required"),
+    403: ("Signed in by cookie, but without the page's CSRF token (X-CSRF-Token)",
+          "The page's CSRF token is missing or wrong: reload the page"),
     404: ("Not found, or someone else's (the answer is the same)", "Job not found"),
     409: ("The resource is in a state that does not allow this",
           "The job has already ended as completed"),
@@ -63,15 +65,21 @@ ERROR_TEXTS: dict[int, tuple[str, str]] = {
     422: ("A body of the wrong shape (not JSON, a field of the wrong type)",
           "keywords: Input should be a valid list"),
     429: ("Too many requests for now: wait, then try again", "Too many requests"),
+    502: ("The scraping platform failed", "Apify answered 500 while aborting the run"),
     503: ("A backend (database or queue) is briefly unavailable: try again shortly",
           "The database is unavailable; try again shortly"),
 }
 
 
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for these error statuses, each with the ErrorOut body."""
+    """OpenAPI `responses` for these error statuses, each with the ErrorOut body (429 with
+    its Retry-After)."""
     return {code: {"model": ErrorOut, "description": ERROR_TEXTS[code][0],
-                   "content": {"application/json": {"example": {"error": ERROR_TEXTS[code][1]}}}}
+                   "content": {"application/json": {"example": {"error": ERROR_TEXTS[code][1]}}},
+                   **({"headers": RETRY_AFTER} if code == 429 else {})}
             for code in codes}
 
 
@@ -82,5 +90,6 @@ def answer(status: int, example: Any, description: str = "Successful Response",
                      "content": {media_type: {"example": example}}}}
 
 
-# Every /api route can answer these.
-ANY = (401, 429, 503)
+# Every /api route can answer these: credentials, a parameter of the wrong shape, a per-user
+# limit, a backend briefly down.
+ANY = (401, 422, 429, 503)

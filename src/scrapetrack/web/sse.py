@@ -13,7 +13,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scrapetrack.events.hub import Hub, Watcher
+from scrapetrack.events.slots import StreamSlots
 from scrapetrack.store.models import ScrapingJob
+from scrapetrack.web.errors import error
 
 HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
            (b"cache-control", b"no-cache, no-transform"),
@@ -42,14 +44,33 @@ class KeepRawSend:
 
 class EventStream(Response):
     def __init__(self, hub: Hub, register: Callable[[Hub, Watcher], None],
-                 ends_with: str | None = None, last_seen: dict[str, int] | None = None) -> None:
+                 ends_with: str | None = None, last_seen: dict[str, int] | None = None,
+                 slot: tuple[StreamSlots, str] | None = None) -> None:
         super().__init__()
         self.hub = hub
         self.register = register
         self.ends_with = ends_with
         self.last_seen = last_seen or {}
+        self.slot = slot  # the per-user cap and the user
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.slot is None:
+            await self._stream(scope, receive, send)
+            return
+        slots, user_id = self.slot
+        ticket = await slots.take(user_id)
+        if ticket is None:  # the same answer errors.py gives TooManyStreams
+            refusal = slots.refusal()
+            response = error(429, refusal.message)
+            response.headers["Retry-After"] = str(refusal.retry_after)
+            await response(scope, receive, send)
+            return
+        try:
+            await self._stream(scope, receive, send)
+        finally:
+            await slots.give_back(user_id, ticket)
+
+    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
         send = scope.get(RAW_SEND, send)
         await send({"type": "http.response.body", "body": RETRY, "more_body": True})
@@ -71,10 +92,12 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-def job_stream(hub: Hub, job: ScrapingJob, last_event_id: int | None) -> EventStream:
+def job_stream(hub: Hub, job: ScrapingJob, last_event_id: int | None,
+               slot: tuple[StreamSlots, str] | None = None) -> EventStream:
     return EventStream(hub, lambda h, w: h.watch_job(w, job), ends_with=job.id,
-                       last_seen={job.id: last_event_id} if last_event_id else None)
+                       last_seen={job.id: last_event_id} if last_event_id else None, slot=slot)
 
 
-def campaign_stream(hub: Hub, campaign_id: str, jobs: Sequence[ScrapingJob]) -> EventStream:
-    return EventStream(hub, lambda h, w: h.watch_campaign(w, campaign_id, jobs))
+def campaign_stream(hub: Hub, campaign_id: str, jobs: Sequence[ScrapingJob],
+                    slot: tuple[StreamSlots, str] | None = None) -> EventStream:
+    return EventStream(hub, lambda h, w: h.watch_campaign(w, campaign_id, jobs), slot=slot)

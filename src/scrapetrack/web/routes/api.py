@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from scrapetrack.exceptions import InputError, JobNotFound
 from scrapetrack.jobs import JobRecord
 from scrapetrack.results import results_csv
-from scrapetrack.service import SearchRequest, check_platform
+from scrapetrack.service import SearchRequest, check_platform, looks_like_id
 from scrapetrack.views import campaign_json, creator_json, job_status
 from scrapetrack.web.deps import (
     CurrentUser,
@@ -34,22 +34,30 @@ from scrapetrack.web.openapi import (
 from scrapetrack.web.schemas import CampaignIn, SearchIn
 
 router = APIRouter(prefix="/api", tags=["api"])
-ERRORS: dict[int | str, dict[str, Any]] = errors(400, 401, 404, 422)
+UNSAFE = (403, 413)  # what a POST may add: no CSRF token with a cookie, a body too large
+
+
+def known_platform(platform: str) -> str:
+    """Checked before the body, so an unknown platform is a 404 whatever was posted."""
+    return check_platform(platform)
+
+
+Platform = Annotated[str, Depends(known_platform)]
 
 
 @router.post("/campaigns", status_code=201, responses={
-    **ERRORS, **answer(201, CAMPAIGN), **errors(400, 413, 422, *ANY)})
+    **answer(201, CAMPAIGN), **errors(400, *UNSAFE, *ANY)})
 def create_campaign(body: CampaignIn, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
     return campaign_json(service.create_campaign(user.id, body.name, body.description))
 
 
-@router.get("/campaigns", responses={**ERRORS, **answer(200, [CAMPAIGN]), **errors(*ANY)})
+@router.get("/campaigns", responses={**answer(200, [CAMPAIGN]), **errors(*ANY)})
 def list_campaigns(user: CurrentUser, service: ServiceDep) -> list[dict[str, Any]]:
     return [campaign_json(c) for c in service.list_campaigns(user.id)]
 
 
 @router.get("/campaigns/{campaign_id}", responses={
-    **ERRORS, **answer(200, {**CAMPAIGN, "scrapingJobs": [JOB]}), **errors(404, *ANY)})
+    **answer(200, {**CAMPAIGN, "scrapingJobs": [JOB]}), **errors(404, *ANY)})
 def get_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
     campaign = service.get_campaign(user.id, campaign_id)
     jobs = service.campaign_jobs(user.id, campaign.id)
@@ -57,8 +65,8 @@ def get_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> di
 
 
 @router.post("/scraping/{platform}", status_code=202, responses={
-    **ERRORS, **answer(202, PENDING_JOB), **errors(400, 404, 413, 422, *ANY)})
-def start_search(platform: str, body: SearchIn, user: CurrentUser,
+    **answer(202, PENDING_JOB), **errors(400, 404, *UNSAFE, *ANY)})
+def start_search(user: CurrentUser, platform: Platform, body: SearchIn,
                  service: ServiceDep) -> dict[str, Any]:
     job = service.start_search(user.id, SearchRequest(
         platform=platform, campaign_id=body.campaignId, keywords=body.keywords,
@@ -67,7 +75,7 @@ def start_search(platform: str, body: SearchIn, user: CurrentUser,
 
 
 @router.get("/scraping/{platform}", responses={
-    **ERRORS, **answer(200, JOB), **errors(400, 404, *ANY),
+    **answer(200, JOB), **errors(400, 404, *ANY),
     304: {"description": "Not modified: the job's version is the one in If-None-Match"}})
 async def search_status(platform: str, request: Request, service: ServiceDep,
                         job_id: str | None = Query(default=None, alias="jobId"),
@@ -82,7 +90,8 @@ async def search_status(platform: str, request: Request, service: ServiceDep,
             check_platform(platform)
             return service.job_state(user.id, _required(job_id))
         # Scripts polling with a token: the token and the job are read in one statement.
-        found = get_runtime(request).accounts.job_state(token, job_id or "")
+        found = get_runtime(request).accounts.job_state(
+            token, job_id if job_id and looks_like_id(job_id) else "")
         check_platform(platform)
         _required(job_id)
         if found is None:
@@ -106,18 +115,19 @@ def _required(job_id: str | None) -> str:
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, responses={
-    **ERRORS, **answer(202, CANCELLED_JOB), **errors(404, 409, *ANY)})
+    **answer(202, CANCELLED_JOB), **errors(404, 409, 502, *UNSAFE, *ANY)})
 def cancel_job(job_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
     return job_status(service.cancel_job(user.id, job_id))
 
 
 @router.get("/jobs/{job_id}/results", responses={
-    **ERRORS, 200: {"description": "The creators, as JSON or (format=csv) CSV", "content": {
+    200: {"description": "The creators, as JSON or (format=csv) CSV", "content": {
         "application/json": {"example": [CREATOR]}, "text/csv": {"example": CSV}}},
-    **errors(404, 422, *ANY)})
+    **errors(404, *ANY)})
 def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
                 format: str = Query(default="json", pattern="^(json|csv)$"),
-                after_id: int | None = Query(default=None, alias="afterId", ge=0)) -> Any:
+                after_id: int | None = Query(default=None, alias="afterId", ge=0,
+                                             le=2**31 - 1)) -> Any:
     """The creators found, most followed first; with `afterId`, only those found after the
     creator with that `id`, in the order found (to stream rows in while the job runs)."""
     rows = service.results(user.id, job_id, after_id)
@@ -127,7 +137,7 @@ def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
     return [creator_json(r) for r in rows]
 
 
-@router.get("/jobs", responses={**ERRORS, **answer(200, [JOB]), **errors(400, 422, *ANY)})
+@router.get("/jobs", responses={**answer(200, [JOB]), **errors(400, *ANY)})
 def list_jobs(user: CurrentUser, service: ServiceDep,
               status: str | None = Query(default=None, description="only jobs in this status"),
               campaign_id: str | None = Query(default=None, alias="campaignId"),
@@ -137,7 +147,7 @@ def list_jobs(user: CurrentUser, service: ServiceDep,
                                                       campaign_id=campaign_id, limit=limit)]
 
 
-@router.get("/jobs/{job_id}", responses={**ERRORS, **answer(200, JOB), **errors(404, *ANY)})
+@router.get("/jobs/{job_id}", responses={**answer(200, JOB), **errors(404, *ANY)})
 def get_job(job_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
     """A job's status, whatever its platform."""
     return job_status(service.get_job(user.id, job_id))

@@ -7,33 +7,44 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
+from scrapetrack.events.slots import StreamSlots
 from scrapetrack.web.deps import CurrentUser, ServiceDep, get_runtime
 from scrapetrack.web.openapi import ANY, EVENTS, errors
-from scrapetrack.web.routes.api import ERRORS
 from scrapetrack.web.sse import campaign_stream, job_stream
 
 router = APIRouter(prefix="/api", tags=["events"])
-STREAM = {**ERRORS, 200: {"description": "text/event-stream of `progress` events (the job status)",
-                "content": {"text/event-stream": {"example": EVENTS}}}, **errors(404, *ANY)}
+STREAM = {200: {"description": "text/event-stream of `progress` events (the job status)",
+                "content": {"text/event-stream": {"schema": {"type": "string"},
+                                                  "example": EVENTS}}},
+          **errors(404, *ANY)}
 
 
 def last_event_id(header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
                   query: Annotated[str | None, Query(alias="lastEventId")] = None) -> int | None:
     raw = (header or query or "").strip()
-    return int(raw) if raw.isdigit() else None
+    # isdigit() alone also takes "²" and other digits int() refuses.
+    return int(raw) if raw.isascii() and raw.isdigit() else None
+
+
+def stream_slots(request: Request) -> StreamSlots:
+    slots: StreamSlots = request.app.state.stream_slots
+    return slots
+
+
+Slots = Annotated[StreamSlots, Depends(stream_slots)]
 
 
 @router.get("/jobs/{job_id}/events", response_class=Response, responses=STREAM)
 def job_events(job_id: str, request: Request, user: CurrentUser, service: ServiceDep,
-               since: Annotated[int | None, Depends(last_event_id)]) -> Response:
+               slots: Slots, since: Annotated[int | None, Depends(last_event_id)]) -> Response:
     """The job's status on every change; ends after its terminal status."""
     job = service.get_job(user.id, job_id)
-    return job_stream(get_runtime(request).hub, job, since)
+    return job_stream(get_runtime(request).hub, job, since, slot=(slots, user.id))
 
 
 @router.get("/campaigns/{campaign_id}/events", response_class=Response, responses=STREAM)
 def campaign_events(campaign_id: str, request: Request, user: CurrentUser,
-                    service: ServiceDep) -> Response:
+                    service: ServiceDep, slots: Slots) -> Response:
     """Every job of the campaign, including ones started later; ends when the client leaves."""
     jobs = service.campaign_jobs(user.id, campaign_id)
-    return campaign_stream(get_runtime(request).hub, campaign_id, jobs)
+    return campaign_stream(get_runtime(request).hub, campaign_id, jobs, slot=(slots, user.id))

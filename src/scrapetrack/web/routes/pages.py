@@ -7,23 +7,26 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from scrapetrack.exceptions import ScrapetrackError, Unauthorized
+from scrapetrack.exceptions import CsrfFailed, ScrapetrackError, Unauthorized
 from scrapetrack.providers.platforms import PLATFORMS
 from scrapetrack.runtime import Runtime
 from scrapetrack.store.models import User
 from scrapetrack.views import campaign_json, job_status
-from scrapetrack.web.deps import SESSION_USER, get_runtime, optional_user
+from scrapetrack.web import csrf
+from scrapetrack.web.deps import SESSION_TOKEN, SESSION_USER, get_runtime, optional_user
 from scrapetrack.web.errors import status_for
 
 router = APIRouter(include_in_schema=False)
 MaybeUser = Annotated[User | None, Depends(optional_user)]
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+CsrfField = Annotated[str, Form(alias=csrf.FIELD)]
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: object) -> Response:
     runtime = get_runtime(request)
     templates = request.app.state.templates
     context.setdefault("sandbox", runtime.settings.uses_sandbox)
+    context.setdefault("csrf_token", csrf.csrf_token(request))
     response: Response = templates.TemplateResponse(request, name, context,
                                                     status_code=status_code)
     return response
@@ -41,25 +44,39 @@ def login_page(request: Request, runtime: RuntimeDep, code: str | None = None) -
 
 
 @router.post("/login")
-def login_submit(request: Request, runtime: RuntimeDep,
-                 token: Annotated[str, Form()] = "") -> Response:
+def login_submit(request: Request, runtime: RuntimeDep, token: Annotated[str, Form()] = "",
+                 csrf_token: CsrfField = "") -> Response:
+    try:  # a forged sign-in would put the victim in the attacker's account
+        csrf.check(request, csrf_token)
+    except CsrfFailed as exc:
+        return render(request, "login.html", status_code=403, error=exc.message)
     return sign_in(request, runtime, token.strip())
 
 
 def sign_in(request: Request, runtime: Runtime, secret: str) -> Response:
     try:
-        user = runtime.accounts.redeem_login(secret)
+        signed = runtime.accounts.redeem_login(secret)
     except Unauthorized as exc:
         return render(request, "login.html", status_code=401, error=exc.message)
-    request.session.clear()
-    request.session[SESSION_USER] = user.id
+    request.session.clear()  # a fresh session, and with it a fresh CSRF token
+    request.session[SESSION_USER] = signed.user.id
+    request.session[SESSION_TOKEN] = signed.token_id
     return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, csrf_token: CsrfField = "") -> Response:
+    try:
+        csrf.check(request, csrf_token)
+    except CsrfFailed as exc:
+        return refused(request, exc)
     request.session.clear()
     return to_login()
+
+
+def refused(request: Request, exc: CsrfFailed) -> Response:
+    return render(request, "not_found.html", status_code=403, user=None,
+                  title="Not allowed", message=exc.message)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -73,9 +90,14 @@ def campaigns_page(request: Request, user: MaybeUser, runtime: RuntimeDep) -> Re
 @router.post("/campaigns")
 def create_campaign(request: Request, user: MaybeUser, runtime: RuntimeDep,
                     name: Annotated[str, Form()] = "",
-                    description: Annotated[str, Form()] = "") -> Response:
+                    description: Annotated[str, Form()] = "",
+                    csrf_token: CsrfField = "") -> Response:
     if user is None:
         return to_login()
+    try:
+        csrf.check(request, csrf_token)
+    except CsrfFailed as exc:
+        return refused(request, exc)
     try:
         campaign = runtime.service.create_campaign(user.id, name, description or None)
     except ScrapetrackError as exc:

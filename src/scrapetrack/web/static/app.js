@@ -35,10 +35,15 @@
     }
   }
 
+  // The session's CSRF token: the API refuses a cookie-authenticated POST without it.
+  const csrfMeta = document.querySelector("meta[name=csrf-token]");
+  const csrfToken = csrfMeta ? csrfMeta.content : "";
+
   async function api(path, options) {
     const response = await fetch(path, Object.assign({
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: { "Content-Type": "application/json", Accept: "application/json",
+        "X-CSRF-Token": csrfToken },
     }, options));
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(body.error || `Request failed (${response.status})`);
