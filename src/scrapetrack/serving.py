@@ -5,8 +5,6 @@ Tests put the sandbox and the app on real sockets with it, so every client speak
 
 from __future__ import annotations
 
-import logging
-import re
 import socket
 import threading
 import time

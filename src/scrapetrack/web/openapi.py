@@ -54,7 +54,8 @@ class ErrorOut(BaseModel):
 ERROR_TEXTS: dict[int, tuple[str, str]] = {
     400: ("Bad input: the message says what to correct",
           "targetResults must be a whole number from 1 to 10000"),
-    401: ("No valid credentials: send `Authorization: Bearer TOKEN`", "Authentication required"),
+    401: ("No valid credentials: send `Authorization: Bearer TOKEN` (QStash: a valid "
+          "`Upstash-Signature`)", "Authentication required"),
     403: ("Signed in by cookie, but without the page's CSRF token (X-CSRF-Token)",
           "The page's CSRF token is missing or wrong: reload the page"),
     404: ("Not found, or someone else's (the answer is the same)", "Job not found"),

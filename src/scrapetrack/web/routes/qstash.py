@@ -11,13 +11,15 @@ from scrapetrack.exceptions import Unauthorized
 from scrapetrack.qstash import PATH, QStashQueue
 from scrapetrack.runtime import Runtime
 from scrapetrack.web.deps import get_runtime
+from scrapetrack.web.openapi import JOB_ID, answer, errors
 
 router = APIRouter(tags=["qstash"])
 
 
 @router.post(PATH, responses={
-    401: {"description": "Missing or invalid Upstash-Signature",
-          "content": {"application/json": {"example": {"error": "Invalid QStash signature"}}}}})
+    **answer(200, {"jobId": JOB_ID, "parked": True}, "The delivery was handled: the job "
+             "advanced (parked: it goes on in the next message), or had nothing to do"),
+    **errors(400, 401, 413, 422, 503)})
 async def process_scraping(request: Request,
                            runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
     """Advance the job a QStash message names, for at most QSTASH_BUDGET_SECONDS."""
