@@ -45,6 +45,8 @@ def run_one(name: str, passed: list[str]) -> int:
         if not callable(run):
             return 0
         code = int(run(passed) or 0)  # each benchmark's main(argv) parses its own options
+    except SystemExit as exc:  # argparse, on an option this benchmark does not take
+        code = exc.code if isinstance(exc.code, int) else 1
     except Exception as exc:  # one broken benchmark must not hide the others' figures
         traceback.print_exc()
         _summary.record(name, "crashed", f"{type(exc).__name__}: {exc}"[:120], ok=False)
