@@ -410,14 +410,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 results.append(run_backend(backend, args, sandbox_url, tmp / backend))
         passed = report(results, args)
         print("\nHow to read it: Huey's SQLite storage cannot wake a consumer, so each of the "
-              f"{args.concurrency} consumer threads polls it, every 0.05 s after a task and "
-              "backing off x1.5 to every 0.5 s when idle; the first thread to look takes the "
-              "job, so with several idle threads the wait is well under their 0.5 s period "
-              "(its bound). Redis (BZPOPMIN) and PostgreSQL (LISTEN/NOTIFY) wake a blocked "
-              "thread at once: what remains is the store's insert and commit, the enqueue and "
-              "the claim. QStash adds an HTTP publish, the stand-in's hand-off and a signed "
-              "delivery (verified) to the web process; real QStash adds its network and "
-              "scheduling on top.")
+              f"{args.concurrency} consumer threads polls it: 0.05 s after a task, backing off "
+              "x1.5 to every 0.5 s when idle. The first thread to look takes the job, so with "
+              "C idle threads at random phases the wait is about 0.5 / (C + 1) s on average "
+              "(less while some are still in their quick polls after a job), and never over "
+              "0.5 s; with `--concurrency 1` it spreads over 0-0.5 s. Redis (BZPOPMIN) and "
+              "PostgreSQL (LISTEN/NOTIFY) wake a blocked thread at once: what remains is the "
+              "store's insert and commit, the enqueue and the claim's transaction. QStash adds "
+              "an HTTP publish, the stand-in's hand-off and a signed delivery (verified) to the "
+              "web process; real QStash adds its network and scheduling on top.")
         keep = args.keep or any(r.problems for r in results)
         return 0 if passed else 1
     except KeyboardInterrupt:

@@ -430,7 +430,9 @@ def main(argv: list[str] | None = None) -> int:
                two.cpu_per_job_minute / one.cpu_per_job_minute
                if one.cpu_per_job_minute else None)
         record("scale", "pickup p99, 2 workers", f"{percentile(two.pickup, 0.99):.2f} s",
-               f"{percentile(one.pickup, 0.99):.2f} s (1 worker)")
+               f"{percentile(one.pickup, 0.99):.2f} s (1 worker)",
+               percentile(two.pickup, 0.99) / percentile(one.pickup, 0.99)
+               if percentile(one.pickup, 0.99) > 0 else None)
         for r in results:
             if r.peak_connections is not None:  # PostgreSQL only
                 # The README's promise: at most 25 database connections per process.
