@@ -32,6 +32,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from bench._summary import record
+
 FAULTS = ("items:429/17,items:503/23,runs:502/19,items:reset/29,items:malformed/31,"
           "items:truncated/37")
 PG_SERVER = "postgres@127.0.0.1:5432"
@@ -484,6 +486,12 @@ def run(args: argparse.Namespace, tmp: Path) -> bool:
         print(f"\n{fleet.hung_stops} SIGTERMed worker(s) did not stop within {STOP_GRACE:g} s")
     if fleet.term_exit_seconds:
         print(f"\nSIGTERM → exit: max {max(fleet.term_exit_seconds):.1f} s")
+    record("chaos", "kills (SIGKILL) + graceful stops (SIGTERM) survived",
+           f"{fleet.kills} + {fleet.terms}")
+    record("chaos", "faults injected (of sandbox requests)",
+           f"{sum(injected.values())} (of {requests})")
+    for name, value in must_be_zero.items():
+        record("chaos", name, str(value), target="0", ok=value == 0)
     return any(must_be_zero.values())
 
 

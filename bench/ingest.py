@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
 
+from bench._summary import record  # noqa: E402
 from bench.fanout import Child  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -285,6 +286,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         failed = failed or not ok
         verdicts.append(f"- {'PASS' if ok else 'FAIL'}  {kind}: the store's ingest ≥ "
                         f"{RATIO_TARGET}x the raw driver, same rows: {ratio:.2f}x")
+        record("ingest", f"{kind}: Store.ingest items/s, same rows", f"{s_rate:,.0f}/s",
+               f"{r_rate:,.0f}/s (raw executemany)", ratio, f"≥ {RATIO_TARGET}x", ok)
+        record("ingest", f"{kind}: worker loop items/s (HTTP reads included)",
+               f"{p_rate:,.0f}/s", f"{r_rate:,.0f}/s (raw executemany)", p_rate / r_rate)
     small_rss = rows[0][1]["rss_mb"]
     big_ok = big["rss_mb"] <= RSS_TARGET_MB
     failed = failed or not big_ok
@@ -295,6 +300,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"- {'PASS' if big_ok else 'FAIL'}  peak RSS at {big['items']:,} items "
           f"≤ {RSS_TARGET_MB} MB: {big['rss_mb']:.0f} MB ({small_rss:.0f} MB at "
           f"{rows[0][1]['items']:,})")
+    record("ingest", f"worker peak RSS at {big['items']:,} items", f"{big['rss_mb']:.0f} MB",
+           f"{small_rss:.0f} MB at {rows[0][1]['items']:,} items",
+           big["rss_mb"] / small_rss if small_rss else None, f"≤ {RSS_TARGET_MB} MB", big_ok)
     return 1 if failed else 0
 
 

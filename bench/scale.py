@@ -36,6 +36,7 @@ from types import FrameType
 from typing import Any
 
 from bench._proc import cpu_seconds, rss_bytes
+from bench._summary import record
 from bench.chaos import PG_SERVER, TERMINAL, WORDS, Fleet, Worker, database, scrapetrack_command
 
 REDIS_QUEUE = "redis://127.0.0.1:6379/0"
@@ -420,6 +421,26 @@ def main(argv: list[str] | None = None) -> int:
         failed = any(r.completed != r.jobs for r in results)
         if failed:
             print("\nFAILED: not every job completed", file=sys.stderr)
+        record("scale", "jobs completed, 1 worker / 2 workers",
+               f"{one.completed} / {two.completed}", f"{one.jobs} / {two.jobs} started",
+               target="all", ok=not failed)
+        record("scale", "jobs completed per minute, 2 workers", f"{two.per_minute:.1f}",
+               f"{one.per_minute:.1f} (1 worker)",
+               two.per_minute / one.per_minute if one.per_minute else None)
+        record("scale", "worker CPU per job-minute, 2 workers",
+               f"{two.cpu_per_job_minute:.2f} s", f"{one.cpu_per_job_minute:.2f} s (1 worker)",
+               two.cpu_per_job_minute / one.cpu_per_job_minute
+               if one.cpu_per_job_minute else None)
+        record("scale", "pickup p99, 2 workers", f"{percentile(two.pickup, 0.99):.2f} s",
+               f"{percentile(one.pickup, 0.99):.2f} s (1 worker)",
+               percentile(two.pickup, 0.99) / percentile(one.pickup, 0.99)
+               if percentile(one.pickup, 0.99) > 0 else None)
+        for r in results:
+            if r.peak_connections is not None:  # PostgreSQL only
+                # The README's promise: at most 25 database connections per process.
+                record("scale", f"peak database connections, {r.workers} worker(s)",
+                       str(r.peak_connections), target=f"≤ {25 * r.workers}",
+                       ok=r.peak_connections <= 25 * r.workers)
         keep = args.keep or bool(problems)
         return 1 if failed else 0
     except KeyboardInterrupt:

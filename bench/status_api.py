@@ -31,6 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(ROOT))
 
 from bench._proc import cpu_seconds, pin, raise_nofile  # noqa: E402
+from bench._summary import record  # noqa: E402
 from bench.fanout import Child, make_fixture  # noqa: E402
 
 SERVER_CORE, CLIENT_CORE = 0, 1
@@ -194,6 +195,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ok = ratio >= TARGET and case.wrong == 0
         failed = failed or not ok
         print(f"- {'PASS' if ok else 'FAIL'}  {case.name} ≥ {TARGET}x /healthz: {ratio:.2f}x")
+        record("status_api", f"{case.name}: requests/s", f"{case.rps:,.0f}/s",
+               f"{floor.rps:,.0f}/s (/healthz)", ratio,
+               f"≥ {TARGET}x, 0 unexpected answers", ok)
     return 1 if failed else 0
 
 
