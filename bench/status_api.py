@@ -110,14 +110,14 @@ async def load(port: int, case: Case, connections: int, seconds: float, pid: int
     warm, stop = asyncio.Event(), asyncio.Event()
     counts: dict[int, int] = {}
     # Warm-up: the same load for a second, not counted.
-    conns = [cast(Loop, (await loop.create_connection(
-        lambda: Loop(request, warm, {}), "127.0.0.1", port))[1]) for _ in range(connections)]
+    conns = [(await loop.create_connection(
+        lambda: Loop(request, warm, {}), "127.0.0.1", port))[1] for _ in range(connections)]
     await asyncio.sleep(1.0)
     warm.set()
     await asyncio.gather(*(c.closed for c in conns))
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    conns = [cast(Loop, (await loop.create_connection(
-        lambda: Loop(request, stop, counts), "127.0.0.1", port))[1]) for _ in range(connections)]
+    conns = [(await loop.create_connection(
+        lambda: Loop(request, stop, counts), "127.0.0.1", port))[1] for _ in range(connections)]
     await asyncio.sleep(seconds)
     stop.set()
     t1, cpu1 = time.monotonic(), cpu_seconds(pid)
