@@ -3,11 +3,13 @@ CI=true), the sandbox on a real socket, and a running app with its embedded work
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -155,6 +157,26 @@ def wait_until(check: Callable[[], T | None], timeout: float = 10.0,
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         time.sleep(POLL_SECONDS)
+
+
+def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run(main()) on a thread of its own: the session's browser fixture keeps an
+    event loop running on this one."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(asyncio.run(main()))
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name="run-async")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 def free_port() -> int:

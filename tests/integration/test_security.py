@@ -15,7 +15,7 @@ import pytest
 
 from scrapetrack.events.slots import RedisSlots
 from scrapetrack.store.models import ScrapingJob
-from tests.conftest import Stack, wait_until
+from tests.conftest import POLL_SECONDS, Stack, run_async, wait_until
 from tests.integration.conftest import App
 
 SESSION = "scrapetrack_session"
@@ -409,13 +409,15 @@ def test_streams_of_a_dead_process_lapse(redis_url: str) -> None:
         held = await dead.take("alice")
         dead.held.clear()  # as if the process had died: nothing left to renew
         refused = await alive.take("alice")
-        await asyncio.sleep(0.6)
-        later = await alive.take("alice")
+        later, deadline = None, asyncio.get_running_loop().time() + 5
+        while later is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(POLL_SECONDS)
+            later = await alive.take("alice")
         await dead.close()
         await alive.close()
         return held, refused, later
 
-    held, refused, later = asyncio.run(scenario())
+    held, refused, later = run_async(scenario)
     assert held and refused is None and later
 
 
@@ -433,5 +435,5 @@ def test_open_streams_are_renewed_while_they_last(redis_url: str) -> None:
         await other.close()
         return refused, freed
 
-    refused, freed = asyncio.run(scenario())
+    refused, freed = run_async(scenario)
     assert refused is None and freed
