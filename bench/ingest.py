@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -81,6 +80,16 @@ def prepared(database_url: str, sandbox_url: str, tmp: Path, items: int) -> Any:
     return runtime, job
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries that over from the
+    parent across fork and exec, so a child of a big benchmark would report its parent's."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def run_product(database_url: str, sandbox_url: str, tmp: Path, items: int) -> dict[str, Any]:
     runtime, job = prepared(database_url, sandbox_url, tmp, items)
     job_id = job.id
@@ -93,7 +102,7 @@ def run_product(database_url: str, sandbox_url: str, tmp: Path, items: int) -> d
         if done.status != "completed":
             raise RuntimeError(f"the job ended {done.status}: {done.last_error}")
         return {"seconds": seconds, "items": done.items_offset, "creators": done.creators_count,
-                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+                "rss_mb": peak_rss_mb()}
     finally:
         runtime.close()
 

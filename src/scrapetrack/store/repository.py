@@ -7,6 +7,7 @@ None back and writes nothing.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -74,6 +75,11 @@ class Store:
         self._reader = reader(engine)
         self._read = sessionmaker(self._reader, expire_on_commit=False)
         self._write = sessionmaker(writer(engine), expire_on_commit=False)
+
+    @property
+    def local(self) -> bool:
+        """A file on this machine (SQLite), not a server across a network."""
+        return self.engine.dialect.name == "sqlite"
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
@@ -437,20 +443,26 @@ class Store:
                 if row["terms"] or old_terms.get(row["handle_key"]):
                     row["terms"] = sorted({*old_terms.get(row["handle_key"], []),
                                            *(row["terms"] or [])})
-        dialect = sqlite if s.get_bind().dialect.name == "sqlite" else postgresql
-        insert = dialect.insert(CREATORS)
-        new, old = insert.excluded, CREATORS.c
-        keep = {f: func.coalesce(new[f], old[f])
-                for f in ("display_name", "followers", "bio", "profile_url", "avatar_url")}
-        keep["matched_keyword"] = func.coalesce(old.matched_keyword, new.matched_keyword)
-        keep["terms"] = func.coalesce(new.terms, old.terms)
-        s.execute(insert.on_conflict_do_update(
-            index_elements=[old.job_id, old.platform, old.handle_key],
-            set_={**keep,
-                  "items_count": old.items_count + new.items_count,
-                  "engagement_sum": old.engagement_sum + new.engagement_sum,
-                  "engagement_samples": old.engagement_samples + new.engagement_samples,
-                  "verified": old.verified | new.verified}), rows)
+        s.execute(creators_upsert(s.get_bind().dialect.name), rows)
+
+
+@functools.cache
+def creators_upsert(dialect_name: str) -> Any:
+    """The creators upsert, built once per dialect: the same statement object every page,
+    so SQLAlchemy compiles it once instead of on every call."""
+    insert = (sqlite if dialect_name == "sqlite" else postgresql).insert(CREATORS)
+    new, old = insert.excluded, CREATORS.c
+    keep = {f: func.coalesce(new[f], old[f])
+            for f in ("display_name", "followers", "bio", "profile_url", "avatar_url")}
+    keep["matched_keyword"] = func.coalesce(old.matched_keyword, new.matched_keyword)
+    keep["terms"] = func.coalesce(new.terms, old.terms)
+    return insert.on_conflict_do_update(
+        index_elements=[old.job_id, old.platform, old.handle_key],
+        set_={**keep,
+              "items_count": old.items_count + new.items_count,
+              "engagement_sum": old.engagement_sum + new.engagement_sum,
+              "engagement_samples": old.engagement_samples + new.engagement_samples,
+              "verified": old.verified | new.verified})
 
 
 def creator_rows(job_id: str, creators: Sequence[Creator]) -> list[dict[str, Any]]:
