@@ -25,6 +25,8 @@ from scrapetrack.jobs import JobRecord, Status
 from scrapetrack.store.db import reader, writer
 from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
 
+# Runs a write elsewhere (a thread), for a caller that must not wait on the write lock.
+Later = Callable[[Callable[[], None]], object]
 CHUNK = 500  # ids per IN (...) list
 ACTIVE = [status.value for status in Status if not status.terminal]
 RATE_WINDOW = timedelta(minutes=1)
@@ -134,24 +136,34 @@ class Store:
         self._note_use(row.token_id, row.last_used_at, now)
         return User(id=row.id, email=row.email, created_at=row.created_at)
 
-    def job_state_for_token(self, token_hash: str, job_id: str,
-                            now: datetime) -> tuple[bool, JobRecord | None]:
+    def job_state_for_token(self, token_hash: str, job_id: str, now: datetime,
+                            later: Later | None = None) -> tuple[bool, JobRecord | None]:
         """The seed's status poll in one statement: whether the API token is live, and its
-        owner's job `job_id` as a plain row (None when they have no such job)."""
+        owner's job `job_id` as a plain row (None when they have no such job). With `later`,
+        the token's last-use write, when one is due, is handed to it instead of done here."""
         with _unavailable_as_ours(), self._reader.connect() as conn:
             row = conn.execute(TOKEN_JOB, {"hash": token_hash, "job": job_id}).first()
         if row is None or (row.token_expires_at is not None and row.token_expires_at <= now):
             return False, None
-        self._note_use(row.token_id, row.token_last_used_at, now)
+        self._note_use(row.token_id, row.token_last_used_at, now, later)
         return True, (cast(JobRecord, row) if row.id is not None else None)
 
-    def _note_use(self, token_id: str, last_used: datetime | None, now: datetime) -> None:
+    def _note_use(self, token_id: str, last_used: datetime | None, now: datetime,
+                  later: Later | None = None) -> None:
         """An API token's last use, written at most once a minute: every request
         authenticates."""
         if last_used is not None and now - last_used < LAST_USED_EVERY:
             return
-        with self.writing() as s:
-            s.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=now))
+
+        def write() -> None:
+            with self.writing() as s:
+                s.execute(update(ApiToken).where(ApiToken.id == token_id)
+                          .values(last_used_at=now))
+
+        if later is None:
+            write()
+        else:
+            later(write)
 
     def token_owner(self, token_hash: str, kind: str,
                     now: datetime) -> tuple[ApiToken, User] | None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -12,6 +15,7 @@ from scrapetrack.exceptions import InputError, JobNotFound
 from scrapetrack.jobs import JobRecord
 from scrapetrack.results import results_csv
 from scrapetrack.service import SearchRequest, check_platform, looks_like_id
+from scrapetrack.store.repository import Later
 from scrapetrack.views import campaign_json, creator_json, job_status
 from scrapetrack.web.deps import (
     CurrentUser,
@@ -33,6 +37,7 @@ from scrapetrack.web.openapi import (
 )
 from scrapetrack.web.schemas import CampaignIn, SearchIn
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["api"])
 UNSAFE = (403, 413)  # what a POST may add: no CSRF token with a cookie, a body too large
 
@@ -77,35 +82,50 @@ def start_search(user: CurrentUser, platform: Platform, body: SearchIn,
 @router.get("/scraping/{platform}", responses={
     **answer(200, JOB), **errors(400, 404, *ANY),
     304: {"description": "Not modified: the job's version is the one in If-None-Match"}})
-async def search_status(platform: str, request: Request, service: ServiceDep,
+async def search_status(platform: str, request: Request,
                         job_id: str | None = Query(default=None, alias="jobId"),
                         if_none_match: str | None = Header(default=None)) -> Any:
     """The seed's status. Its ETag names the job's version, so a poller that sends it back in
     `If-None-Match` gets a bodiless 304 until the job changes."""
 
-    def read() -> JobRecord:
+    runtime = get_runtime(request)
+
+    def read(later: Later | None = None) -> JobRecord:
         token = bearer_token(request)
         if token is None:  # a browser's session
             user = require_user(request)
             check_platform(platform)
-            return service.job_state(user.id, _required(job_id))
+            return runtime.service.job_state(user.id, _required(job_id))
         # Scripts polling with a token: the token and the job are read in one statement.
-        found = get_runtime(request).accounts.job_state(
-            token, job_id if job_id and looks_like_id(job_id) else "")
+        found = runtime.accounts.job_state(
+            token, job_id if job_id and looks_like_id(job_id) else "", later)
         check_platform(platform)
         _required(job_id)
         if found is None:
             raise JobNotFound()
         return found
 
-    # The seed's pollers call this route most: authentication and the read share one hop to
-    # the threadpool instead of one each.
-    job = await run_in_threadpool(read)
+    # The seed's pollers call this route most. On SQLite the reads are of a local file, and
+    # WAL readers never wait for writers: done here, they cost far less than a hop to the
+    # threadpool; the rare write (a token's last use, once a minute) goes to a thread. A
+    # database across a network is read on the threadpool, authentication and job in one hop.
+    if runtime.store.local:
+        job = read(later=_on_a_thread)
+    else:
+        job = await run_in_threadpool(read)
     tag = f'"{job.id}.{job.version}"'
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
     if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
     return JSONResponse(job_status(job), headers=headers)
+
+
+def _on_a_thread(write: Callable[[], None]) -> None:
+    def done(future: asyncio.Future[None]) -> None:
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("could not note a token's use: %s", future.exception())
+
+    asyncio.get_running_loop().run_in_executor(None, write).add_done_callback(done)
 
 
 def _required(job_id: str | None) -> str:
