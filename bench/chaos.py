@@ -50,7 +50,7 @@ WORDS = ("fitness coach", "vegan recipes", "street food", "home workout", "skinc
          "photography", "guitar lessons", "language learning", "gardening", "coffee", "hiit")
 # Hands `scrapetrack worker` a parent-death signal before exec'ing it (same pid), so a bench
 # that is itself SIGKILLed leaves no worker behind.
-_EXEC_WITH_PDEATHSIG = ("import ctypes, os, signal, sys; "
+EXEC_WITH_PDEATHSIG = ("import ctypes, os, signal, sys; "
                         "ctypes.CDLL(None).prctl(1, signal.SIGKILL); "
                         "os.execv(sys.argv[1], sys.argv[1:])")
 
@@ -91,7 +91,7 @@ class Fleet:
         log = self.logs / f"worker-{self.spawned:03d}.log"
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-c", _EXEC_WITH_PDEATHSIG, scrapetrack_command(), "worker",
+                [sys.executable, "-c", EXEC_WITH_PDEATHSIG, scrapetrack_command(), "worker",
                  "--concurrency", str(CONCURRENCY)],
                 env=self.env, cwd=self.logs, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=subprocess.STDOUT)
@@ -328,7 +328,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, _frame: FrameType | None) -> None:
+def interrupt(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -336,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     tmp = Path(tempfile.mkdtemp(prefix="chaos-"))
     (tmp / "logs").mkdir()
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # so `finally` cleans up on SIGTERM
+    previous = signal.signal(signal.SIGTERM, interrupt)  # so `finally` cleans up on SIGTERM
     failed = True  # an exception keeps the evidence too
     try:
         failed = run(args, tmp)

@@ -39,7 +39,6 @@ from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,12 +47,13 @@ if __package__ in (None, ""):  # run as a file: make `bench` importable
 
 from bench._summary import record  # noqa: E402
 from bench.chaos import (  # noqa: E402
-    _EXEC_WITH_PDEATHSIG,
+    EXEC_WITH_PDEATHSIG,
     PG_SERVER,
     TERMINAL,
     Fleet,
     Worker,
     database,
+    interrupt,
     scrapetrack_command,
 )
 from bench.scale import REDIS_QUEUE, percentile, redis_queue, wait_ready  # noqa: E402
@@ -159,7 +159,7 @@ def spawn(fleet: Fleet, name: str, argv: list[str]) -> Worker:
     log = fleet.logs / f"{name}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-c", _EXEC_WITH_PDEATHSIG, scrapetrack_command(), *argv],
+            [sys.executable, "-c", EXEC_WITH_PDEATHSIG, scrapetrack_command(), *argv],
             env=fleet.env, cwd=fleet.logs, stdin=subprocess.DEVNULL, stdout=out,
             stderr=subprocess.STDOUT)
     worker = Worker(process, log, time.monotonic())
@@ -384,9 +384,6 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, _frame: FrameType | None) -> None:  # as in bench.chaos
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     from scrapetrack.sandbox import create_sandbox_app
@@ -394,7 +391,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parse(argv)
     tmp = Path(tempfile.mkdtemp(prefix="pickup-"))
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # so `finally` cleans up on SIGTERM
+    previous = signal.signal(signal.SIGTERM, interrupt)  # so `finally` cleans up on SIGTERM
     keep = True  # an exception keeps the evidence
     try:
         # Every item at once: a job lasts about one worker poll, so slots stay free.

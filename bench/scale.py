@@ -32,12 +32,21 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench._proc import cpu_seconds, rss_bytes
 from bench._summary import record
-from bench.chaos import PG_SERVER, TERMINAL, WORDS, Fleet, Worker, database, scrapetrack_command
+from bench.chaos import (
+    EXEC_WITH_PDEATHSIG,
+    PG_SERVER,
+    TERMINAL,
+    WORDS,
+    Fleet,
+    Worker,
+    database,
+    interrupt,
+    scrapetrack_command,
+)
 
 REDIS_QUEUE = "redis://127.0.0.1:6379/0"
 STACKS = ("postgres+redis", "sqlite")
@@ -45,12 +54,6 @@ SAMPLE_SECONDS = 0.5
 READY_SECONDS = 60.0  # a worker's imports + migration check + consumer start
 # Tags this process's own database connections, so the peak counts the workers' alone.
 MONITOR_APP = "scale-bench"
-# Copied from bench.chaos (private there): hands `scrapetrack worker` a parent-death signal
-# before exec'ing it (same pid, so /proc/<pid> is the worker's), so a SIGKILLed bench leaves
-# no worker behind.
-_EXEC_WITH_PDEATHSIG = ("import ctypes, os, signal, sys; "
-                        "ctypes.CDLL(None).prctl(1, signal.SIGKILL); "
-                        "os.execv(sys.argv[1], sys.argv[1:])")
 
 
 # sampling ----------------------------------------------------------------------------------
@@ -253,7 +256,7 @@ def run_once(args: argparse.Namespace, workers: int, tmp: Path) -> Result:
             log = logs / f"worker-{index + 1}.log"
             with log.open("wb") as out:
                 process = subprocess.Popen(
-                    [sys.executable, "-c", _EXEC_WITH_PDEATHSIG, scrapetrack_command(),
+                    [sys.executable, "-c", EXEC_WITH_PDEATHSIG, scrapetrack_command(),
                      "worker", "--concurrency", str(concurrency)],
                     env=worker_env, cwd=logs, stdin=subprocess.DEVNULL, stdout=out,
                     stderr=subprocess.STDOUT)
@@ -394,14 +397,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _interrupt(signum: int, _frame: FrameType | None) -> None:  # copied from bench.chaos
-    raise KeyboardInterrupt(f"signal {signum}")
-
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     tmp = Path(tempfile.mkdtemp(prefix="scale-"))
-    previous = signal.signal(signal.SIGTERM, _interrupt)  # so `finally` cleans up on SIGTERM
+    previous = signal.signal(signal.SIGTERM, interrupt)  # so `finally` cleans up on SIGTERM
     keep = True  # an exception keeps the evidence
     try:
         results: list[Result] = []
