@@ -1,10 +1,10 @@
 """One web process for bench/fanout.py: uvicorn (uvloop + httptools) on one core, serving
 either the product (`create_app`, worker=False) or the bare broadcast baseline.
 
-The package is not touched: this wrapper counts the statements the product's engine runs with
-a SQLAlchemy `before_cursor_execute` listener and publishes the counts, with the hub's read
-count, in a small memory-mapped file the benchmark reads at any time without an HTTP request
-(which would queue behind the load it measures).
+The package is not touched: this wrapper counts the statements SQLite runs on the product's
+connections (the driver's trace callback, so reads that skip SQLAlchemy count too) and
+publishes the counts, with the hub's read count, in a small memory-mapped file the benchmark
+reads at any time without an HTTP request (which would queue behind the load it measures).
 
     python -m bench._fanout_server --mode app --stats FILE --database-url ... [--redis-url ...]
 Prints `READY <port>` once it serves.
@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import mmap
 import os
+import signal
 import socket
 import struct
 import sys
@@ -61,9 +63,10 @@ class Stats:
 
 
 def count_statements(engine: Any, stats: Stats) -> None:
+    """Every statement SQLite runs on a connection of `engine`'s pool."""
     from sqlalchemy import event
 
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def traced(statement: str) -> None:
         verb = statement.lstrip()[:6].upper()
         stats.add(STATEMENTS)
         if verb.startswith("BEGIN"):
@@ -73,7 +76,10 @@ def count_statements(engine: Any, stats: Stats) -> None:
         elif verb in ("INSERT", "UPDATE", "DELETE"):
             stats.add(WRITES)
 
-    event.listen(engine, "before_cursor_execute", before)
+    def checkout(dbapi_conn: Any, *args: Any) -> None:
+        dbapi_conn.set_trace_callback(traced)
+
+    event.listen(engine.pool, "checkout", checkout)
 
 
 def trace(runtime: Any, path: Path) -> None:
@@ -156,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trace", type=Path, help="log notice/read/encode times here")
     parser.add_argument("--no-hub-stats", action="store_true",
                         help="no thread copying the hub's counters (when no one reads them)")
+    parser.add_argument("--profile", type=Path, help="write cProfile stats of the loop here")
     parser.add_argument("--secret-key", default="bench-secret-key-" + "x" * 32)
     args = parser.parse_args(argv)
     setup(args.core)  # before any thread starts, so every thread stays on this core
@@ -192,9 +199,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"READY {port} {os.getpid()}", flush=True)
 
     threading.Thread(target=announce, daemon=True).start()
+    # uvicorn re-raises the SIGTERM it caught once it has stopped: exit cleanly instead, so
+    # the runtime closes and the profile is written.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    profiler = cProfile.Profile() if args.profile else None
+    if profiler is not None:
+        profiler.enable()  # the event loop's thread: the hub and every request
     try:
         server.run(sockets=[sock])
     finally:
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
         if runtime is not None:
             runtime.close()
     return 0

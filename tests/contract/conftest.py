@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+import uvloop
 
 from scrapetrack.events.base import Bus
 from scrapetrack.events.inprocess import InProcessBus
@@ -19,6 +21,15 @@ from scrapetrack.store.models import ScrapingJob
 from scrapetrack.store.repository import Store
 
 BUSES = ["inprocess", "poll", "redis", "postgres"]
+
+
+@pytest.fixture(params=["asyncio", "uvloop"])
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """The hub on asyncio's own loop and on uvloop, which uvicorn picks when it is installed
+    (its timers differ: call_at with a past time gives a Handle without when())."""
+    if request.param == "uvloop":
+        return "asyncio", {"loop_factory": uvloop.new_event_loop}
+    return "asyncio", {}
 
 
 @dataclass

@@ -204,3 +204,39 @@ async def test_idle_streams_get_a_heartbeat_comment(case: Case) -> None:
         assert [data["status"] for _, data in client.events()] == ["pending"]
     finally:
         await hub.stop()
+
+
+class BusyClient(Client):
+    """A connection whose writes keep the loop busy a while (a loaded server)."""
+
+    async def send(self, message: dict[str, Any]) -> None:
+        time.sleep(0.005)  # noqa: ASYNC251 - blocks the loop, as a CPU-bound write would
+        await super().send(message)
+
+
+async def test_heartbeats_and_changes_keep_flowing_together(case: Case) -> None:
+    """Pings, safety polls and the reads notices start share one timer. With the loop busier
+    than a heartbeat period (deadlines already past when the timer is set again), both pings
+    and changes still reach every client, many periods in."""
+    job = case.new_job()
+    case.bus.safety_poll_seconds = 0.1
+    hub = Hub(case.store, case.bus, max_hz=50, heartbeat_seconds=0.1)
+    await hub.start()
+    publisher = CoalescingPublisher(case.bus, interval=0.02)
+    try:
+        clients = [BusyClient() for _ in range(12)]
+        for client in clients:
+            hub.watch_job(Watcher(client.send, ends_with=job.id), job)
+        claimed = await asyncio.to_thread(case.store.claim, job.id, "w1", utcnow(), utcnow())
+        assert claimed is not None
+        for step in range(1, 13):  # over a dozen heartbeat periods
+            version = await asyncio.to_thread(case.store.update_owned, job.id, "w1",
+                                              progress=step, processed_results=step)
+            assert version is not None
+            publisher.publish(Notice(job.id, job.campaign_id, version))
+            await asyncio.sleep(0.1)  # the pace of the changes under test, not a wait
+        await until(lambda: all(c.events()[-1][1]["progress"] == 12 for c in clients))
+        assert all(c.frames.count(b": ping\n\n") >= 3 for c in clients)
+    finally:
+        publisher.close()
+        await hub.stop()

@@ -132,6 +132,7 @@ class Hub:
         self._dirty_campaigns: set[str] = set()
         self._full_read = True
         self._wake = asyncio.Event()
+        self._poked = False
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -199,7 +200,7 @@ class Hub:
                 watcher.offer(state_id, state.version, state.campaign_frame, False)
         if first:  # a job created between the snapshot and now must not wait for a poll
             self._dirty_campaigns.add(campaign_id)
-            self._wake.set()
+            self._poke()
 
     def unwatch(self, watcher: Watcher) -> None:
         for groups in (self._job_watchers, self._campaign_watchers):
@@ -215,14 +216,19 @@ class Hub:
         async for item in self.bus.listen():
             if not isinstance(item, Notice):  # RESYNC: we may have missed notices
                 self._full_read = True
-                self._wake.set()
+                self._poke()
                 continue
             known = self._jobs.get(item.job_id)
             if known is not None and known.version >= item.version:
                 continue
             if item.job_id in self._job_watchers or item.campaign_id in self._campaign_watchers:
                 self._dirty.add(item.job_id)
-                self._wake.set()
+                self._poke()
+
+    def _poke(self) -> None:
+        """There is something to read (a notice, a RESYNC, a new campaign watcher)."""
+        self._poked = True
+        self._wake.set()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -230,37 +236,53 @@ class Hub:
         next_poll = loop.time() + safety
         next_ping = loop.time() + self.heartbeat_seconds
         last_read = -math.inf
-        while True:
-            try:
-                async with asyncio.timeout(max(0.0, min(next_poll, next_ping) - loop.time())):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            started = loop.time()
-            woken = self._wake.is_set()
-            self._wake.clear()
-            if started >= next_ping:
-                next_ping = started + self.heartbeat_seconds
-                self._ping_all()
-            if started >= next_poll:
-                self._full_read = True
-                next_poll = started + safety
-                if not woken and started - last_read < SAFETY_DEFER_SECONDS:
-                    # Notices are flowing: the next one's read covers every watched job
-                    # instead, so the safety poll costs no query of its own.
-                    next_poll = started + SAFETY_DEFER_SECONDS
+        # One timer for the next ping or safety poll, moved only when that deadline moves: a
+        # change then costs the process a single wake-up (its notice), not a timer's too.
+        # (uvloop answers call_at with a plain Handle, without when(), for a time already
+        # past: the deadline armed is kept here.)
+        alarm: asyncio.Handle | None = None
+        armed = math.nan
+        try:
+            while True:
+                due = min(next_poll, next_ping)
+                if due != armed:
+                    if alarm is not None:
+                        alarm.cancel()
+                    alarm, armed = loop.call_at(due, self._wake.set), due
+                await self._wake.wait()
+                self._wake.clear()
+                now = loop.time()
+                poked, self._poked = self._poked, False
+                if now >= next_ping:
+                    next_ping = now + self.heartbeat_seconds
+                    self._ping_all()
+                if now >= next_poll:
+                    self._full_read = True
+                    next_poll = now + safety
+                    if not poked and now - last_read < SAFETY_DEFER_SECONDS:
+                        # Notices are flowing: the next one's read covers every watched job
+                        # instead, so the safety poll costs no query of its own.
+                        next_poll = now + SAFETY_DEFER_SECONDS
+                        continue
+                elif not poked:
+                    armed = math.nan  # woken a little early (timers round): arm it again
                     continue
-            try:
-                full = self._full_read
-                if await self._read():
-                    last_read = started
-                    if full:
-                        next_poll = started + safety
-            except Exception:  # the database may be restarting: the next tick tries again
-                log.exception("the hub could not read job states")
-                self._full_read = True
-            # At most max_hz reads a second: notices arriving meanwhile coalesce.
-            await asyncio.sleep(max(0.0, self.min_interval - (loop.time() - started)))
+                # At most max_hz reads a second: notices arriving meanwhile coalesce.
+                if (wait := self.min_interval - (now - last_read)) > 0:
+                    await asyncio.sleep(wait)
+                started = loop.time()
+                try:
+                    full = self._full_read
+                    if await self._read():
+                        last_read = started
+                        if full:
+                            next_poll = started + safety
+                except Exception:  # the database may be restarting: the next poll tries again
+                    log.exception("the hub could not read job states")
+                    self._full_read = True
+        finally:
+            if alarm is not None:
+                alarm.cancel()
 
     async def _read(self) -> bool:
         """Read what changed (everything watched after a RESYNC or a safety poll); whether

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, func, select, update
+from sqlalchemy import Engine, Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +24,7 @@ from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
 from scrapetrack.store.db import reader, writer
 from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
+from scrapetrack.store.prepared import FastReads
 
 # Runs a write elsewhere (a thread), for a caller that must not wait on the write lock.
 Later = Callable[[Callable[[], None]], object]
@@ -47,8 +48,24 @@ TOKEN_JOB = select(
     TOKENS.c.revoked_at.is_(None))
 JOB_STATE = select(JOBS).where(JOBS.c.id == bindparam("id"),
                                JOBS.c.user_id == bindparam("user"))
-JOB_STATES = select(JOBS).where(JOBS.c.id.in_(bindparam("ids", expanding=True))
-                                | JOBS.c.campaign_id.in_(bindparam("campaigns", expanding=True)))
+
+
+def job_states_select(ids: int, campaigns: int) -> Select[Any]:
+    """The jobs among `ids` ids, and those of `campaigns` campaigns (binds i0…, c0…)."""
+    wanted = []
+    if ids:
+        wanted.append(JOBS.c.id.in_([bindparam(f"i{k}") for k in range(ids)]))
+    if campaigns:
+        wanted.append(JOBS.c.campaign_id.in_([bindparam(f"c{k}") for k in range(campaigns)]))
+    return select(JOBS).where(or_(*wanted))
+
+
+def _padded(prefix: str, values: Sequence[str]) -> tuple[int, dict[str, str]]:
+    """A power-of-two count of binds, the last value repeated: few statements to prepare."""
+    if not values:
+        return 0, {}
+    size = 1 << (len(values) - 1).bit_length()
+    return size, {f"{prefix}{k}": values[min(k, len(values) - 1)] for k in range(size)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +91,8 @@ def _unavailable_as_ours() -> Iterator[None]:
 class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._reader = reader(engine)
-        self._read = sessionmaker(self._reader, expire_on_commit=False)
+        self._read = sessionmaker(reader(engine), expire_on_commit=False)
+        self._fast = FastReads(engine)
         self._write = sessionmaker(writer(engine), expire_on_commit=False)
 
     @property
@@ -129,8 +146,8 @@ class Store:
         if kind != "api":
             found = self.token_owner(token_hash, kind, now)
             return found[1] if found else None
-        with _unavailable_as_ours(), self._reader.connect() as conn:
-            row = conn.execute(TOKEN_OWNER, {"hash": token_hash, "kind": kind}).first()
+        row = self._fast.first(self._fast.prepare("token_owner", lambda: TOKEN_OWNER),
+                               {"hash": token_hash, "kind": kind})
         if row is None or (row.expires_at is not None and row.expires_at <= now):
             return None
         self._note_use(row.token_id, row.last_used_at, now)
@@ -141,8 +158,8 @@ class Store:
         """The seed's status poll in one statement: whether the API token is live, and its
         owner's job `job_id` as a plain row (None when they have no such job). With `later`,
         the token's last-use write, when one is due, is handed to it instead of done here."""
-        with _unavailable_as_ours(), self._reader.connect() as conn:
-            row = conn.execute(TOKEN_JOB, {"hash": token_hash, "job": job_id}).first()
+        row = self._fast.first(self._fast.prepare("token_job", lambda: TOKEN_JOB),
+                               {"hash": token_hash, "job": job_id})
         if row is None or (row.token_expires_at is not None and row.token_expires_at <= now):
             return False, None
         self._note_use(row.token_id, row.token_last_used_at, now, later)
@@ -269,9 +286,8 @@ class Store:
 
     def job_state(self, job_id: str, user_id: str) -> JobRecord | None:
         """A user's job as a plain row: what status polling reads, without the ORM."""
-        with _unavailable_as_ours(), self._reader.connect() as conn:
-            return cast(JobRecord | None, conn.execute(
-                JOB_STATE, {"id": job_id, "user": user_id}).first())
+        return cast(JobRecord | None, self._fast.first(
+            self._fast.prepare("job_state", lambda: JOB_STATE), {"id": job_id, "user": user_id}))
 
     def campaign_jobs(self, campaign_id: str) -> Sequence[ScrapingJob]:
         with self.reading() as s:
@@ -291,17 +307,15 @@ class Store:
 
     def job_states(self, job_ids: Sequence[str],
                    campaign_ids: Sequence[str] = ()) -> list[JobRecord]:
-        """The jobs named, and every job of the campaigns named: one query per chunk.
-
-        The hub calls this on every change, so it skips the ORM and reuses one statement
-        (whose cache key is then computed once): plain rows from a pooled connection cost a
-        fraction of a Session building mapped objects."""
+        """The jobs named, and every job of the campaigns named: one query per chunk (the
+        hub's read on every change, so a prepared one)."""
         rows: list[JobRecord] = []
-        with _unavailable_as_ours(), self._reader.connect() as conn:
-            for start in range(0, max(len(job_ids), len(campaign_ids)), CHUNK):
-                rows.extend(cast(Sequence[JobRecord], conn.execute(JOB_STATES, {
-                    "ids": job_ids[start:start + CHUNK],
-                    "campaigns": campaign_ids[start:start + CHUNK]}).all()))
+        for start in range(0, max(len(job_ids), len(campaign_ids)), CHUNK):
+            ids, id_values = _padded("i", job_ids[start:start + CHUNK])
+            campaigns, campaign_values = _padded("c", campaign_ids[start:start + CHUNK])
+            prepared = self._fast.prepare(("job_states", ids, campaigns),
+                                          functools.partial(job_states_select, ids, campaigns))
+            rows.extend(self._fast.all(prepared, id_values | campaign_values))
         return rows
 
     def orphans(self, stale_before: datetime, pending_before: datetime) -> list[str]:

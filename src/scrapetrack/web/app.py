@@ -18,7 +18,7 @@ from scrapetrack.runtime import Runtime, build_runtime, make_stream_slots
 from scrapetrack.web import errors
 from scrapetrack.web.routes import api, docs, events, health, metrics, pages, qstash
 from scrapetrack.web.security import BodyLimit, SecurityHeaders
-from scrapetrack.web.sse import KeepRawSend
+from scrapetrack.web.sse import StreamingApp
 
 HERE = Path(__file__).parent
 SESSION_DAYS = 14
@@ -49,9 +49,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
                 await run_in_threadpool(rt.stop_worker)
 
     # /docs is served by routes/docs.py: FastAPI's own page has an inline script.
-    app = FastAPI(title="scrapetrack", version="0.1.0", lifespan=lifespan,
-                  docs_url=None, redoc_url=None,
-                  description="Creator-discovery scraping jobs with live progress.")
+    app = StreamingApp(title="scrapetrack", version="0.1.0", lifespan=lifespan,
+                       docs_url=None, redoc_url=None,
+                       description="Creator-discovery scraping jobs with live progress.")
     assert settings.secret_key is not None
     public_https = (settings.public_url or "").startswith("https://")
     # Signed (itsdangerous), HttpOnly, SameSite=Lax; Secure added by SecurityHeaders on HTTPS.
@@ -60,7 +60,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
                        same_site="lax", https_only=public_https)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders, always_https=public_https)
-    app.add_middleware(KeepRawSend)  # outermost of ours: see web/sse.py
     app.state.stream_slots = make_stream_slots(settings)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.qstash_limiter = anyio.CapacityLimiter(settings.worker_concurrency)

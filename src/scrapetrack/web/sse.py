@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
+from fastapi import FastAPI
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from scrapetrack.events.hub import Hub, Watcher
 from scrapetrack.events.slots import StreamSlots
@@ -28,18 +29,15 @@ RETRY = b"retry: 2000\n\n"
 RAW_SEND = "scrapetrack.raw_send"
 
 
-class KeepRawSend:
-    """Keeps the server's own `send` in the scope. The middleware between it and a route
-    only cares about a response's start; an event stream writes its many body frames
-    straight to the server, a few microseconds and stack frames cheaper each."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
+class StreamingApp(FastAPI):
+    """Keeps the server's own `send` in the scope. Every middleware between it and a route,
+    Starlette's error handler included, only cares about a response's start; an event stream
+    writes its many body frames straight to the server, a few stack frames cheaper each."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             scope[RAW_SEND] = send
-        await self.app(scope, receive, send)
+        await super().__call__(scope, receive, send)
 
 
 class EventStream(Response):
