@@ -1,21 +1,26 @@
-"""The hottest reads, run on the driver's own cursor.
+"""The hottest statements, compiled once and run as the driver's own SQL.
 
 Every status poll and every hub read is one small SELECT. Through `Connection.execute` each
 costs ~100 µs of Python (execution context, result metadata, row objects) around ~10 µs of
 SQLite; here the same Core select is compiled once per dialect and run on a pooled
 connection's cursor, and each column's own result processor turns driver values into what
 Core would have returned. Rows are named tuples, read by attribute like Core's.
+
+The ingest's upsert is the other hot spot: Core builds and processes every row's parameters
+one by one; `Prepared.many` applies only the binds' own processors, and the statement runs
+with `exec_driver_sql` inside the caller's transaction.
 """
 
 from __future__ import annotations
 
+import operator
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, Select
+from sqlalchemy import Engine, Insert, Select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
@@ -23,14 +28,15 @@ from sqlalchemy.pool import PoolProxiedConnection
 from scrapetrack.exceptions import StoreUnavailable
 
 Processor = Callable[[Any], Any]
+_UNSET = object()
 
 
 class Prepared:
-    """One Core select, compiled for one dialect."""
+    """One Core statement, compiled for one dialect."""
 
     __slots__ = ("_binds", "_dialect", "_make", "_positional", "_results", "_types", "sql")
 
-    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+    def __init__(self, statement: Select[Any] | Insert, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
         names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
@@ -41,12 +47,14 @@ class Prepared:
             bind = compiled.binds[name]
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             self._binds.append((name, bind.effective_value, processor))
-        columns = list(statement.selected_columns)
+        columns = list(statement.selected_columns) if isinstance(statement, Select) else []
         self._dialect = dialect
         self._types = [column.type.dialect_impl(dialect) for column in columns]
         self._results: list[tuple[int, Processor]] | None = None  # at the first rows
-        self._make: Callable[[Iterable[Any]], Any] = namedtuple(  # type: ignore[attr-defined]
-            "Row", [str(c.key) for c in columns])._make
+        self._make: Callable[[Iterable[Any]], Any] | None = None
+        if columns:
+            row = namedtuple("Row", [str(c.key) for c in columns])  # type: ignore[misc]
+            self._make = row._make
 
     def params(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         out = []
@@ -57,6 +65,26 @@ class Prepared:
             return out
         return {name: value for (name, _, _), value in zip(self._binds, out, strict=True)}
 
+    def many(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+        """Parameters for executemany: every bind taken from each row, processed. A page's
+        rows repeat values (one timestamp, None, False): a value that is the previous row's
+        object is not processed again."""
+        names = [name for name, _, _ in self._binds]
+        take = operator.itemgetter(*names)
+        table = [list(take(row)) for row in rows]
+        for i, (_, _, processor) in enumerate(self._binds):
+            if processor is None:
+                continue
+            last_in: Any = _UNSET
+            last_out: Any = None
+            for values in table:
+                if values[i] is not last_in:
+                    last_in, last_out = values[i], processor(values[i])
+                values[i] = last_out
+        if self._positional:
+            return [tuple(values) for values in table]
+        return [dict(zip(names, values, strict=True)) for values in table]
+
     def rows(self, description: Sequence[Sequence[Any]],
              raw: Sequence[Sequence[Any]]) -> list[Any]:
         if self._results is None:  # some processors depend on the driver's column types
@@ -64,6 +92,7 @@ class Prepared:
                 (i, p) for i, (kind, column) in enumerate(zip(self._types, description,
                                                                strict=True))
                 if (p := kind.result_processor(self._dialect, column[1])) is not None]
+        assert self._make is not None, "not a select"
         if not self._results:
             return [self._make(row) for row in raw]
         made = []
@@ -87,7 +116,7 @@ class FastReads:
         dbapi = engine.dialect.loaded_dbapi
         self._lost: tuple[type[Exception], ...] = (dbapi.OperationalError, dbapi.InterfaceError)
 
-    def prepare(self, key: Any, build: Callable[[], Select[Any]]) -> Prepared:
+    def prepare(self, key: Any, build: Callable[[], Select[Any] | Insert]) -> Prepared:
         prepared = self._prepared.get(key)
         if prepared is None:
             prepared = self._prepared[key] = Prepared(build(), self.engine.dialect)

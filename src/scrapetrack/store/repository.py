@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Select, Table, bindparam, func, or_, select, update
+from sqlalchemy import Engine, Insert, Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,6 +48,11 @@ TOKEN_JOB = select(
     TOKENS.c.revoked_at.is_(None))
 JOB_STATE = select(JOBS).where(JOBS.c.id == bindparam("id"),
                                JOBS.c.user_id == bindparam("user"))
+
+# A job's distinct creators, counted again after a page's upsert (same transaction).
+RECOUNT_CREATORS = update(JOBS).where(JOBS.c.id == bindparam("job")).values(
+    creators_count=select(func.count()).select_from(CREATORS).where(
+        CREATORS.c.job_id == bindparam("job")).scalar_subquery())
 
 
 def job_states_select(ids: int, campaigns: int) -> Select[Any]:
@@ -370,9 +375,7 @@ class Store:
                 return None
             if creators:
                 self._upsert_creators(s, job_id, creators)
-                count = s.scalar(select(func.count()).select_from(CREATORS)
-                                 .where(CREATORS.c.job_id == job_id))
-                s.execute(update(JOBS).where(JOBS.c.id == job_id).values(creators_count=count))
+                s.execute(RECOUNT_CREATORS, {"job": job_id})
             return version
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
@@ -455,8 +458,7 @@ class Store:
                            .returning(JOBS.c.version))
         return result.scalar_one_or_none()
 
-    @staticmethod
-    def _upsert_creators(s: Session, job_id: str, creators: Sequence[Creator]) -> None:
+    def _upsert_creators(self, s: Session, job_id: str, creators: Sequence[Creator]) -> None:
         rows = creator_rows(job_id, creators)
         if any(row["terms"] for row in rows):
             # Terms are a set: merged here with the saved ones. The caller's guarded update
@@ -469,26 +471,32 @@ class Store:
                 if row["terms"] or old_terms.get(row["handle_key"]):
                     row["terms"] = sorted({*old_terms.get(row["handle_key"], []),
                                            *(row["terms"] or [])})
-        s.execute(creators_upsert(s.get_bind().dialect.name), rows)
+        upsert = self._fast.prepare("creators_upsert", functools.partial(
+            creators_upsert, self.engine.dialect.name))
+        s.connection().exec_driver_sql(upsert.sql, upsert.many(rows))
 
 
-@functools.cache
-def creators_upsert(dialect_name: str) -> Any:
-    """The creators upsert, built once per dialect: the same statement object every page,
-    so SQLAlchemy compiles it once instead of on every call."""
-    insert = (sqlite if dialect_name == "sqlite" else postgresql).insert(CREATORS)
+CREATOR_COLUMNS = ("job_id", "platform", "handle_key", "handle", "display_name", "followers",
+                   "engagement_sum", "engagement_samples", "bio", "profile_url", "avatar_url",
+                   "verified", "matched_keyword", "items_count", "created_at", "terms")
+
+
+def creators_upsert(dialect_name: str) -> Insert:
+    """The creators upsert of creator_rows' rows (prepared once per store: see prepared.py)."""
+    insert = (sqlite if dialect_name == "sqlite" else postgresql).insert(CREATORS).values(
+        {name: bindparam(name) for name in CREATOR_COLUMNS})
     new, old = insert.excluded, CREATORS.c
     keep = {f: func.coalesce(new[f], old[f])
             for f in ("display_name", "followers", "bio", "profile_url", "avatar_url")}
     keep["matched_keyword"] = func.coalesce(old.matched_keyword, new.matched_keyword)
     keep["terms"] = func.coalesce(new.terms, old.terms)
-    return insert.on_conflict_do_update(
+    return cast(Insert, insert.on_conflict_do_update(
         index_elements=[old.job_id, old.platform, old.handle_key],
         set_={**keep,
               "items_count": old.items_count + new.items_count,
               "engagement_sum": old.engagement_sum + new.engagement_sum,
               "engagement_samples": old.engagement_samples + new.engagement_samples,
-              "verified": old.verified | new.verified})
+              "verified": old.verified | new.verified}))
 
 
 def creator_rows(job_id: str, creators: Sequence[Creator]) -> list[dict[str, Any]]:
@@ -497,10 +505,11 @@ def creator_rows(job_id: str, creators: Sequence[Creator]) -> list[dict[str, Any
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     now = utcnow()
     for c in creators:
-        row = rows.get(c.key)
+        key = c.key  # computed: once per creator
+        row = rows.get(key)
         if row is None:
-            rows[c.key] = row = {
-                "job_id": job_id, "platform": c.platform, "handle_key": c.key[1],
+            rows[key] = row = {
+                "job_id": job_id, "platform": c.platform, "handle_key": key[1],
                 "handle": c.handle, "display_name": c.display_name, "followers": c.followers,
                 "engagement_sum": 0.0, "engagement_samples": 0, "bio": c.bio,
                 "profile_url": c.profile_url, "avatar_url": c.avatar_url,
