@@ -137,25 +137,18 @@ class FastReads:
         except DBAPIError as exc:  # the pool wraps a failed connect
             raise StoreUnavailable(f"The database is unavailable: {exc.orig or exc}") from exc
 
+    def _held_connection(self, local: threading.local) -> PoolProxiedConnection:
+        conn: PoolProxiedConnection | None = getattr(local, "conn", None)
+        if conn is None:
+            conn = local.conn = self._connect()
+            conn.detach()  # out of the pool, which may open another in its place
+        return conn
+
     @contextmanager
     def _cursor(self) -> Iterator[Any]:
-        if self._held is not None:
-            conn = getattr(self._held, "conn", None)
-            if conn is None:
-                conn = self._held.conn = self._connect()
-                conn.detach()  # out of the pool, which may open another in its place
-            try:
-                cursor = conn.cursor()
-                try:
-                    yield cursor
-                finally:
-                    cursor.close()
-            except self._lost as exc:
-                self._held.conn = None
-                conn.close()
-                raise StoreUnavailable(f"The database is unavailable: {exc}") from exc
-            return
-        conn = self._connect()
+        local = self._held
+        conn = self._connect() if local is None else self._held_connection(local)
+        keep = local is not None
         try:
             cursor = conn.cursor()
             try:
@@ -163,7 +156,13 @@ class FastReads:
             finally:
                 cursor.close()
         except self._lost as exc:
-            conn.invalidate(exc)  # the server went away: never hand this connection out again
+            # The file or server went away: this connection is never used again.
+            if local is not None:
+                local.conn = None
+            else:
+                conn.invalidate(exc)
+            keep = False
             raise StoreUnavailable(f"The database is unavailable: {exc}") from exc
         finally:
-            conn.close()
+            if not keep:
+                conn.close()
