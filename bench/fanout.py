@@ -15,7 +15,7 @@ this process and its driver thread. Latency is change committed (time the driver
 returned) → first receipt of that version or a newer one, on a sample of connections; the
 seed's "age of what a client sees" (receive time - `updatedAt`) is shown beside it.
 
-    .venv/bin/python -m bench.fanout            # the full run, 6 to 8 minutes
+    .venv/bin/python -m bench.fanout            # the full run, about 8 minutes
     .venv/bin/python -m bench.fanout --quick    # 10 and 100 watchers, 5 s each
 """
 
