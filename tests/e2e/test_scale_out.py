@@ -11,6 +11,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,9 +29,27 @@ from tests.integration.test_keyword_job import expected_creators
 JOBS = 20
 
 
-def spawn(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([SCRAPETRACK, *args], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, text=True)
+def spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[str]:
+    with log.open("w") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen([SCRAPETRACK, *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, text=True)
+
+
+def start_web(env: dict[str, str], logs: Path) -> tuple[subprocess.Popen[str], str]:
+    """A `serve --no-worker` process answering on a free port. The port is free when chosen
+    but the kernel may hand it to another socket before the server binds it: then the server
+    exits at once, and it starts again on another port."""
+    for _ in range(3):
+        port = free_port()
+        log = logs / f"web-{port}.log"
+        process = spawn(["serve", "--no-worker", "--port", str(port)], env, log)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(functools.partial(_up_or_exited, process, url), 60, f"{url} to answer")
+        if process.poll() is None:
+            return process, url
+        if "address already in use" not in log.read_text().lower():
+            raise AssertionError(f"the web process exited:\n{log.read_text()[-3000:]}")
+    raise AssertionError("no free port held long enough for the web process to bind it")
 
 
 def stop(process: subprocess.Popen[str]) -> None:
@@ -50,18 +69,25 @@ def processes(make_settings: Callable[..., Settings]) -> Iterator[dict[str, Any]
                 "SECRET_KEY": "shared-secret", "HEARTBEAT_TIMEOUT_SECONDS": "3",
                 "WORKER_POLL_INTERVAL_SECONDS": "0.2",
                 "SCRAPETRACK_DATA_DIR": str(settings.data_dir)})
-    ports = [free_port(), free_port()]
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
-        webs = [spawn(["serve", "--no-worker", "--port", str(p)], env) for p in ports]
-        workers = [spawn(["worker", "--concurrency", "16"], env) for _ in range(2)]
-        for process in [*webs, *workers]:
+        workers = [spawn(["worker", "--concurrency", "16"], env, logs / f"worker-{i}.log")
+                   for i in range(2)]
+        for process in workers:
             stack.callback(stop, process)
-        urls = [f"http://127.0.0.1:{p}" for p in ports]
-        for url in urls:
-            wait_until(functools.partial(_up, url), 60, f"{url} to answer")
+        urls = []
+        for _ in range(2):
+            web, url = start_web(env, logs)
+            stack.callback(stop, web)
+            urls.append(url)
         token = runtime.accounts.create_user("team@example.com").token
         yield {"urls": urls, "token": token, "workers": workers, "runtime": runtime}
     runtime.close()
+
+
+def _up_or_exited(process: subprocess.Popen[str], url: str) -> bool:
+    return process.poll() is not None or _up(url)
 
 
 def _up(url: str) -> bool:
