@@ -4,6 +4,7 @@ worker reaches every watcher of the job and of its campaign, newest state only, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 import time
@@ -210,8 +211,14 @@ class BusyClient(Client):
     """A connection whose writes keep the loop busy a while (a loaded server)."""
 
     async def send(self, message: dict[str, Any]) -> None:
-        time.sleep(0.005)  # noqa: ASYNC251 - blocks the loop, as a CPU-bound write would
+        busy_until = time.perf_counter() + 0.005
+        while time.perf_counter() < busy_until:  # the loop's CPU, as a costly write takes it
+            pass
         await super().send(message)
+
+
+def all_at(clients: list[BusyClient], progress: int) -> bool:
+    return all(c.events()[-1][1]["progress"] == progress for c in clients)
 
 
 async def test_heartbeats_and_changes_keep_flowing_together(case: Case) -> None:
@@ -229,14 +236,17 @@ async def test_heartbeats_and_changes_keep_flowing_together(case: Case) -> None:
             hub.watch_job(Watcher(client.send, ends_with=job.id), job)
         claimed = await asyncio.to_thread(case.store.claim, job.id, "w1", utcnow(), utcnow())
         assert claimed is not None
-        for step in range(1, 13):  # over a dozen heartbeat periods
+        step = 0
+        # Each change once the last one has reached everyone, until every client has had
+        # several pings: changes and heartbeats interleave over many periods.
+        while step < 12 or not all(c.frames.count(b": ping\n\n") >= 3 for c in clients):
+            assert step < 500, "the pings stopped"
+            step += 1
             version = await asyncio.to_thread(case.store.update_owned, job.id, "w1",
                                               progress=step, processed_results=step)
             assert version is not None
             publisher.publish(Notice(job.id, job.campaign_id, version))
-            await asyncio.sleep(0.1)  # the pace of the changes under test, not a wait
-        await until(lambda: all(c.events()[-1][1]["progress"] == 12 for c in clients))
-        assert all(c.frames.count(b": ping\n\n") >= 3 for c in clients)
+            await until(functools.partial(all_at, clients, step))
     finally:
         publisher.close()
         await hub.stop()

@@ -12,14 +12,26 @@ from playwright.sync_api import Page
 
 from tests.e2e.conftest import ARTIFACTS, Served
 
+CHANGED = """([card, value, text, rows]) => {
+    const c = document.querySelector(card);
+    if (!c) return false;
+    const bar = c.querySelector("progress"), status = c.querySelector("[data-testid=job-status]");
+    const box = c.querySelector(".progress-box");
+    return Number(bar?.getAttribute("value") || 0) !== value
+        || (status?.textContent || "") !== text
+        || c.querySelectorAll("[data-testid=results-table] tbody tr").length !== rows
+        || (c.dataset.status === "completed" && (!box || box.offsetParent === null));
+}"""
+
 
 @dataclass
 class Watch:
-    """What a person watching the page saw, sampled every 100 ms."""
+    """What a person watching the page saw, at every change of the card."""
 
     texts: list[str] = field(default_factory=list)
     values: list[int] = field(default_factory=list)
     rows_while_running: int = 0
+    rows_shown: int = 0
     screenshot: str | None = None  # where to save the page once, mid-search
     shot: bool = False
 
@@ -30,8 +42,9 @@ class Watch:
             self.texts.append(text)
         if not self.values or self.values[-1] != value:
             self.values.append(value)
+        rows = page.locator(f"{card} [data-testid=results-table] tbody tr").count()
+        self.rows_shown = rows
         if text.startswith("Processing"):
-            rows = page.locator(f"{card} [data-testid=results-table] tbody tr").count()
             self.rows_while_running = max(self.rows_while_running, rows)
             if self.screenshot and not self.shot and 30 <= value <= 75 and rows >= 5:
                 ARTIFACTS.mkdir(exist_ok=True)
@@ -54,9 +67,13 @@ def watch_until_done(page: Page, card: str, timeout: float = 90,
     deadline = time.monotonic() + timeout
     while page.locator(f"{card}[data-status=completed] [data-testid=results-table]").count() \
             == 0 or not page.locator(f"{card} .progress-box").is_hidden():
-        assert time.monotonic() < deadline, f"the job did not finish; saw {watch.texts}"
         watch.sample(page, card)
-        page.wait_for_timeout(100)
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"the job did not finish; saw {watch.texts}"
+        # Until the card shows something new: a value, a status, more rows, or the end.
+        page.wait_for_function(CHANGED, arg=[card, watch.values[-1], watch.texts[-1],
+                                             watch.rows_shown],
+                               timeout=remaining * 1000)
     return watch
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from scrapetrack.config import Settings
 from scrapetrack.jobs import Status
 from scrapetrack.runtime import build_runtime
 from scrapetrack.service import SearchRequest
-from tests.conftest import POLL_SECONDS, wait_until
+from tests.conftest import wait_until
 from tests.e2e.conftest import SCRAPETRACK
 
 JOBS = 1000
@@ -64,13 +63,15 @@ def test_a_thousand_jobs_leak_nothing(make_settings: Callable[..., Settings]) ->
 
         wait_until(lambda: finished() >= JOBS // 5, 300, "the first fifth of the jobs")
         warm_threads, warm_connections = threads(worker.pid), connections(settings.database_url)
-        peak_threads, peak_connections = warm_threads, warm_connections or 0
-        deadline = time.monotonic() + 600
-        while finished() < JOBS:
-            assert time.monotonic() < deadline, f"only {finished()} of {JOBS} jobs ended"
-            peak_threads = max(peak_threads, threads(worker.pid))
-            peak_connections = max(peak_connections, connections(settings.database_url) or 0)
-            time.sleep(POLL_SECONDS)
+        peaks = [warm_threads, warm_connections or 0]
+
+        def all_ended() -> bool:  # and the peaks of threads and connections on the way
+            peaks[0] = max(peaks[0], threads(worker.pid))
+            peaks[1] = max(peaks[1], connections(settings.database_url) or 0)
+            return finished() >= JOBS
+
+        wait_until(all_ended, 600, f"all {JOBS} jobs to end")
+        peak_threads, peak_connections = peaks
         statuses = {j.status for j in runtime.store.job_states(ids)}
         assert statuses == {"completed"}
         # Idle again: what is left is the pool and the consumer's fixed threads.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +13,7 @@ from scrapetrack.config import Settings
 from scrapetrack.runtime import Runtime, build_runtime
 from scrapetrack.serving import serve_in_thread
 from scrapetrack.web.app import create_app
+from tests.conftest import wait_until
 
 TERMINAL = {"completed", "error", "timeout", "cancelled"}
 
@@ -61,17 +61,15 @@ def app(start_app: Callable[..., App]) -> App:
     return start_app()
 
 
-def wait_for_job(client: httpx.Client, job: dict[str, Any], timeout: float = 60,
-                 every: float = 0.05) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def wait_for_job(client: httpx.Client, job: dict[str, Any],
+                 timeout: float = 60) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Poll a job's status until it ends; the final status and every status seen."""
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    seen: list[dict[str, Any]] = []
+
+    def ended() -> dict[str, Any] | None:
         response = client.get(f"/api/scraping/{job['platform']}", params={"jobId": job["id"]})
         assert response.status_code == 200, response.text
-        status = response.json()
-        seen.append(status)
-        if status["status"] in TERMINAL:
-            return status, seen
-        time.sleep(every)
-    raise AssertionError(f"job {job['id']} did not end within {timeout} s: {seen[-1]}")
+        seen.append(response.json())
+        return seen[-1] if seen[-1]["status"] in TERMINAL else None
+
+    return wait_until(ended, timeout, f"job {job['id']} to end"), seen

@@ -139,7 +139,11 @@ def test_abort_stops_the_items(provider: ApifyProvider) -> None:
     assert aborted.status == RunStatus.ABORTED
     assert aborted.status_message and "Aborted" in aborted.status_message
     count = len(drain(provider, run.dataset_id))
-    time.sleep(0.3)  # at 50 items/s a live run would add ~15 items meanwhile
+    # A run started now at the same pace: once it has 15 items, a live run would have more.
+    control = provider.start(ACTOR, tiktok_input("yoga", max_items=1000, itemsPerSecond=50))
+    wait_until(lambda: len(provider.items_page(control.dataset_id, 0, 1000).items) >= 15,
+               what="the control run's items")
+    provider.abort(control.run_id)
     assert len(drain(provider, run.dataset_id)) == count < 1000
     provider.abort(run.run_id)  # again: harmless
     assert provider.get_run(run.run_id).status == RunStatus.ABORTED

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from scrapetrack.jobs import Status
-from tests.conftest import POLL_SECONDS
+from tests.conftest import wait_until
 from tests.integration.conftest import TERMINAL, App
 from tests.integration.test_cli import SCRAPETRACK, env_for
 from tests.integration.test_keyword_job import expected_creators, start
@@ -37,15 +36,12 @@ def worker_process(app: App, concurrency: int = 4) -> Iterator[subprocess.Popen[
 
 def follow(client: httpx.Client, job: dict[str, Any], until: Callable[[dict[str, Any]], bool],
            seen: list[dict[str, Any]], timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = dict(client.get(f"/api/scraping/{job['platform']}",
-                                 params={"jobId": job["id"]}).json())
-        seen.append(status)
-        if until(status):
-            return status
-        time.sleep(POLL_SECONDS)
-    raise AssertionError(f"condition not reached; last status {seen[-1]}")
+    def reached() -> dict[str, Any] | None:
+        seen.append(dict(client.get(f"/api/scraping/{job['platform']}",
+                                    params={"jobId": job["id"]}).json()))
+        return seen[-1] if until(seen[-1]) else None
+
+    return wait_until(reached, timeout, f"job {job['id']} to reach the condition")
 
 
 def only_workers(start_app: Callable[..., App]) -> App:

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 
 from scrapetrack.events.slots import RedisSlots
 from scrapetrack.store.models import ScrapingJob
@@ -304,10 +305,11 @@ def test_the_window_slides(start_app: Callable[..., App]) -> None:
     alice = app.user("alice@example.com")
     first = start_jobs(alice, 2, target=5)
     assert [a.status_code for a in first] == [202, 202]
-    # Age the jobs by 59 s in the store: one second before the window frees a slot.
+    # Age the jobs by 58 s in the store: two seconds before the window frees a slot, so the
+    # time the requests take cannot free it first.
     with app.runtime.store.writing() as s:
         for row in s.query(ScrapingJob).all():
-            row.created_at = row.created_at.replace(microsecond=0) - timedelta(seconds=59)
+            row.created_at = row.created_at - timedelta(seconds=58)
     limited = start_jobs(alice, 1, target=5)[0]
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) <= 2
     with app.runtime.store.writing() as s:
@@ -426,7 +428,16 @@ def test_open_streams_are_renewed_while_they_last(redis_url: str) -> None:
         slots = RedisSlots(1, redis_url, prefix=f"test-{uuid.uuid4().hex[:8]}", ttl=0.6)
         other = RedisSlots(1, redis_url, prefix=slots.prefix, ttl=0.6)
         held = await slots.take("alice")
-        await asyncio.sleep(1.5)  # well past the ttl: renewed every 0.2 s meanwhile
+        # Until Redis's clock is a whole ttl past the place's first lapse: only renewals
+        # (every ttl / 3) can have kept it.
+        probe = aioredis.Redis.from_url(redis_url)
+        ((_, first_lapse),) = await probe.zrange(f"{slots.prefix}:streams:alice", 0, -1,
+                                                 withscores=True)
+        deadline = asyncio.get_running_loop().time() + 10
+        while (now := await probe.time())[0] + now[1] / 1e6 < first_lapse + slots.ttl:
+            assert asyncio.get_running_loop().time() < deadline, "Redis's clock stood still"
+            await asyncio.sleep(POLL_SECONDS)
+        await probe.aclose()
         refused = await other.take("alice")
         assert held is not None
         await slots.give_back("alice", held)

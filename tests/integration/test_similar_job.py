@@ -59,7 +59,7 @@ def test_a_similar_search_runs_every_stage_and_ranks_by_similarity(
     alice = app.user("alice@example.com")
     runs_before = sandbox.state.runs_started
     job = start_similar(alice, f"@{SOURCE}", 40, platform)
-    final, seen = wait_for_job(alice, job, every=0.02)
+    final, seen = wait_for_job(alice, job)
 
     assert final["status"] == "completed", final
     assert final["progress"] == 100 and final["stage"] == "completed"

@@ -104,10 +104,11 @@ class Prepared:
         return made
 
 
-class FastReads:
-    """Prepared statements of one engine. A server's connections come from the pool, checked
-    (pre-ping) each time; a SQLite file gets one connection per thread, held: a local file
-    cannot go away the way a server can, and a pool checkout costs more than the read."""
+class DriverStatements:
+    """Prepared statements of one engine. Reads run on a server's pooled connections
+    (pre-pinged at each checkout), or on one held connection per thread for a SQLite file: a
+    local file cannot go away the way a server can, and a pool checkout costs more than the
+    read. Writes run inside the caller's transaction."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine

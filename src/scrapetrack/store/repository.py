@@ -24,7 +24,7 @@ from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
 from scrapetrack.store.db import reader, writer
 from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
-from scrapetrack.store.prepared import FastReads
+from scrapetrack.store.prepared import DriverStatements
 
 # Runs a write elsewhere (a thread), for a caller that must not wait on the write lock.
 Later = Callable[[Callable[[], None]], object]
@@ -97,7 +97,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._read = sessionmaker(reader(engine), expire_on_commit=False)
-        self._fast = FastReads(engine)
+        self._fast = DriverStatements(engine)
         self._write = sessionmaker(writer(engine), expire_on_commit=False)
 
     @property
