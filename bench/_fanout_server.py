@@ -88,18 +88,20 @@ def trace(runtime: Any, path: Path) -> None:
     from scrapetrack.events.base import Notice
 
     out = path.open("a", buffering=1)
-    bus, hub = runtime.bus, runtime.hub
-    listen, read, absorb = bus.listen, hub._read, hub._absorb
+    bus, hub, store = runtime.bus, runtime.hub, runtime.store
+    listen, read, absorb = bus.listen, store.job_states, hub._absorb
 
-    async def traced_listen() -> Any:
-        async for item in listen():
+    async def traced_listen(deliver: Any) -> None:
+        def traced(item: Any) -> None:
             if isinstance(item, Notice):
                 out.write(f"notice {item.version} {time.time():.6f}\n")
-            yield item
+            deliver(item)
 
-    async def traced_read() -> None:
+        await listen(traced)
+
+    def traced_read(*args: Any) -> Any:
         out.write(f"read 0 {time.time():.6f}\n")
-        await read()
+        return read(*args)
 
     def traced_absorb(row: Any, broadcast: bool = False) -> None:
         if broadcast:
@@ -107,7 +109,7 @@ def trace(runtime: Any, path: Path) -> None:
         absorb(row, broadcast)
 
     setattr(bus, "listen", traced_listen)  # noqa: B010 - instance attributes, not methods
-    setattr(hub, "_read", traced_read)  # noqa: B010
+    setattr(store, "job_states", traced_read)  # noqa: B010
     setattr(hub, "_absorb", traced_absorb)  # noqa: B010
 
 

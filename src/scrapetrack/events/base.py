@@ -1,14 +1,17 @@
 """The bus seam. A notice only wakes readers; the store stays the truth.
 
 A hub that missed notices (a reconnect, a dropped message) catches up from the store: every bus
-yields `RESYNC` after it (re)connects, and the hub also re-reads on its own every
+delivers `RESYNC` after it (re)connects, and the hub also re-reads on its own every
 `safety_poll_seconds`, which for the polling bus is the whole mechanism.
+
+Notices are handed to a callback, not yielded: a change then costs the web process one turn of
+its event loop, from the socket to the frames written, with no task switch in between.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Final
 
@@ -37,7 +40,9 @@ class _Resync:
 
 
 RESYNC: Final = _Resync()
-"""Yielded by `listen()` when notices may have been missed: re-read every watched job."""
+"""Delivered by `listen()` when notices may have been missed: re-read every watched job."""
+
+Deliver = Callable[[Notice | _Resync], None]
 
 
 class Bus(ABC):
@@ -50,8 +55,10 @@ class Bus(ABC):
         """Say a job changed. Thread-safe; never raises (a lost notice costs latency only)."""
 
     @abstractmethod
-    def listen(self) -> AsyncIterator[Notice | _Resync]:
-        """Notices from every process, forever; reconnects by itself and yields RESYNC."""
+    async def listen(self, deliver: Deliver) -> None:
+        """Call `deliver` with the notices from every process, on the event loop's thread,
+        until cancelled; reconnect by itself, delivering RESYNC after each (re)connect.
+        `deliver` must not block: it runs inside the loop's turn that received the notice."""
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scrapetrack.events.base import Bus, Notice
+from scrapetrack.events.base import Bus, Notice, _Resync
 from scrapetrack.events.drive import drive
 from scrapetrack.jobs import JobRecord, Status
 from scrapetrack.store.models import ScrapingJob
@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 PING = b": ping\n\n"
+_compact = json.JSONEncoder(separators=(",", ":")).encode
 # A safety poll due while notices flow waits up to this long to ride on a notice's read.
 SAFETY_DEFER_SECONDS = 1.0
 
@@ -110,8 +111,11 @@ class JobState:
     version: int
     campaign_id: str
     terminal: bool
+    payload: str
     job_frame: bytes  # id: the job's version, so Last-Event-ID resumes a job stream
-    campaign_frame: bytes  # id: the hub's sequence, increasing across a campaign's jobs
+    # id: the hub's sequence, increasing across a campaign's jobs; encoded once a campaign
+    # stream needs it
+    campaign_frame: bytes | None = None
 
 
 class Hub:
@@ -133,6 +137,8 @@ class Hub:
         self._full_read = True
         self._wake = asyncio.Event()
         self._poked = False
+        self._last_read = -math.inf  # loop time of the last read
+        self._next_poll = math.inf  # loop time of the next safety poll (set by _run)
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -147,7 +153,7 @@ class Hub:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._tasks = [asyncio.create_task(self._listen(), name="hub-listen"),
+        self._tasks = [asyncio.create_task(self.bus.listen(self._deliver), name="hub-listen"),
                        asyncio.create_task(self._run(), name="hub-run")]
 
     def close_streams(self) -> None:
@@ -197,7 +203,7 @@ class Hub:
             self._absorb(row)
         for state_id, state in self._jobs.items():
             if state.campaign_id == campaign_id:
-                watcher.offer(state_id, state.version, state.campaign_frame, False)
+                watcher.offer(state_id, state.version, self._campaign_frame(state), False)
         if first:  # a job created between the snapshot and now must not wait for a poll
             self._dirty_campaigns.add(campaign_id)
             self._poke()
@@ -212,30 +218,37 @@ class Hub:
                     self.metrics.stream_closed()
 
     # the loop -----------------------------------------------------------------------------
-    async def _listen(self) -> None:
-        async for item in self.bus.listen():
-            if not isinstance(item, Notice):  # RESYNC: we may have missed notices
-                self._full_read = True
-                self._poke()
-                continue
+    def _deliver(self, item: Notice | _Resync) -> None:
+        """A notice (or RESYNC) from the bus, inside the loop's turn that received it."""
+        if isinstance(item, Notice):
             known = self._jobs.get(item.job_id)
             if known is not None and known.version >= item.version:
-                continue
-            if item.job_id in self._job_watchers or item.campaign_id in self._campaign_watchers:
-                self._dirty.add(item.job_id)
-                self._poke()
+                return
+            if item.job_id not in self._job_watchers \
+                    and item.campaign_id not in self._campaign_watchers:
+                return
+            self._dirty.add(item.job_id)
+        else:  # RESYNC: we may have missed notices
+            self._full_read = True
+        self._poke()
 
     def _poke(self) -> None:
-        """There is something to read (a notice, a RESYNC, a new campaign watcher)."""
+        """There is something to read (a notice, a RESYNC, a new campaign watcher): read it
+        at once when the store is a local file and the rate cap allows, else wake the loop."""
         self._poked = True
-        self._wake.set()
+        if (self.store.local and self._loop is not None
+                and self._loop.time() - self._last_read >= self.min_interval):
+            # A SQLite read of a few rows takes tens of µs from a local file, and WAL readers
+            # never wait for writers: here, it saves the change a second turn of the loop.
+            self._poked = False
+            self._read_guarded(self._read_local)
+        else:
+            self._wake.set()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        safety = self.bus.safety_poll_seconds
-        next_poll = loop.time() + safety
+        self._next_poll = loop.time() + self.bus.safety_poll_seconds
         next_ping = loop.time() + self.heartbeat_seconds
-        last_read = -math.inf
         # One timer for the next ping or safety poll, moved only when that deadline moves: a
         # change then costs the process a single wake-up (its notice), not a timer's too.
         # (uvloop answers call_at with a plain Handle, without when(), for a time already
@@ -244,7 +257,7 @@ class Hub:
         armed = math.nan
         try:
             while True:
-                due = min(next_poll, next_ping)
+                due = min(self._next_poll, next_ping)
                 if due != armed:
                     if alarm is not None:
                         alarm.cancel()
@@ -256,76 +269,104 @@ class Hub:
                 if now >= next_ping:
                     next_ping = now + self.heartbeat_seconds
                     self._ping_all()
-                if now >= next_poll:
+                if now >= self._next_poll:
                     self._full_read = True
-                    next_poll = now + safety
-                    if not poked and now - last_read < SAFETY_DEFER_SECONDS:
+                    self._next_poll = now + self.bus.safety_poll_seconds
+                    if not poked and now - self._last_read < SAFETY_DEFER_SECONDS:
                         # Notices are flowing: the next one's read covers every watched job
                         # instead, so the safety poll costs no query of its own.
-                        next_poll = now + SAFETY_DEFER_SECONDS
+                        self._next_poll = now + SAFETY_DEFER_SECONDS
                         continue
                 elif not poked:
                     armed = math.nan  # woken a little early (timers round): arm it again
                     continue
                 # At most max_hz reads a second: notices arriving meanwhile coalesce.
-                if (wait := self.min_interval - (now - last_read)) > 0:
+                if (wait := self.min_interval - (now - self._last_read)) > 0:
                     await asyncio.sleep(wait)
-                started = loop.time()
-                try:
-                    full = self._full_read
-                    if await self._read():
-                        last_read = started
-                        if full:
-                            next_poll = started + safety
-                except Exception:  # the database may be restarting: the next poll tries again
-                    log.exception("the hub could not read job states")
-                    self._full_read = True
+                if self.store.local:
+                    self._read_guarded(self._read_local)
+                else:
+                    try:
+                        await self._read_remote()
+                    except Exception:
+                        self._read_failed()
         finally:
             if alarm is not None:
                 alarm.cancel()
 
-    async def _read(self) -> bool:
-        """Read what changed (everything watched after a RESYNC or a safety poll); whether
-        a query ran."""
-        if self._full_read:
+    def _read_guarded(self, read: Callable[[], None]) -> None:
+        try:
+            read()
+        except Exception:
+            self._read_failed()
+
+    def _read_failed(self) -> None:
+        # The database may be restarting: the next poll tries again, and reads everything.
+        log.exception("the hub could not read job states")
+        self._full_read = True
+
+    def _take(self) -> tuple[list[str], list[str], bool]:
+        """What to read next: what changed, or everything watched after a RESYNC or a
+        safety poll (then `full`)."""
+        full = self._full_read
+        if full:
             self._full_read = False
             self._dirty.clear()
             self._dirty_campaigns.clear()
-            job_ids, campaign_ids = list(self._job_watchers), list(self._campaign_watchers)
             self._forget_unwatched()
-        else:
-            job_ids, self._dirty = list(self._dirty), set()
-            campaign_ids, self._dirty_campaigns = list(self._dirty_campaigns), set()
-        if not job_ids and not campaign_ids:
-            return False
-        if self.store.local:
-            # A SQLite read of a few rows is a tenth of a millisecond from a local file, and
-            # WAL readers never wait for writers: cheaper here than any hop to a thread.
-            rows = self.store.job_states(job_ids, campaign_ids)
-        else:  # a network round trip: on a thread of its own, one read at a time
-            rows = await asyncio.get_running_loop().run_in_executor(
+            return list(self._job_watchers), list(self._campaign_watchers), True
+        job_ids, self._dirty = list(self._dirty), set()
+        campaign_ids, self._dirty_campaigns = list(self._dirty_campaigns), set()
+        return job_ids, campaign_ids, False
+
+    def _read_local(self) -> None:
+        job_ids, campaign_ids, full = self._take()
+        if job_ids or campaign_ids:
+            assert self._loop is not None
+            started = self._loop.time()
+            self._deliver_rows(self.store.job_states(job_ids, campaign_ids), full, started)
+
+    async def _read_remote(self) -> None:
+        """A network round trip: on a thread of its own, one read at a time."""
+        job_ids, campaign_ids, full = self._take()
+        if job_ids or campaign_ids:
+            assert self._loop is not None
+            started = self._loop.time()
+            rows = await self._loop.run_in_executor(
                 self._reader, self.store.job_states, job_ids, campaign_ids)
+            self._deliver_rows(rows, full, started)
+
+    def _deliver_rows(self, rows: Iterable[JobRecord], full: bool, started: float) -> None:
+        self._last_read = started
+        if full:
+            self._next_poll = started + self.bus.safety_poll_seconds
         self.reads += 1
         for row in rows:
             self._absorb(row, broadcast=True)
-        return True
 
     def _absorb(self, row: JobRecord, broadcast: bool = False) -> None:
         """Keep the newer of what we hold and `row`; on news, deliver it to its watchers."""
         known = self._jobs.get(row.id)
         if known is not None and known.version >= row.version:
             return
-        payload = json.dumps(job_status(row), separators=(",", ":"))
-        self._seq = max(self._seq + 1, time.time_ns() // 1000)
-        state = JobState(row.version, row.campaign_id, Status(row.status).terminal,
-                         encode(row.version, payload), encode(self._seq, payload))
+        payload = _compact(job_status(row))
+        state = JobState(row.version, row.campaign_id, Status(row.status).terminal, payload,
+                         encode(row.version, payload))
         self._jobs[row.id] = state
         if not broadcast:
             return
         for watcher in self._job_watchers.get(row.id, ()):
             watcher.offer(row.id, state.version, state.job_frame, state.terminal)
-        for watcher in self._campaign_watchers.get(row.campaign_id, ()):
-            watcher.offer(row.id, state.version, state.campaign_frame, False)
+        if campaign := self._campaign_watchers.get(row.campaign_id):
+            frame = self._campaign_frame(state)
+            for watcher in campaign:
+                watcher.offer(row.id, state.version, frame, False)
+
+    def _campaign_frame(self, state: JobState) -> bytes:
+        if state.campaign_frame is None:
+            self._seq = max(self._seq + 1, time.time_ns() // 1000)
+            state.campaign_frame = encode(self._seq, state.payload)
+        return state.campaign_frame
 
     def _ping_all(self) -> None:
         for group in self._groups():

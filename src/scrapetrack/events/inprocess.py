@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator
 
-from scrapetrack.events.base import RESYNC, Bus, Notice, _Resync
+from scrapetrack.events.base import RESYNC, Bus, Deliver, Notice
 
 
 class InProcessBus(Bus):
@@ -17,23 +16,23 @@ class InProcessBus(Bus):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._listeners: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[Notice]]] = []
+        self._listeners: list[tuple[asyncio.AbstractEventLoop, Deliver]] = []
 
     def publish(self, notice: Notice) -> None:
         with self._lock:
             listeners = list(self._listeners)
-        for loop, queue in listeners:
+        for loop, deliver in listeners:
             with contextlib.suppress(RuntimeError):  # that loop has closed
-                loop.call_soon_threadsafe(queue.put_nowait, notice)
+                loop.call_soon_threadsafe(deliver, notice)
 
-    async def listen(self) -> AsyncIterator[Notice | _Resync]:
-        entry = (asyncio.get_running_loop(), asyncio.Queue[Notice]())
+    async def listen(self, deliver: Deliver) -> None:
+        loop = asyncio.get_running_loop()
+        entry = (loop, deliver)
         with self._lock:
             self._listeners.append(entry)
         try:
-            yield RESYNC
-            while True:
-                yield await entry[1].get()
+            deliver(RESYNC)
+            await loop.create_future()  # until cancelled: publish() does the rest
         finally:
             with self._lock:
                 self._listeners.remove(entry)

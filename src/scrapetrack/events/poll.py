@@ -7,9 +7,8 @@ jobs and watchers it has, and nothing to run besides the database file.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
-from scrapetrack.events.base import RESYNC, Bus, Notice, _Resync
+from scrapetrack.events.base import RESYNC, Bus, Deliver, Notice
 
 
 class PollBus(Bus):
@@ -21,6 +20,6 @@ class PollBus(Bus):
     def publish(self, notice: Notice) -> None:
         """Nothing to send: the readers look at the store."""
 
-    async def listen(self) -> AsyncIterator[Notice | _Resync]:
-        yield RESYNC
-        await asyncio.Event().wait()  # never: the hub's poll is the whole mechanism
+    async def listen(self, deliver: Deliver) -> None:
+        deliver(RESYNC)
+        await asyncio.get_running_loop().create_future()  # never: the hub's poll is all

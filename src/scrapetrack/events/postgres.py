@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import psycopg
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from scrapetrack.events.base import RESYNC, Bus, Notice, _Resync
+from scrapetrack.events.base import RESYNC, Bus, Deliver, Notice
 
 log = logging.getLogger(__name__)
 CHANNEL = "scrapetrack_jobs"
@@ -44,7 +43,7 @@ class PostgresBus(Bus):
         except SQLAlchemyError as exc:
             log.warning("could not NOTIFY: %s", exc)
 
-    async def listen(self) -> AsyncIterator[Notice | _Resync]:
+    async def listen(self, deliver: Deliver) -> None:
         backoff = 0.1
         while True:
             try:
@@ -53,10 +52,10 @@ class PostgresBus(Bus):
                 async with conn:
                     await conn.execute(f'LISTEN "{self.channel}"')
                     backoff = 0.1
-                    yield RESYNC
+                    deliver(RESYNC)
                     async for notify in conn.notifies():
                         if (notice := Notice.decode(notify.payload)) is not None:
-                            yield notice
+                            deliver(notice)
             except (psycopg.Error, OSError) as exc:
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1f s", exc, backoff)
             await asyncio.sleep(backoff)

@@ -124,9 +124,19 @@ class DriverStatements:
         return prepared
 
     def all(self, prepared: Prepared, values: Mapping[str, Any]) -> list[Any]:
-        with self._cursor() as cursor:
+        if self._held is None:
+            with self._pooled_cursor() as cursor:
+                cursor.execute(prepared.sql, prepared.params(values))
+                return prepared.rows(cursor.description, cursor.fetchall())
+        cursor = self._held_cursor(self._held)
+        try:
             cursor.execute(prepared.sql, prepared.params(values))
             return prepared.rows(cursor.description, cursor.fetchall())
+        except self._lost as exc:
+            # The file went away: this connection is never used again.
+            conn, self._held.conn, self._held.cursor = self._held.conn, None, None
+            conn.close()
+            raise StoreUnavailable(f"The database is unavailable: {exc}") from exc
 
     def first(self, prepared: Prepared, values: Mapping[str, Any]) -> Any:
         rows = self.all(prepared, values)
@@ -138,18 +148,18 @@ class DriverStatements:
         except DBAPIError as exc:  # the pool wraps a failed connect
             raise StoreUnavailable(f"The database is unavailable: {exc.orig or exc}") from exc
 
-    def _held_connection(self, local: threading.local) -> PoolProxiedConnection:
-        conn: PoolProxiedConnection | None = getattr(local, "conn", None)
-        if conn is None:
-            conn = local.conn = self._connect()
-            conn.detach()  # out of the pool, which may open another in its place
-        return conn
+    def _held_cursor(self, local: threading.local) -> Any:
+        """This thread's SQLite connection and cursor, kept: the hub reads on every change."""
+        cursor = getattr(local, "cursor", None)
+        if cursor is None:
+            local.conn = self._connect()
+            local.conn.detach()  # out of the pool, which may open another in its place
+            cursor = local.cursor = local.conn.cursor()
+        return cursor
 
     @contextmanager
-    def _cursor(self) -> Iterator[Any]:
-        local = self._held
-        conn = self._connect() if local is None else self._held_connection(local)
-        keep = local is not None
+    def _pooled_cursor(self) -> Iterator[Any]:
+        conn = self._connect()
         try:
             cursor = conn.cursor()
             try:
@@ -157,13 +167,8 @@ class DriverStatements:
             finally:
                 cursor.close()
         except self._lost as exc:
-            # The file or server went away: this connection is never used again.
-            if local is not None:
-                local.conn = None
-            else:
-                conn.invalidate(exc)
-            keep = False
+            # The server went away: this connection is never used again.
+            conn.invalidate(exc)
             raise StoreUnavailable(f"The database is unavailable: {exc}") from exc
         finally:
-            if not keep:
-                conn.close()
+            conn.close()
