@@ -7,7 +7,8 @@ import asyncio
 import logging
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,11 @@ from scrapetrack.events.redis import Endpoint, RedisBus
 from scrapetrack.exceptions import ConfigError
 from tests.conftest import free_port, require, wait_until
 
-pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def run(scenario: Coroutine[Any, Any, None]) -> None:
+    """On a loop of its own thread: a session's browser keeps the main thread's loop busy."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario).result()
 
 
 class Server:
@@ -94,16 +94,27 @@ def tls_files(tmp: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+async def listening(bus: RedisBus, got: list[Any],
+                    scenario: Callable[[], Awaitable[None]]) -> None:
+    """`scenario` while `bus` listens, delivering into `got`."""
+    task = asyncio.ensure_future(bus.listen(got.append))
+    try:
+        await scenario()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        bus.close()
+
+
 @pytest.mark.parametrize("kind", ["password", "user", "unix", "tls"])
-async def test_every_kind_of_url_subscribes(kind: str, tmp_path: Path,
-                                            start_server: Callable[..., Server]) -> None:
+def test_every_kind_of_url_subscribes(kind: str, tmp_path: Path,
+                                      start_server: Callable[..., Server]) -> None:
     if kind == "password":
         server = start_server("--requirepass", "s3cret", password="s3cret")
         url = f"redis://:s3cret@127.0.0.1:{server.port}/0"
     elif kind == "user":
-        server = start_server("--user", "alice", "on", ">pw", "~*", "&*", "+@all", "--user",
-                              "default", "off",
-                              username="alice", password="pw")
+        server = start_server("--user", "alice", "on", ">pw", "~*", "&*", "+@all",
+                              "--user", "default", "off", username="alice", password="pw")
         url = f"redis://alice:pw@127.0.0.1:{server.port}/3"
     elif kind == "unix":
         socket = tmp_path / "redis.sock"
@@ -115,55 +126,43 @@ async def test_every_kind_of_url_subscribes(kind: str, tmp_path: Path,
         start_server("--tls-port", str(tls_port), "--tls-cert-file", str(cert),
                      "--tls-key-file", str(key), "--tls-auth-clients", "no")
         url = f"rediss://127.0.0.1:{tls_port}/0?ssl_ca_certs={cert}"
-    bus = RedisBus(url, channel="t")
-    got: list[Any] = []
-    listening = asyncio.ensure_future(bus.listen(got.append))
-    try:
-        await carries_notices(bus, got)
-    finally:
-        listening.cancel()
-        await asyncio.gather(listening, return_exceptions=True)
-        bus.close()
+    bus, got = RedisBus(url, channel="t"), list[Any]()
+    run(listening(bus, got, lambda: carries_notices(bus, got)))
 
 
-async def test_refused_credentials_are_logged_and_tried_again(
+def test_refused_credentials_are_logged_and_tried_again(
         start_server: Callable[..., Server], caplog: pytest.LogCaptureFixture) -> None:
     server = start_server("--requirepass", "right", password="right")
-    bus = RedisBus(f"redis://:wrong@127.0.0.1:{server.port}/0", channel="t")
-    got: list[Any] = []
+    bus, got = RedisBus(f"redis://:wrong@127.0.0.1:{server.port}/0", channel="t"), list[Any]()
     caplog.set_level(logging.WARNING, "scrapetrack.events.redis")
-    listening = asyncio.ensure_future(bus.listen(got.append))
-    try:
+
+    async def scenario() -> None:
         await until(lambda: caplog.text.count("Redis answered: WRONGPASS") >= 2)
         assert got == []  # never subscribed, so never a RESYNC
-    finally:
-        listening.cancel()
-        await asyncio.gather(listening, return_exceptions=True)
-        bus.close()
+
+    run(listening(bus, got, scenario))
 
 
-async def test_a_cut_connection_is_made_again_and_resynced(
+def test_a_cut_connection_is_made_again_and_resynced(
         start_server: Callable[..., Server]) -> None:
     server = start_server()
-    bus = RedisBus(f"redis://127.0.0.1:{server.port}/0", channel="t")
-    got: list[Any] = []
-    listening = asyncio.ensure_future(bus.listen(got.append))
-    try:
+    bus, got = RedisBus(f"redis://127.0.0.1:{server.port}/0", channel="t"), list[Any]()
+
+    async def scenario() -> None:
         await until(lambda: got == [RESYNC])
         assert await asyncio.to_thread(server.client.client_kill_filter, _type="pubsub") == 1
         await until(lambda: got.count(RESYNC) == 2)
         await carries_notices(bus, got)
-    finally:
-        listening.cancel()
-        await asyncio.gather(listening, return_exceptions=True)
-        bus.close()
+
+    run(listening(bus, got, scenario))
 
 
-async def test_a_server_that_stops_answering_is_pinged_then_left(
+def test_a_server_that_stops_answering_is_pinged_then_left(
         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """A peer gone without a word (a dead host keeps no socket to reset): the bus pings it
     after a silence, gives up after another, and connects again."""
     monkeypatch.setattr(redis_bus, "HEALTH_SECONDS", 0.2)
+    caplog.set_level(logging.WARNING, "scrapetrack.events.redis")
     heard: list[bytes] = []
     connections = 0
 
@@ -177,23 +176,24 @@ async def test_a_server_that_stops_answering_is_pinged_then_left(
         await reader.read(100)  # until the bus hangs up
         writer.close()
 
-    server = await asyncio.start_server(mute, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    bus = RedisBus(f"redis://127.0.0.1:{port}/0", channel="t")
-    got: list[Any] = []
-    caplog.set_level(logging.WARNING, "scrapetrack.events.redis")
-    listening = asyncio.ensure_future(bus.listen(got.append))
-    try:
-        await until(lambda: got.count(RESYNC) == 2)
+    async def scenario() -> None:
+        server = await asyncio.start_server(mute, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        bus, got = RedisBus(f"redis://127.0.0.1:{port}/0", channel="t"), list[Any]()
+
+        async def reconnects() -> None:
+            await until(lambda: got.count(RESYNC) == 2)
+
+        try:
+            await listening(bus, got, reconnects)
+        finally:
+            server.close()
+            await server.wait_closed()
         assert connections >= 2
         assert heard[1] == redis_bus.command("PING")
         assert "no answer from Redis" in caplog.text
-    finally:
-        listening.cancel()
-        await asyncio.gather(listening, return_exceptions=True)
-        bus.close()
-        server.close()
-        await server.wait_closed()
+
+    run(scenario())
 
 
 @pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "rediss://h/0?ssl_cert_reqs=maybe"])
