@@ -241,7 +241,7 @@ class Hub:
             # A SQLite read of a few rows takes tens of µs from a local file, and WAL readers
             # never wait for writers: here, it saves the change a second turn of the loop.
             self._poked = False
-            self._read_guarded(self._read_local)
+            self._read_local()
         else:
             self._wake.set()
 
@@ -284,24 +284,16 @@ class Hub:
                 if (wait := self.min_interval - (now - self._last_read)) > 0:
                     await asyncio.sleep(wait)
                 if self.store.local:
-                    self._read_guarded(self._read_local)
+                    self._read_local()
                 else:
-                    try:
-                        await self._read_remote()
-                    except Exception:
-                        self._read_failed()
+                    await self._read_remote()
         finally:
             if alarm is not None:
                 alarm.cancel()
 
-    def _read_guarded(self, read: Callable[[], None]) -> None:
-        try:
-            read()
-        except Exception:
-            self._read_failed()
-
     def _read_failed(self) -> None:
         # The database may be restarting: the next poll tries again, and reads everything.
+        # (Never raised further: a read runs inside the bus's callback or the hub's loop.)
         log.exception("the hub could not read job states")
         self._full_read = True
 
@@ -324,7 +316,10 @@ class Hub:
         if job_ids or campaign_ids:
             assert self._loop is not None
             started = self._loop.time()
-            self._deliver_rows(self.store.job_states(job_ids, campaign_ids), full, started)
+            try:
+                self._deliver_rows(self.store.job_states(job_ids, campaign_ids), full, started)
+            except Exception:
+                self._read_failed()
 
     async def _read_remote(self) -> None:
         """A network round trip: on a thread of its own, one read at a time."""
@@ -332,9 +327,11 @@ class Hub:
         if job_ids or campaign_ids:
             assert self._loop is not None
             started = self._loop.time()
-            rows = await self._loop.run_in_executor(
-                self._reader, self.store.job_states, job_ids, campaign_ids)
-            self._deliver_rows(rows, full, started)
+            try:
+                self._deliver_rows(await self._loop.run_in_executor(
+                    self._reader, self.store.job_states, job_ids, campaign_ids), full, started)
+            except Exception:
+                self._read_failed()
 
     def _deliver_rows(self, rows: Iterable[JobRecord], full: bool, started: float) -> None:
         self._last_read = started
