@@ -49,18 +49,24 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_seconds(pid: int) -> float:
-    """CPU time of a process's live threads to the nanosecond (/proc/.../schedstat), where
-    /proc/PID/stat counts in 10 ms ticks: 0.04 s/min over a 15 s window. A thread that exits
-    takes its time with it, so this is for processes whose threads live throughout."""
-    total = 0
+def thread_times(pid: int) -> dict[str, int]:
+    """Each live thread's CPU time in ns (/proc/.../schedstat): exact, where /proc/PID/stat
+    counts in 10 ms ticks, 0.04 s/min over a 15 s window."""
+    times = {}
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                total += int(f.read().split()[0])
+                times[task] = int(f.read().split()[0])
         except (FileNotFoundError, ProcessLookupError):
             continue  # the thread ended meanwhile
-    return total / 1e9
+    return times
+
+
+def cpu_between(before: dict[str, int], after: dict[str, int]) -> float:
+    """Seconds of CPU between two thread_times(). A thread that ended in between is missing
+    only its time since `before` (not what it had spent earlier, which a plain difference of
+    sums would subtract); a thread started in between counts whole."""
+    return sum(ns - before.get(task, 0) for task, ns in after.items()) / 1e9
 
 
 def rss_bytes(pid: int) -> int:

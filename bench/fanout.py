@@ -53,7 +53,14 @@ from bench._fanout_server import (  # noqa: E402
     WRITES,
     read_stats,
 )
-from bench._proc import core_busy, pin, raise_nofile, rss_bytes, run_seconds  # noqa: E402
+from bench._proc import (  # noqa: E402
+    core_busy,
+    cpu_between,
+    pin,
+    raise_nofile,
+    rss_bytes,
+    thread_times,
+)
 from bench._summary import record  # noqa: E402
 
 SERVER_CORE, CLIENT_CORE = 0, 1
@@ -394,10 +401,10 @@ def run_case(design: str, n: int, fx: Fixture, plan: Plan) -> Result:
         ok, failed = (int(x) for x in client.expect("READY", connect_deadline + 30))
         result.connected = ok
         client.expect("START", warmup + 30)
-        cpu0, stats0, t0 = run_seconds(pid), read_stats(stats_path), time.time()
+        cpu0, stats0, t0 = thread_times(pid), read_stats(stats_path), time.time()
         core0 = core_busy(SERVER_CORE)
         client.expect("STOP", plan.seconds + 30)
-        cpu1, stats1, t1 = run_seconds(pid), read_stats(stats_path), time.time()
+        cpu1, stats1, t1 = thread_times(pid), read_stats(stats_path), time.time()
         core1 = core_busy(SERVER_CORE)
         rss = rss_bytes(pid)
         watchers = stats1[HUB_WATCHERS]
@@ -408,7 +415,7 @@ def run_case(design: str, n: int, fx: Fixture, plan: Plan) -> Result:
             client.stop()
         server.stop()
     span = t1 - t0
-    cpu = cpu1 - cpu0
+    cpu = cpu_between(cpu0, cpu1)
     start, stop = data["started"], data["stopped"]
     samples: list[list[list[float]]] = data["samples"]
     if design == "bare":  # its changes are its own ticks, stamped in the frame

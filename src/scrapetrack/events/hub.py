@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scrapetrack.events.base import Bus, Notice, _Resync
 from scrapetrack.events.drive import drive
@@ -104,6 +104,13 @@ class Watcher:
     def _finish(self) -> None:
         if not self.done.done():
             self.done.set_result(None)
+
+
+class _Read(NamedTuple):
+    job_ids: list[str]
+    campaign_ids: list[str]
+    full: bool  # everything watched, after a RESYNC or a safety poll
+    started: float  # loop time
 
 
 @dataclass(slots=True)
@@ -297,46 +304,45 @@ class Hub:
         log.exception("the hub could not read job states")
         self._full_read = True
 
-    def _take(self) -> tuple[list[str], list[str], bool]:
+    def _take(self) -> _Read | None:
         """What to read next: what changed, or everything watched after a RESYNC or a
-        safety poll (then `full`)."""
+        safety poll (then `full`); None when there is nothing to read."""
+        assert self._loop is not None
         full = self._full_read
         if full:
             self._full_read = False
             self._dirty.clear()
             self._dirty_campaigns.clear()
             self._forget_unwatched()
-            return list(self._job_watchers), list(self._campaign_watchers), True
-        job_ids, self._dirty = list(self._dirty), set()
-        campaign_ids, self._dirty_campaigns = list(self._dirty_campaigns), set()
-        return job_ids, campaign_ids, False
+            job_ids, campaign_ids = list(self._job_watchers), list(self._campaign_watchers)
+        else:
+            job_ids, self._dirty = list(self._dirty), set()
+            campaign_ids, self._dirty_campaigns = list(self._dirty_campaigns), set()
+        if not job_ids and not campaign_ids:
+            return None
+        return _Read(job_ids, campaign_ids, full, self._loop.time())
 
     def _read_local(self) -> None:
-        job_ids, campaign_ids, full = self._take()
-        if job_ids or campaign_ids:
-            assert self._loop is not None
-            started = self._loop.time()
+        if (read := self._take()) is not None:
             try:
-                self._deliver_rows(self.store.job_states(job_ids, campaign_ids), full, started)
+                self._deliver_rows(read, self.store.job_states(read.job_ids, read.campaign_ids))
             except Exception:
                 self._read_failed()
 
     async def _read_remote(self) -> None:
         """A network round trip: on a thread of its own, one read at a time."""
-        job_ids, campaign_ids, full = self._take()
-        if job_ids or campaign_ids:
+        if (read := self._take()) is not None:
             assert self._loop is not None
-            started = self._loop.time()
             try:
-                self._deliver_rows(await self._loop.run_in_executor(
-                    self._reader, self.store.job_states, job_ids, campaign_ids), full, started)
+                self._deliver_rows(read, await self._loop.run_in_executor(
+                    self._reader, self.store.job_states, read.job_ids, read.campaign_ids))
             except Exception:
                 self._read_failed()
 
-    def _deliver_rows(self, rows: Iterable[JobRecord], full: bool, started: float) -> None:
-        self._last_read = started
-        if full:
-            self._next_poll = started + self.bus.safety_poll_seconds
+    def _deliver_rows(self, read: _Read, rows: Iterable[JobRecord]) -> None:
+        self._last_read = read.started
+        if read.full:
+            self._next_poll = read.started + self.bus.safety_poll_seconds
         self.reads += 1
         for row in rows:
             self._absorb(row, broadcast=True)

@@ -156,7 +156,6 @@ class RedisBus(Bus):
     name = "redis"
 
     def __init__(self, url: str, channel: str = CHANNEL) -> None:
-        self.url = url
         self.channel = channel
         self.endpoint = Endpoint.from_url(url)
         self._hello = b"".join([command("AUTH", *self.endpoint.auth)] if self.endpoint.auth
