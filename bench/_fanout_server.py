@@ -89,7 +89,7 @@ def trace(runtime: Any, path: Path) -> None:
 
     out = path.open("a", buffering=1)
     bus, hub, store = runtime.bus, runtime.hub, runtime.store
-    listen, read, absorb = bus.listen, store.job_states, hub._absorb
+    listen, read, absorb = bus.listen, store.job_views, hub._absorb
 
     async def traced_listen(deliver: Any) -> None:
         def traced(item: Any) -> None:
@@ -109,7 +109,7 @@ def trace(runtime: Any, path: Path) -> None:
         absorb(row, broadcast)
 
     setattr(bus, "listen", traced_listen)  # noqa: B010 - instance attributes, not methods
-    setattr(store, "job_states", traced_read)  # noqa: B010
+    setattr(store, "job_views", traced_read)  # noqa: B010
     setattr(hub, "_absorb", traced_absorb)  # noqa: B010
 
 

@@ -3,8 +3,9 @@ the CLI and the exports alike."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from scrapetrack.creators import http_url
 from scrapetrack.jobs import JobRecord, eta_seconds
@@ -19,8 +20,26 @@ def _round(value: float | None, digits: int) -> float | None:
     return round(value, digits) if value is not None else None
 
 
+# ensure_ascii=False: the same text JSONResponse writes, UTF-8 on the wire.
+_compact = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
+class JobView(NamedTuple):
+    """One version of a job as a stream sends it."""
+
+    id: str
+    campaign_id: str
+    version: int
+    status: str
+    payload: str  # status_text of this version
+
+
 def job_status(job: JobRecord) -> dict[str, Any]:
-    """The seed's status object, and more."""
+    """The seed's status object, and more.
+
+    The store keeps this rendered beside each version of a job (`status_text`, written with
+    the change): a change to its shape needs a migration that clears `status_version`, so
+    that readers render the rows written before it (see the 0003 revision)."""
     rate = job.rate_per_second if job.status == "processing" else None
     # A similar search's target counts creators, not the items its stages read: no ETA.
     eta = eta_seconds(rate, job.processed_results, job.target_results) \
@@ -49,6 +68,27 @@ def job_status(job: JobRecord) -> dict[str, Any]:
         "finishedAt": iso(job.finished_at),
         "similarTo": similar_to(job),
     }
+
+
+def status_text(job: JobRecord) -> str:
+    """job_status as compact JSON."""
+    return _compact(job_status(job))
+
+
+def kept_status(job: JobRecord) -> str | None:
+    """The status JSON the job's writer kept, if it is this version's (not for rows from
+    before the store kept them, or written by an older release)."""
+    return job.status_json if job.status_version == job.version else None
+
+
+def status_payload(job: JobRecord) -> str:
+    """The job's status JSON: the one kept for this version, else rendered now."""
+    kept = kept_status(job)
+    return kept if kept is not None else status_text(job)
+
+
+def view_of(job: JobRecord) -> JobView:
+    return JobView(job.id, job.campaign_id, job.version, job.status, status_payload(job))
 
 
 def similar_to(job: JobRecord) -> dict[str, Any] | None:

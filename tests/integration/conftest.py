@@ -1,7 +1,9 @@
-"""A running app (real uvicorn, embedded worker) and API clients for two users."""
+"""A running app (real uvicorn, embedded worker) and API clients for two users; a migrated
+store on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +14,10 @@ import pytest
 from scrapetrack.config import Settings
 from scrapetrack.runtime import Runtime, build_runtime
 from scrapetrack.serving import serve_in_thread
+from scrapetrack.store.db import make_engine
+from scrapetrack.store.migrate import upgrade
+from scrapetrack.store.models import ScrapingJob
+from scrapetrack.store.repository import Store
 from scrapetrack.web.app import create_app
 from tests.conftest import wait_until
 
@@ -73,3 +79,23 @@ def wait_for_job(client: httpx.Client, job: dict[str, Any],
         return seen[-1] if seen[-1]["status"] in TERMINAL else None
 
     return wait_until(ended, timeout, f"job {job['id']} to end"), seen
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Store]:
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" \
+        else f"sqlite:///{tmp_path}/store.db"
+    store = Store(make_engine(url))
+    upgrade(store.engine)
+    yield store
+    store.close()
+
+
+def new_job(store: Store, campaign_id: str | None = None, user_id: str | None = None,
+            ) -> ScrapingJob:
+    if user_id is None:
+        user_id = store.create_user(f"{uuid.uuid4().hex[:8]}@example.com").id
+    if campaign_id is None:
+        campaign_id = store.create_campaign(user_id, "c", None).id
+    return store.create_job(campaign_id=campaign_id, user_id=user_id, platform="tiktok",
+                            keywords=["yoga", "pilates"], target_results=50)

@@ -5,37 +5,13 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-
-import pytest
 
 from scrapetrack.creators import Creator
 from scrapetrack.jobs import Status
-from scrapetrack.store.db import make_engine
-from scrapetrack.store.migrate import upgrade
 from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.repository import CHUNK, Store
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Store]:
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" \
-        else f"sqlite:///{tmp_path}/store.db"
-    store = Store(make_engine(url))
-    upgrade(store.engine)
-    yield store
-    store.close()
-
-
-def new_job(store: Store, campaign_id: str | None = None, user_id: str | None = None,
-            ) -> ScrapingJob:
-    if user_id is None:
-        user_id = store.create_user(f"{uuid.uuid4().hex[:8]}@example.com").id
-    if campaign_id is None:
-        campaign_id = store.create_campaign(user_id, "c", None).id
-    return store.create_job(campaign_id=campaign_id, user_id=user_id, platform="tiktok",
-                            keywords=["yoga", "pilates"], target_results=50)
+from tests.integration.conftest import new_job
 
 
 def test_rows_carry_the_values_and_types_core_gives(store: Store) -> None:

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Coroutine
-from typing import Any
+from types import CoroutineType
+from typing import Any, cast
 
 
 def drive(awaitable: Awaitable[None]) -> asyncio.Future[None] | None:
     """None if `awaitable` finished at once; otherwise a future for the rest of it."""
-    if not isinstance(awaitable, Coroutine):
+    # A native coroutine (every `async def` send) skips the ABC's slower isinstance.
+    if type(awaitable) is not CoroutineType and not isinstance(awaitable, Coroutine):
         return asyncio.ensure_future(awaitable)
-    coro = awaitable
+    coro = cast(Coroutine[Any, Any, None], awaitable)
     try:
         yielded = coro.send(None)
     except StopIteration:

@@ -10,7 +10,6 @@ never gets a backlog.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -21,10 +20,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from scrapetrack.events.base import Bus, Notice, _Resync
 from scrapetrack.events.drive import drive
-from scrapetrack.jobs import JobRecord, Status
+from scrapetrack.jobs import TERMINAL
 from scrapetrack.store.models import ScrapingJob
 from scrapetrack.store.repository import Store
-from scrapetrack.views import job_status
+from scrapetrack.views import JobView, view_of
 
 if TYPE_CHECKING:
     from scrapetrack.metrics import Metrics
@@ -33,7 +32,6 @@ log = logging.getLogger(__name__)
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 PING = b": ping\n\n"
-_compact = json.JSONEncoder(separators=(",", ":")).encode
 # A safety poll due while notices flow waits up to this long to ride on a notice's read.
 SAFETY_DEFER_SECONDS = 1.0
 
@@ -191,7 +189,7 @@ class Hub:
         if self._closed:
             watcher.close()
             return
-        self._absorb(snapshot)
+        self._absorb(view_of(snapshot))
         state = self._jobs[snapshot.id]
         watcher.offer(snapshot.id, state.version, state.job_frame, state.terminal)
         if state.terminal and watcher.seen.get(snapshot.id, 0) >= state.version:
@@ -207,7 +205,7 @@ class Hub:
             watcher.close()
             return
         for row in snapshot:
-            self._absorb(row)
+            self._absorb(view_of(row))
         for state_id, state in self._jobs.items():
             if state.campaign_id == campaign_id:
                 watcher.offer(state_id, state.version, self._campaign_frame(state), False)
@@ -325,7 +323,7 @@ class Hub:
     def _read_local(self) -> None:
         if (read := self._take()) is not None:
             try:
-                self._deliver_rows(read, self.store.job_states(read.job_ids, read.campaign_ids))
+                self._deliver_rows(read, self.store.job_views(read.job_ids, read.campaign_ids))
             except Exception:
                 self._read_failed()
 
@@ -335,35 +333,34 @@ class Hub:
             assert self._loop is not None
             try:
                 self._deliver_rows(read, await self._loop.run_in_executor(
-                    self._reader, self.store.job_states, read.job_ids, read.campaign_ids))
+                    self._reader, self.store.job_views, read.job_ids, read.campaign_ids))
             except Exception:
                 self._read_failed()
 
-    def _deliver_rows(self, read: _Read, rows: Iterable[JobRecord]) -> None:
+    def _deliver_rows(self, read: _Read, views: Iterable[JobView]) -> None:
         self._last_read = read.started
         if read.full:
             self._next_poll = read.started + self.bus.safety_poll_seconds
         self.reads += 1
-        for row in rows:
-            self._absorb(row, broadcast=True)
+        for view in views:
+            self._absorb(view, broadcast=True)
 
-    def _absorb(self, row: JobRecord, broadcast: bool = False) -> None:
-        """Keep the newer of what we hold and `row`; on news, deliver it to its watchers."""
-        known = self._jobs.get(row.id)
-        if known is not None and known.version >= row.version:
+    def _absorb(self, view: JobView, broadcast: bool = False) -> None:
+        """Keep the newer of what we hold and `view`; on news, deliver it to its watchers."""
+        known = self._jobs.get(view.id)
+        if known is not None and known.version >= view.version:
             return
-        payload = _compact(job_status(row))
-        state = JobState(row.version, row.campaign_id, Status(row.status).terminal, payload,
-                         encode(row.version, payload))
-        self._jobs[row.id] = state
+        state = JobState(view.version, view.campaign_id, view.status in TERMINAL,
+                         view.payload, encode(view.version, view.payload))
+        self._jobs[view.id] = state
         if not broadcast:
             return
-        for watcher in self._job_watchers.get(row.id, ()):
-            watcher.offer(row.id, state.version, state.job_frame, state.terminal)
-        if campaign := self._campaign_watchers.get(row.campaign_id):
+        for watcher in self._job_watchers.get(view.id, ()):
+            watcher.offer(view.id, state.version, state.job_frame, state.terminal)
+        if campaign := self._campaign_watchers.get(view.campaign_id):
             frame = self._campaign_frame(state)
             for watcher in campaign:
-                watcher.offer(row.id, state.version, frame, False)
+                watcher.offer(view.id, state.version, frame, False)
 
     def _campaign_frame(self, state: JobState) -> bytes:
         if state.campaign_frame is None:

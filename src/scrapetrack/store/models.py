@@ -150,6 +150,10 @@ class ScrapingJob(Base):
     # search run, scoring), so any worker can resume it from the row alone.
     stage_state: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True),
                                                                default=None)
+    # The job's status JSON (views.status_text) as of `status_version`, written with each
+    # change in its own transaction: streams and status polls send it without rendering it.
+    status_json: Mapped[str | None] = mapped_column(Text, default=None)
+    status_version: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class CreatorRow(Base):

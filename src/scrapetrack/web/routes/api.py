@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
-from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from scrapetrack.exceptions import InputError, JobNotFound
@@ -16,7 +15,7 @@ from scrapetrack.jobs import JobRecord
 from scrapetrack.results import results_csv
 from scrapetrack.service import SearchRequest, check_platform, looks_like_id
 from scrapetrack.store.repository import Later
-from scrapetrack.views import campaign_json, creator_json, job_status
+from scrapetrack.views import campaign_json, creator_json, job_status, status_payload
 from scrapetrack.web.deps import (
     CurrentUser,
     ServiceDep,
@@ -117,7 +116,7 @@ async def search_status(platform: str, request: Request,
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
     if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
-    return JSONResponse(job_status(job), headers=headers)
+    return Response(status_payload(job), media_type="application/json", headers=headers)
 
 
 def _on_a_thread(write: Callable[[], None]) -> None:
