@@ -1,8 +1,9 @@
 """One hub per web process: it reads each changed job once and fans the frame out.
 
 Cost per watcher never touches the database: a change (a bus notice, or the safety poll) marks
-jobs dirty; one loop reads the dirty ones in one query at most `max_hz` times a second, encodes
-each as an SSE frame once, and hands the same bytes to every watcher. A watcher keeps only the
+jobs dirty; one loop reads the dirty ones in one query at most `max_hz` times a second (each
+one's status JSON, kept by its writer with the change), makes each an SSE frame once, and hands
+the same bytes to every watcher. A watcher keeps only the
 newest frame per job while its client is slow, so a slow client never delays the others and
 never gets a backlog.
 """
