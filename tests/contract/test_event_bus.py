@@ -20,6 +20,7 @@ from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.events.hub import Hub, Watcher
 from scrapetrack.jobs import Status
 from scrapetrack.store.models import utcnow
+from scrapetrack.views import view_of
 from tests.contract.conftest import Case
 
 pytestmark = pytest.mark.anyio
@@ -89,7 +90,7 @@ async def test_every_watcher_gets_each_change_then_the_end(case: Case) -> None:
         clients = [Client() for _ in range(3)]
         watchers = [Watcher(c.send, ends_with=job.id) for c in clients]
         for watcher in watchers:
-            hub.watch_job(watcher, job)
+            hub.watch_job(watcher, view_of(job))
         await until(lambda: all(c.events() for c in clients))
         assert [c.events()[0][1]["status"] for c in clients] == ["pending"] * 3
 
@@ -114,7 +115,7 @@ async def test_a_campaign_watcher_sees_jobs_started_after_it_connected(case: Cas
     first = case.new_job()
     async with running(case) as (hub, publisher):
         client = Client()
-        hub.watch_campaign(Watcher(client.send), first.campaign_id, [first])
+        hub.watch_campaign(Watcher(client.send), first.campaign_id, [view_of(first)])
         await until(lambda: len(client.events()) == 1)
         later = await asyncio.to_thread(
             case.store.create_job, campaign_id=first.campaign_id, user_id=first.user_id,
@@ -142,8 +143,8 @@ async def test_a_watcher_resuming_from_the_current_version_gets_nothing_stale(
         w1.seen[job.id] = done.version
         w2 = Watcher(behind.send, ends_with=job.id)
         w2.seen[job.id] = job.version
-        hub.watch_job(w1, done)
-        hub.watch_job(w2, done)
+        hub.watch_job(w1, view_of(done))
+        hub.watch_job(w2, view_of(done))
         await until(lambda: w1.done.done() and w2.done.done())
         assert caught_up.events() == []
         assert [data["status"] for _, data in behind.events()] == ["completed"]
@@ -155,7 +156,7 @@ async def test_reads_do_not_grow_with_watchers(case: Case) -> None:
     async with running(case) as (hub, publisher):
         clients = [Client() for _ in range(200)]
         for client in clients:
-            hub.watch_job(Watcher(client.send, ends_with=job.id), job)
+            hub.watch_job(Watcher(client.send, ends_with=job.id), view_of(job))
         reads = hub.reads
         await asyncio.to_thread(advance, case, job.id, publisher, 3)
         await until(lambda: all(c.events()[-1][1]["progress"] == 3 for c in clients))
@@ -210,7 +211,7 @@ async def test_idle_streams_get_a_heartbeat_comment(case: Case) -> None:
     await hub.start()
     try:
         client = Client()
-        hub.watch_job(Watcher(client.send, ends_with=job.id), job)
+        hub.watch_job(Watcher(client.send, ends_with=job.id), view_of(job))
         await until(lambda: b": ping\n\n" in client.frames)
         assert [data["status"] for _, data in client.events()] == ["pending"]
     finally:
@@ -243,7 +244,7 @@ async def test_heartbeats_and_changes_keep_flowing_together(case: Case) -> None:
     try:
         clients = [BusyClient() for _ in range(12)]
         for client in clients:
-            hub.watch_job(Watcher(client.send, ends_with=job.id), job)
+            hub.watch_job(Watcher(client.send, ends_with=job.id), view_of(job))
         claimed = await asyncio.to_thread(case.store.claim, job.id, "w1", utcnow(), utcnow())
         assert claimed is not None
         step = 0

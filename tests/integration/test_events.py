@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Iterator
+from types import CoroutineType, FrameType
 from typing import Any
 
 import httpx
 import pytest
 
+from scrapetrack.store.models import ScrapingJob
+from scrapetrack.web.sse import Stream
 from tests.conftest import wait_until
 from tests.integration.conftest import App, wait_for_job
 
@@ -119,3 +123,39 @@ def test_a_client_that_leaves_frees_its_watcher(start_app: Callable[..., App]) -
         assert next(lines) == "retry: 2000"
         wait_until(lambda: hub.watchers == 1, what="the stream's watcher")
     wait_until(lambda: hub.watchers == 0, what="the watcher to go with its client")
+
+
+def test_an_open_stream_holds_nothing_of_the_request_stack(app: App) -> None:
+    """Once its headers are out, a stream runs outside the routing, the middleware and the
+    route's dependencies: none of their frames, nor the route's database row, lives as long
+    as the connection."""
+    alice = app.user("alice@example.com")
+    job = start_job(alice, target=10)  # its row is in the campaign's snapshot
+    hub = app.runtime.hub
+    loop = hub._loop  # the server's loop: its tasks are inspected there, not from this thread
+    assert loop is not None
+
+    async def stream_frames() -> list[FrameType]:
+        """The frames of the task that serves the stream (one of them holds its response)."""
+        for task in asyncio.all_tasks():
+            frames: list[FrameType] = []
+            coro: Any = task.get_coro()
+            while isinstance(coro, CoroutineType) and coro.cr_frame is not None:
+                frames.append(coro.cr_frame)  # down the chain of awaits
+                coro = coro.cr_await
+            if any(isinstance(f.f_locals.get("self"), Stream) for f in frames):
+                return frames
+        return []
+
+    # A campaign stream: it lasts until the client leaves.
+    with alice.stream("GET", f"/api/campaigns/{job['campaignId']}/events") as response:
+        lines = response.iter_lines()  # kept: a dropped iterator closes the connection
+        assert next(lines) == "retry: 2000"
+        wait_until(lambda: hub.watchers == 1, what="the stream's watcher")
+        frames = asyncio.run_coroutine_threadsafe(stream_frames(), loop).result(timeout=10)
+        assert frames, "no task runs the stream"
+        files = [f.f_code.co_filename for f in frames]
+        assert not [f for f in files if "/fastapi/" in f or "/starlette/" in f], files
+        held = [value for f in frames for value in f.f_locals.values()]
+        assert not [v for v in held if isinstance(v, ScrapingJob)]
+        del frames, held

@@ -22,9 +22,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from scrapetrack.events.base import Bus, Notice, _Resync
 from scrapetrack.events.drive import drive
 from scrapetrack.jobs import TERMINAL
-from scrapetrack.store.models import ScrapingJob
 from scrapetrack.store.repository import Store
-from scrapetrack.views import JobView, view_of
+from scrapetrack.views import JobView
 
 if TYPE_CHECKING:
     from scrapetrack.metrics import Metrics
@@ -183,21 +182,21 @@ class Hub:
         self._reader.shutdown(wait=False)
 
     # watchers -----------------------------------------------------------------------------
-    def watch_job(self, watcher: Watcher, snapshot: ScrapingJob) -> None:
+    def watch_job(self, watcher: Watcher, snapshot: JobView) -> None:
         self._job_watchers.setdefault(snapshot.id, set()).add(watcher)
         if self.metrics is not None:
             self.metrics.stream_opened()
         if self._closed:
             watcher.close()
             return
-        self._absorb(view_of(snapshot))
+        self._absorb(snapshot)
         state = self._jobs[snapshot.id]
         watcher.offer(snapshot.id, state.version, state.job_frame, state.terminal)
         if state.terminal and watcher.seen.get(snapshot.id, 0) >= state.version:
             watcher.close()  # nothing will ever follow
 
     def watch_campaign(self, watcher: Watcher, campaign_id: str,
-                       snapshot: Sequence[ScrapingJob]) -> None:
+                       snapshot: Sequence[JobView]) -> None:
         first = campaign_id not in self._campaign_watchers
         self._campaign_watchers.setdefault(campaign_id, set()).add(watcher)
         if self.metrics is not None:
@@ -205,8 +204,8 @@ class Hub:
         if self._closed:
             watcher.close()
             return
-        for row in snapshot:
-            self._absorb(view_of(row))
+        for view in snapshot:
+            self._absorb(view)
         for state_id, state in self._jobs.items():
             if state.campaign_id == campaign_id:
                 watcher.offer(state_id, state.version, self._campaign_frame(state), False)

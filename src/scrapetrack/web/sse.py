@@ -1,7 +1,11 @@
-"""The Server-Sent Events response: registers a watcher with the hub and waits.
+"""The Server-Sent Events response: checks, headers, then the stream outside the request stack.
 
-The hub writes frames straight to this connection's `send`; this response only starts the
-stream, waits for the client to leave (or the stream to end), and unregisters.
+A stream lasts minutes to hours, so what it holds is held once per open connection. The route,
+its dependencies, its database rows and every middleware's frame are needed only until the
+response's headers are out: then the response hands the rest of the stream to `StreamingApp`,
+the outermost layer, and returns, and all of that is freed. The hub writes frames straight to
+the server's `send`; the stream only waits for the client to leave (or the stream to end) and
+unregisters.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from scrapetrack.events.hub import Hub, Watcher
 from scrapetrack.events.slots import StreamSlots
-from scrapetrack.store.models import ScrapingJob
+from scrapetrack.views import JobView
 from scrapetrack.web.errors import error
 
 HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
@@ -24,78 +28,140 @@ HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
            (b"connection", b"keep-alive")]
 # A client that connects with no Last-Event-ID first gets this, so it retries quickly.
 RETRY = b"retry: 2000\n\n"
-
-
-RAW_SEND = "scrapetrack.raw_send"
+# Where a stream's response leaves the rest of its stream for StreamingApp: a list in the
+# scope, shared even with a layer that copies the scope.
+HANDOFF = "scrapetrack.stream"
 
 
 class StreamingApp(FastAPI):
-    """Keeps the server's own `send` in the scope. Every middleware between it and a route,
-    Starlette's error handler included, only cares about a response's start; an event stream
-    writes its many body frames straight to the server, a few stack frames cheaper each."""
+    """Runs the event streams that responses handed over, once the request stack is gone."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope[RAW_SEND] = send
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        handed: list[Stream] = []
+        # The stack gets a copy: what it adds (exit stacks, the route, the session) goes with
+        # it, while the server keeps the scope as long as the connection.
+        try:
+            await super().__call__({**scope, HANDOFF: handed}, receive, send)
+        except BaseException:
+            for stream in handed:
+                await stream.abandon()
+            raise
+        for stream in handed:
+            await stream.run(receive, send)
 
 
-class EventStream(Response):
+class Stream:
+    """What an open stream keeps, and its life once handed over: of a stream's request, only
+    this outlives the request stack."""
+
+    __slots__ = ("ends_with", "hub", "last_seen", "register", "slot", "ticket")
+
     def __init__(self, hub: Hub, register: Callable[[Hub, Watcher], None],
                  ends_with: str | None = None, last_seen: dict[str, int] | None = None,
                  slot: tuple[StreamSlots, str] | None = None) -> None:
-        super().__init__()
         self.hub = hub
-        self.register = register
+        self.register: Callable[[Hub, Watcher], None] | None = register  # None once done
         self.ends_with = ends_with
-        self.last_seen = last_seen or {}
+        self.last_seen = last_seen
         self.slot = slot  # the per-user cap and the user
+        self.ticket: str | None = None  # the slot taken
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.slot is None:
-            await self._stream(scope, receive, send)
-            return
-        slots, user_id = self.slot
-        ticket = await slots.take(user_id)
-        if ticket is None:  # the same answer errors.py gives TooManyStreams
-            refusal = slots.refusal()
-            response = error(429, refusal.message)
-            response.headers["Retry-After"] = str(refusal.retry_after)
-            await response(scope, receive, send)
-            return
-        try:
-            await self._stream(scope, receive, send)
-        finally:
+    async def abandon(self) -> None:
+        """Give back the slot of a stream that will not run, or has ended."""
+        if self.slot is not None and self.ticket is not None:
+            slots, user_id = self.slot
+            ticket, self.ticket = self.ticket, None
             await slots.give_back(user_id, ticket)
 
-    async def _stream(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
-        send = scope.get(RAW_SEND, send)
-        await send({"type": "http.response.body", "body": RETRY, "more_body": True})
-        watcher = Watcher(send, ends_with=self.ends_with)
-        watcher.seen.update(self.last_seen)
-        left = asyncio.ensure_future(_disconnected(receive))
+    async def run(self, receive: Receive, send: Send) -> None:
+        """Outside the request stack, on the server's own `send`."""
         try:
-            self.register(self.hub, watcher)
-            await asyncio.wait([left, watcher.done], return_when=asyncio.FIRST_COMPLETED)
+            await send({"type": "http.response.body", "body": RETRY, "more_body": True})
+            watcher = Watcher(send, ends_with=self.ends_with)
+            if self.last_seen:
+                watcher.seen.update(self.last_seen)
+            try:
+                self._register(watcher)
+                ended = await _until_ended(receive, watcher.done)
+            finally:
+                self.hub.unwatch(watcher)
+            if ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
-            self.hub.unwatch(watcher)
-            left.cancel()
-        if watcher.done.done() and not left.done():
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self.abandon()
+
+    def _register(self, watcher: Watcher) -> None:
+        # The snapshot the registration carries is the hub's now: the stream drops it.
+        register, self.register = self.register, None
+        assert register is not None, "an event stream runs once"
+        register(self.hub, watcher)
 
 
-async def _disconnected(receive: Receive) -> None:
-    while (await receive())["type"] != "http.disconnect":
-        pass
+class EventStream(Response):
+    """The response, inside the request stack: the per-user cap, then the headers (through
+    every middleware, which may add its own), then it hands its stream over."""
+
+    def __init__(self, stream: Stream) -> None:
+        super().__init__()
+        self.stream = stream
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        stream = self.stream
+        if stream.slot is not None:
+            slots, user_id = stream.slot
+            stream.ticket = await slots.take(user_id)
+            if stream.ticket is None:  # the same answer errors.py gives TooManyStreams
+                refusal = slots.refusal()
+                response = error(429, refusal.message)
+                response.headers["Retry-After"] = str(refusal.retry_after)
+                await response(scope, receive, send)
+                return
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        except BaseException:
+            await stream.abandon()
+            raise
+        scope[HANDOFF].append(stream)
 
 
-def job_stream(hub: Hub, job: ScrapingJob, last_event_id: int | None,
+async def _until_ended(receive: Receive, done: asyncio.Future[None]) -> bool:
+    """Wait for the client to leave (False) or the stream to end (True).
+
+    The client's leaving only shows as `http.disconnect` from `receive`, so something must
+    wait on it; this task does, and the stream's end cancels that wait, instead of a second
+    task per open stream that waits on `receive` beside it."""
+    if done.done():
+        return True
+    task = asyncio.current_task()
+    assert task is not None
+
+    def interrupt(_: asyncio.Future[None]) -> None:
+        task.cancel()
+
+    done.add_done_callback(interrupt)
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        return False
+    except asyncio.CancelledError:
+        if done.done() and task.uncancel() == 0:
+            return True  # our own interruption; any other cancellation goes on
+        raise
+    finally:
+        done.remove_done_callback(interrupt)
+
+
+def job_stream(hub: Hub, job: JobView, last_event_id: int | None,
                slot: tuple[StreamSlots, str] | None = None) -> EventStream:
-    return EventStream(hub, lambda h, w: h.watch_job(w, job), ends_with=job.id,
-                       last_seen={job.id: last_event_id} if last_event_id else None, slot=slot)
+    return EventStream(Stream(
+        hub, lambda h, w: h.watch_job(w, job), ends_with=job.id,
+        last_seen={job.id: last_event_id} if last_event_id else None, slot=slot))
 
 
-def campaign_stream(hub: Hub, campaign_id: str, jobs: Sequence[ScrapingJob],
+def campaign_stream(hub: Hub, campaign_id: str, jobs: Sequence[JobView],
                     slot: tuple[StreamSlots, str] | None = None) -> EventStream:
-    return EventStream(hub, lambda h, w: h.watch_campaign(w, campaign_id, jobs), slot=slot)
+    return EventStream(Stream(hub, lambda h, w: h.watch_campaign(w, campaign_id, jobs),
+                              slot=slot))

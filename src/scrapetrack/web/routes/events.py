@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from scrapetrack.events.slots import StreamSlots
+from scrapetrack.views import view_of
 from scrapetrack.web.deps import CurrentUser, ServiceDep, get_runtime
 from scrapetrack.web.openapi import ANY, EVENTS, errors
 from scrapetrack.web.sse import campaign_stream, job_stream
@@ -38,7 +39,7 @@ Slots = Annotated[StreamSlots, Depends(stream_slots)]
 def job_events(job_id: str, request: Request, user: CurrentUser, service: ServiceDep,
                slots: Slots, since: Annotated[int | None, Depends(last_event_id)]) -> Response:
     """The job's status on every change; ends after its terminal status."""
-    job = service.get_job(user.id, job_id)
+    job = view_of(service.get_job(user.id, job_id))
     return job_stream(get_runtime(request).hub, job, since, slot=(slots, user.id))
 
 
@@ -46,5 +47,5 @@ def job_events(job_id: str, request: Request, user: CurrentUser, service: Servic
 def campaign_events(campaign_id: str, request: Request, user: CurrentUser,
                     service: ServiceDep, slots: Slots) -> Response:
     """Every job of the campaign, including ones started later; ends when the client leaves."""
-    jobs = service.campaign_jobs(user.id, campaign_id)
+    jobs = [view_of(job) for job in service.campaign_jobs(user.id, campaign_id)]
     return campaign_stream(get_runtime(request).hub, campaign_id, jobs, slot=(slots, user.id))

@@ -1,0 +1,55 @@
+"""An event stream's response hands its stream to the outermost layer: when the request stack
+fails after the handoff, the stream never runs and gives its slot back."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, MutableMapping
+from typing import Any, cast
+
+import pytest
+from fastapi import Depends
+
+from scrapetrack.events.hub import Hub
+from scrapetrack.events.slots import LocalSlots
+from scrapetrack.web.sse import EventStream, Stream, StreamingApp
+
+
+class TeardownFailed(Exception):
+    pass
+
+
+def failing_teardown() -> Iterator[None]:
+    yield
+    raise TeardownFailed
+
+
+def test_a_stream_whose_request_stack_fails_after_the_handoff_gives_back_its_slot() -> None:
+    slots = LocalSlots(limit=1)
+    app = StreamingApp()
+    never_used = cast(Hub, object())  # the stream must not run, so it never reaches the hub
+
+    @app.get("/events", dependencies=[Depends(failing_teardown)])
+    def events() -> EventStream:
+        return EventStream(Stream(never_used, lambda hub, watcher: None, slot=(slots, "alice")))
+
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()  # the client never speaks: only the server ends this
+        raise AssertionError
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": "/events", "raw_path": b"/events",
+             "root_path": "", "query_string": b"", "headers": [],
+             "server": ("test", 80), "client": ("test", 1)}
+    with pytest.raises(TeardownFailed):
+        asyncio.run(app(scope, receive, send))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
+    assert slots.open == {}, "the slot of a stream that never ran is still held"
+    assert set(scope) == {"type", "asgi", "http_version", "method", "scheme", "path",
+                          "raw_path", "root_path", "query_string", "headers", "server",
+                          "client"}, "the request stack wrote into the server's scope"
