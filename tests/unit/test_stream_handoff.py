@@ -13,6 +13,7 @@ from fastapi import Depends
 from scrapetrack.events.hub import Hub
 from scrapetrack.events.slots import LocalSlots
 from scrapetrack.web.sse import EventStream, Stream, StreamingApp
+from tests.conftest import run_async
 
 
 class TeardownFailed(Exception):
@@ -46,8 +47,11 @@ def test_a_stream_whose_request_stack_fails_after_the_handoff_gives_back_its_slo
              "method": "GET", "scheme": "http", "path": "/events", "raw_path": b"/events",
              "root_path": "", "query_string": b"", "headers": [],
              "server": ("test", 80), "client": ("test", 1)}
+    async def request() -> None:
+        await app(scope, receive, send)
+
     with pytest.raises(TeardownFailed):
-        asyncio.run(app(scope, receive, send))
+        run_async(request)
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 200
     assert slots.open == {}, "the slot of a stream that never ran is still held"
     assert set(scope) == {"type", "asgi", "http_version", "method", "scheme", "path",
