@@ -12,7 +12,7 @@ from fastapi import Depends
 
 from scrapetrack.events.hub import Hub
 from scrapetrack.events.slots import LocalSlots
-from scrapetrack.web.sse import EventStream, Stream, StreamingApp
+from scrapetrack.web.sse import EventStream, Stream, StreamingApp, _until_ended
 from tests.conftest import run_async
 
 
@@ -57,3 +57,42 @@ def test_a_stream_whose_request_stack_fails_after_the_handoff_gives_back_its_slo
     assert set(scope) == {"type", "asgi", "http_version", "method", "scheme", "path",
                           "raw_path", "root_path", "query_string", "headers", "server",
                           "client"}, "the request stack wrote into the server's scope"
+
+
+@pytest.mark.parametrize("first", ["client leaves", "stream ends"])
+def test_a_stream_ending_as_its_client_leaves_cancels_nothing_after_it(first: str) -> None:
+    """The stream's end interrupts the wait on the client; when both come in one turn of the
+    loop, in either order, what the stream does next (give back its slot) is not cancelled."""
+
+    async def scenario() -> tuple[bool, str]:
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        left = asyncio.Event()
+
+        async def receive() -> dict[str, Any]:
+            await left.wait()
+            return {"type": "http.disconnect"}
+
+        async def stream() -> tuple[bool, str]:
+            ended = await _until_ended(receive, done)
+            await asyncio.sleep(0)  # the next step, as giving back a slot over Redis
+            await asyncio.sleep(0)
+            return ended, "went on"
+
+        task = asyncio.create_task(stream())
+        await asyncio.sleep(0)  # the stream waits on its client
+
+        def both() -> None:  # one turn: both wake-ups are queued before either runs
+            if first == "client leaves":
+                left.set()
+                done.set_result(None)
+            else:
+                done.set_result(None)
+                left.set()
+
+        loop.call_soon(both)
+        return await task
+
+    ended, outcome = run_async(scenario)
+    assert outcome == "went on"
+    assert ended is (first == "stream ends")

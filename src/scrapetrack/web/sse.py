@@ -137,9 +137,13 @@ async def _until_ended(receive: Receive, done: asyncio.Future[None]) -> bool:
         return True
     task = asyncio.current_task()
     assert task is not None
+    waiting = True
 
     def interrupt(_: asyncio.Future[None]) -> None:
-        task.cancel()
+        # Scheduled when `done` ends; the client may have left in the same turn, and then
+        # the task has moved on (to giving back its slot) by the time this runs.
+        if waiting:
+            task.cancel()
 
     done.add_done_callback(interrupt)
     try:
@@ -151,6 +155,7 @@ async def _until_ended(receive: Receive, done: asyncio.Future[None]) -> bool:
             return True  # our own interruption; any other cancellation goes on
         raise
     finally:
+        waiting = False
         done.remove_done_callback(interrupt)
 
 
