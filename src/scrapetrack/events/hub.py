@@ -43,32 +43,36 @@ def encode(event_id: int, payload: str) -> bytes:
 class Watcher:
     """One SSE connection: the newest frame per job while its client is busy, nothing more."""
 
-    __slots__ = ("_busy", "_closing", "_ends_with", "_final", "_pending", "_send", "done",
-                 "seen")
+    __slots__ = ("_busy", "_closing", "_ended", "_ends_with", "_final", "_pending", "_send",
+                 "done", "seen")
 
     def __init__(self, send: Send, ends_with: str | None = None) -> None:
         self._send = send
         self._ends_with = ends_with  # a job stream ends after this job's terminal status
         self._busy = False
         self._closing = False
+        self._ended = False  # done is done: a plain flag, read on every delivery
         self._final = False
-        self._pending: dict[str, bytes] = {}
+        self._pending: dict[str, bytes] | None = None  # only while the client is busy
         self.seen: dict[str, int] = {}
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     def offer(self, job_id: str, version: int, frame: bytes, terminal: bool) -> None:
-        if self.done.done() or self.seen.get(job_id, 0) >= version:
+        seen = self.seen
+        if self._ended or seen.get(job_id, 0) >= version:
             return
-        self.seen[job_id] = version
+        seen[job_id] = version
         final = terminal and job_id == self._ends_with
         if self._busy:
+            if self._pending is None:
+                self._pending = {}
             self._pending[job_id] = frame  # newest replaces older: no backlog
             self._final = self._final or final
         else:
             self._write(frame, final)
 
     def ping(self) -> None:
-        if not self._busy and not self.done.done():
+        if not self._busy and not self._ended:
             self._write(PING, False)
 
     def close(self) -> None:
@@ -95,12 +99,13 @@ class Watcher:
             self._finish()
         elif self._pending:
             frames = b"".join(self._pending.values())
-            self._pending.clear()
+            self._pending = None
             final, self._final = self._final, False
             self._write(frames, final)
 
     def _finish(self) -> None:
-        if not self.done.done():
+        if not self._ended:
+            self._ended = True
             self.done.set_result(None)
 
 
@@ -355,12 +360,15 @@ class Hub:
         self._jobs[view.id] = state
         if not broadcast:
             return
-        for watcher in self._job_watchers.get(view.id, ()):
-            watcher.offer(view.id, state.version, state.job_frame, state.terminal)
+        job_id, version = view.id, view.version  # locals: this loop runs per watcher
+        if watchers := self._job_watchers.get(job_id):
+            frame, terminal = state.job_frame, state.terminal
+            for watcher in watchers:
+                watcher.offer(job_id, version, frame, terminal)
         if campaign := self._campaign_watchers.get(view.campaign_id):
             frame = self._campaign_frame(state)
             for watcher in campaign:
-                watcher.offer(view.id, state.version, frame, False)
+                watcher.offer(job_id, version, frame, False)
 
     def _campaign_frame(self, state: JobState) -> bytes:
         if state.campaign_frame is None:
