@@ -106,7 +106,7 @@ async def test_every_watcher_gets_each_change_then_the_end(case: Case) -> None:
                                         worker_id="w1", progress=100)
         assert final is not None
         publisher.publish(Notice(job.id, job.campaign_id, final.version), final=True)
-        await until(lambda: all(w.done.done() for w in watchers))
+        await until(lambda: all(w.ended for w in watchers))
         assert all(c.events()[-1] == (final.version, c.events()[-1][1]) for c in clients)
         assert all(c.events()[-1][1]["status"] == "completed" for c in clients)
 
@@ -145,7 +145,7 @@ async def test_a_watcher_resuming_from_the_current_version_gets_nothing_stale(
         w2.seen[job.id] = job.version
         hub.watch_job(w1, view_of(done))
         hub.watch_job(w2, view_of(done))
-        await until(lambda: w1.done.done() and w2.done.done())
+        await until(lambda: w1.ended and w2.ended)
         assert caught_up.events() == []
         assert [data["status"] for _, data in behind.events()] == ["completed"]
 

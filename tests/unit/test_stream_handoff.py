@@ -10,9 +10,9 @@ from typing import Any, cast
 import pytest
 from fastapi import Depends
 
-from scrapetrack.events.hub import Hub
+from scrapetrack.events.hub import Hub, Watcher
 from scrapetrack.events.slots import LocalSlots
-from scrapetrack.web.sse import EventStream, Stream, StreamingApp, _until_ended
+from scrapetrack.web.sse import RETRY, EventStream, Stream, StreamingApp
 from tests.conftest import run_async
 
 
@@ -62,37 +62,60 @@ def test_a_stream_whose_request_stack_fails_after_the_handoff_gives_back_its_slo
 @pytest.mark.parametrize("first", ["client leaves", "stream ends"])
 def test_a_stream_ending_as_its_client_leaves_cancels_nothing_after_it(first: str) -> None:
     """The stream's end interrupts the wait on the client; when both come in one turn of the
-    loop, in either order, what the stream does next (give back its slot) is not cancelled."""
+    loop, in either order, what the stream does next (end the body, give back its slot) is
+    not cancelled."""
 
-    async def scenario() -> tuple[bool, str]:
+    class RemoteSlots(LocalSlots):
+        async def give_back(self, user_id: str, ticket: str) -> None:
+            await asyncio.sleep(0)  # a round trip, as over Redis
+            await asyncio.sleep(0)
+            await super().give_back(user_id, ticket)
+
+    slots = RemoteSlots(limit=1)
+    sent: list[bytes] = []
+
+    class Unwatched:
+        def unwatch(self, watcher: Watcher) -> None:
+            pass
+
+    async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
         left = asyncio.Event()
+        registered: list[Watcher] = []
+        waiting = asyncio.Event()
+
+        def register(hub: Hub, watcher: Watcher) -> None:
+            registered.append(watcher)
+            waiting.set()  # the stream goes on to wait on its client in this same step
 
         async def receive() -> dict[str, Any]:
             await left.wait()
             return {"type": "http.disconnect"}
 
-        async def stream() -> tuple[bool, str]:
-            ended = await _until_ended(receive, done)
-            await asyncio.sleep(0)  # the next step, as giving back a slot over Redis
-            await asyncio.sleep(0)
-            return ended, "went on"
+        async def send(message: MutableMapping[str, Any]) -> None:
+            if not message.get("more_body", False):
+                await asyncio.sleep(0)  # what follows the wait takes turns of its own
+                await asyncio.sleep(0)
+            sent.append(message["body"])
 
-        task = asyncio.create_task(stream())
-        await asyncio.sleep(0)  # the stream waits on its client
+        stream = Stream(cast(Hub, Unwatched()), register, slot=(slots, "alice"))
+        stream.ticket = await slots.take("alice")
+        task = asyncio.create_task(stream.run(receive, send))
+        await waiting.wait()
 
         def both() -> None:  # one turn: both wake-ups are queued before either runs
             if first == "client leaves":
                 left.set()
-                done.set_result(None)
+                registered[0].close()
             else:
-                done.set_result(None)
+                registered[0].close()
                 left.set()
 
         loop.call_soon(both)
-        return await task
+        await task
 
-    ended, outcome = run_async(scenario)
-    assert outcome == "went on"
-    assert ended is (first == "stream ends")
+    run_async(scenario)
+    assert slots.open == {}, "the slot was not given back"
+    assert sent[0] == RETRY
+    if first == "stream ends":
+        assert sent[-1] == b"", "the stream ended without ending its body"

@@ -44,18 +44,24 @@ class Watcher:
     """One SSE connection: the newest frame per job while its client is busy, nothing more."""
 
     __slots__ = ("_busy", "_closing", "_ended", "_ends_with", "_final", "_pending", "_send",
-                 "done", "seen")
+                 "seen")
 
     def __init__(self, send: Send, ends_with: str | None = None) -> None:
         self._send = send
         self._ends_with = ends_with  # a job stream ends after this job's terminal status
         self._busy = False
         self._closing = False
-        self._ended = False  # done is done: a plain flag, read on every delivery
+        self._ended = False
         self._final = False
         self._pending: dict[str, bytes] | None = None  # only while the client is busy
         self.seen: dict[str, int] = {}
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    def on_end(self) -> None:
+        """Called once, when the stream has ended: a subclass wakes whatever waits on it."""
 
     def offer(self, job_id: str, version: int, frame: bytes, terminal: bool) -> None:
         seen = self.seen
@@ -106,7 +112,7 @@ class Watcher:
     def _finish(self) -> None:
         if not self._ended:
             self._ended = True
-            self.done.set_result(None)
+            self.on_end()
 
 
 class _Read(NamedTuple):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.responses import Response
@@ -49,8 +50,8 @@ class StreamingApp(FastAPI):
             for stream in handed:
                 await stream.abandon()
             raise
-        for stream in handed:
-            await stream.run(receive, send)
+        while handed:  # no iterator left in this frame while the stream runs
+            await handed.pop().run(receive, send)
 
 
 class Stream:
@@ -77,16 +78,30 @@ class Stream:
             await slots.give_back(user_id, ticket)
 
     async def run(self, receive: Receive, send: Send) -> None:
-        """Outside the request stack, on the server's own `send`."""
+        """Outside the request stack, on the server's own `send`: wait for the client to leave
+        or the stream to end, whichever comes first."""
         try:
             await send({"type": "http.response.body", "body": RETRY, "more_body": True})
-            watcher = Watcher(send, ends_with=self.ends_with)
+            watcher = _Waited(send, ends_with=self.ends_with)
             if self.last_seen:
                 watcher.seen.update(self.last_seen)
+            # The client's leaving only shows as `http.disconnect` from `receive`, so this task
+            # waits on it, and the stream's end cancels that wait: no second task per stream.
+            task = asyncio.current_task()
+            assert task is not None
+            ended = True
             try:
                 self._register(watcher)
-                ended = await _until_ended(receive, watcher.done)
+                if not watcher.ended:
+                    watcher.waiting = task
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    ended = False
+            except asyncio.CancelledError:
+                if not (watcher.ended and task.uncancel() == 0):
+                    raise  # not our own interruption: it goes on
             finally:
+                watcher.waiting = None
                 self.hub.unwatch(watcher)
             if ended:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
@@ -98,6 +113,22 @@ class Stream:
         register, self.register = self.register, None
         assert register is not None, "an event stream runs once"
         register(self.hub, watcher)
+
+
+class _Waited(Watcher):
+    """A stream's watcher: its end cancels the task waiting on the client, if one is."""
+
+    __slots__ = ("waiting",)
+
+    def __init__(self, send: Send, ends_with: str | None) -> None:
+        super().__init__(send, ends_with)
+        self.waiting: asyncio.Task[Any] | None = None
+
+    def on_end(self) -> None:
+        # At once, not from a callback scheduled later: by then the task may have gone on to
+        # what follows its wait (giving back its slot), and that must not be cancelled.
+        if self.waiting is not None:
+            self.waiting.cancel()
 
 
 class EventStream(Response):
@@ -125,38 +156,6 @@ class EventStream(Response):
             await stream.abandon()
             raise
         scope[HANDOFF].append(stream)
-
-
-async def _until_ended(receive: Receive, done: asyncio.Future[None]) -> bool:
-    """Wait for the client to leave (False) or the stream to end (True).
-
-    The client's leaving only shows as `http.disconnect` from `receive`, so something must
-    wait on it; this task does, and the stream's end cancels that wait, instead of a second
-    task per open stream that waits on `receive` beside it."""
-    if done.done():
-        return True
-    task = asyncio.current_task()
-    assert task is not None
-    waiting = True
-
-    def interrupt(_: asyncio.Future[None]) -> None:
-        # Scheduled when `done` ends; the client may have left in the same turn, and then
-        # the task has moved on (to giving back its slot) by the time this runs.
-        if waiting:
-            task.cancel()
-
-    done.add_done_callback(interrupt)
-    try:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        return False
-    except asyncio.CancelledError:
-        if done.done() and task.uncancel() == 0:
-            return True  # our own interruption; any other cancellation goes on
-        raise
-    finally:
-        waiting = False
-        done.remove_done_callback(interrupt)
 
 
 def job_stream(hub: Hub, job: JobView, last_event_id: int | None,
