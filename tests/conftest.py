@@ -4,15 +4,16 @@ CI=true), the sandbox on a real socket, and a running app with its embedded work
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import psycopg
 import pytest
@@ -157,6 +158,32 @@ def wait_until(check: Callable[[], T | None], timeout: float = 10.0,
         if time.monotonic() >= deadline:
             raise AssertionError(f"not within {timeout} s: {what}")
         time.sleep(POLL_SECONDS)
+
+
+@overload
+async def until(check: Callable[[], Awaitable[T | None]], within: float = 10.0,
+                what: str = "the condition") -> T: ...
+
+
+@overload
+async def until(check: Callable[[], T | None], within: float = 10.0,
+                what: str = "the condition") -> T: ...
+
+
+async def until(check: Callable[[], Any], within: float = 10.0,
+                what: str = "the condition") -> Any:
+    """wait_until inside a running loop: `check` may be a coroutine function."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() >= deadline:
+            raise AssertionError(f"not within {within} s: {what}")
+        await asyncio.sleep(POLL_SECONDS)
 
 
 def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:

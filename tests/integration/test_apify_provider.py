@@ -69,20 +69,22 @@ def test_items_grow_page_by_page_while_running_then_drain(provider: ApifyProvide
     assert run.status in (RunStatus.READY, RunStatus.RUNNING) and run.dataset_id
     items: list[dict[str, Any]] = []
     pages_while_running = 0
-    deadline = time.monotonic() + 20
-    while True:
-        info = provider.get_run(run.run_id)  # status first: a short page after it ended is final
+
+    def read_a_page() -> RunStatus | None:
+        """One look, as the worker's loop takes: the run's status, then the next page; the
+        status once the run has ended and a short page came after it."""
+        nonlocal pages_while_running
+        info = provider.get_run(run.run_id)  # status first: a short page after it is final
         page = provider.items_page(run.dataset_id, len(items), 10)
         assert page.offset == len(items)
         assert page.total >= page.offset + len(page.items)
-        items += page.items
+        items.extend(page.items)
         if page.items and not info.status.finished:
             pages_while_running += 1
-        if info.status.finished and len(page.items) < 10:
-            break
-        assert time.monotonic() < deadline, "the run did not end"
-        time.sleep(0.02)  # the poll interval
-    assert info.status == RunStatus.SUCCEEDED
+        return info.status if info.status.finished and len(page.items) < 10 else None
+
+    final = wait_until(read_a_page, timeout=20, what="the run to end and its items to drain")
+    assert final == RunStatus.SUCCEEDED
     assert pages_while_running >= 3
     assert len(items) == 60
     assert len({item.get("id") for item in items}) == 60

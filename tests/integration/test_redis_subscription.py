@@ -19,7 +19,7 @@ from scrapetrack.events import redis as redis_bus
 from scrapetrack.events.base import RESYNC, Notice
 from scrapetrack.events.redis import Endpoint, RedisBus
 from scrapetrack.exceptions import ConfigError
-from tests.conftest import free_port, require, wait_until
+from tests.conftest import free_port, require, until, wait_until
 
 
 def run(scenario: Coroutine[Any, Any, None]) -> None:
@@ -66,14 +66,6 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
     yield start
     for server in servers:
         server.stop()
-
-
-async def until(check: Callable[[], bool], within: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while not check():
-        assert loop.time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def carries_notices(bus: RedisBus, got: list[Any]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import threading
@@ -16,7 +15,7 @@ import redis.asyncio as aioredis
 
 from scrapetrack.events.slots import RedisSlots
 from scrapetrack.store.models import ScrapingJob
-from tests.conftest import POLL_SECONDS, Stack, run_async, wait_until
+from tests.conftest import Stack, run_async, until, wait_until
 from tests.integration.conftest import App
 
 SESSION = "scrapetrack_session"
@@ -411,10 +410,8 @@ def test_streams_of_a_dead_process_lapse(redis_url: str) -> None:
         held = await dead.take("alice")
         dead.held.clear()  # as if the process had died: nothing left to renew
         refused = await alive.take("alice")
-        later, deadline = None, asyncio.get_running_loop().time() + 5
-        while later is None and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(POLL_SECONDS)
-            later = await alive.take("alice")
+        later = await until(lambda: alive.take("alice"), within=5,
+                            what="the dead process's place to lapse")
         await dead.close()
         await alive.close()
         return held, refused, later
@@ -433,10 +430,11 @@ def test_open_streams_are_renewed_while_they_last(redis_url: str) -> None:
         probe = aioredis.Redis.from_url(redis_url)
         ((_, first_lapse),) = await probe.zrange(f"{slots.prefix}:streams:alice", 0, -1,
                                                  withscores=True)
-        deadline = asyncio.get_running_loop().time() + 10
-        while (now := await probe.time())[0] + now[1] / 1e6 < first_lapse + slots.ttl:
-            assert asyncio.get_running_loop().time() < deadline, "Redis's clock stood still"
-            await asyncio.sleep(POLL_SECONDS)
+        async def a_ttl_past_the_first_lapse() -> bool:
+            seconds, micros = await probe.time()
+            return bool(seconds + micros / 1e6 >= first_lapse + slots.ttl)
+
+        await until(a_ttl_past_the_first_lapse, what="Redis's clock to pass the place's lapse")
         await probe.aclose()
         refused = await other.take("alice")
         assert held is not None
