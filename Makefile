@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install serve test lint bench clean
+.PHONY: install serve test test-under-load lint bench clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ lint: install
 
 test: install lint
 	$(BIN)/pytest
+
+test-under-load: install
+	scripts/test-under-load
 
 bench: install
 	$(BIN)/python -m bench
