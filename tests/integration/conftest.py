@@ -81,6 +81,20 @@ def wait_for_job(client: httpx.Client, job: dict[str, Any],
     return wait_until(ended, timeout, f"job {job['id']} to end"), seen
 
 
+def wait_for_items(client: httpx.Client, job: dict[str, Any], items: int,
+                   timeout: float = 60) -> dict[str, Any]:
+    """The job's status once it has read exactly `items` items of its run (ingested or
+    skipped): with a held sandbox, the status it holds there."""
+    def read() -> dict[str, Any] | None:
+        response = client.get(f"/api/scraping/{job['platform']}", params={"jobId": job["id"]})
+        assert response.status_code == 200, response.text
+        status: dict[str, Any] = response.json()
+        assert status["status"] not in TERMINAL, status
+        return status if status["processedResults"] + status["skippedItems"] == items else None
+
+    return wait_until(read, timeout, f"job {job['id']} to have read {items} items")
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: object) -> Iterator[Store]:
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" \

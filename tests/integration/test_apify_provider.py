@@ -7,6 +7,7 @@ two; every wait is a loop with a deadline, never a sleep that hopes.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -26,7 +27,7 @@ from scrapetrack.providers.base import RunInfo, RunStatus
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.sandbox import create_sandbox_app
 from scrapetrack.serving import serve_in_thread
-from tests.conftest import wait_until
+from tests.conftest import HeldSandbox, wait_until
 
 ACTOR = "apidojo~tiktok-scraper"
 T = TypeVar("T")
@@ -63,43 +64,55 @@ def drain(provider: ApifyProvider, dataset_id: str, page_size: int = 25) -> list
             return items
 
 
-def test_items_grow_page_by_page_while_running_then_drain(provider: ApifyProvider) -> None:
-    run = provider.start(ACTOR, tiktok_input("yoga", max_items=60, itemsPerSecond=40,
-                                             startDelaySeconds=0.3))
+@pytest.fixture
+def held_provider(held_sandbox: HeldSandbox) -> Iterator[ApifyProvider]:
+    provider = ApifyProvider(None, held_sandbox.url, max_retries=1,
+                             min_delay_between_retries=timedelta(milliseconds=10))
+    yield provider
+    provider.close()
+
+
+def test_items_grow_page_by_page_while_running_then_drain(
+        held_provider: ApifyProvider, held_sandbox: HeldSandbox) -> None:
+    provider = held_provider
+    run = provider.start(ACTOR, tiktok_input("yoga", max_items=60))
     assert run.status in (RunStatus.READY, RunStatus.RUNNING) and run.dataset_id
     items: list[dict[str, Any]] = []
-    pages_while_running = 0
-
-    def read_a_page() -> RunStatus | None:
-        """One look, as the worker's loop takes: the run's status, then the next page; the
-        status once the run has ended and a short page came after it."""
-        nonlocal pages_while_running
-        info = provider.get_run(run.run_id)  # status first: a short page after it is final
+    # The run held at 10, 20 and 30 items: each look finds the next page, the run running.
+    for written in (10, 20, 30):
+        held_sandbox.write(run.run_id, written)
+        assert provider.get_run(run.run_id).status == RunStatus.RUNNING
         page = provider.items_page(run.dataset_id, len(items), 10)
         assert page.offset == len(items)
         assert page.total >= page.offset + len(page.items)
         items.extend(page.items)
-        if page.items and not info.status.finished:
-            pages_while_running += 1
-        return info.status if info.status.finished and len(page.items) < 10 else None
-
-    final = wait_until(read_a_page, timeout=20, what="the run to end and its items to drain")
-    assert final == RunStatus.SUCCEEDED
-    assert pages_while_running >= 3
+        assert len(items) == written
+        assert provider.items_page(run.dataset_id, len(items), 10).items == []
+    held_sandbox.finish(run.run_id)
+    assert provider.get_run(run.run_id).status == RunStatus.SUCCEEDED
+    items += drain(provider, run.dataset_id, 10)[len(items):]
     assert len(items) == 60
     assert len({item.get("id") for item in items}) == 60
 
 
-def test_wait_seconds_is_held_by_the_server(provider: ApifyProvider) -> None:
-    quick = provider.start(ACTOR, tiktok_input("yoga", max_items=20, itemsPerSecond=100))
+def test_wait_seconds_is_held_by_the_server(held_provider: ApifyProvider,
+                                            held_sandbox: HeldSandbox) -> None:
+    provider = held_provider
+    # A run that ends while the request waits: the answer comes with the end, not at the
+    # end of the 60 s asked for.
+    ending = provider.start(ACTOR, tiktok_input("yoga", max_items=20))
+    answers: list[RunInfo] = []
+    waiting = threading.Thread(target=lambda: answers.append(
+        provider.get_run(ending.run_id, wait_seconds=60)))
+    waiting.start()
+    held_sandbox.finish(ending.run_id)
+    waiting.join(timeout=45)
+    assert [a.status for a in answers] == [RunStatus.SUCCEEDED]
+    # A run that does not end: the server holds the request for the seconds asked for.
+    held = provider.start(ACTOR, tiktok_input("yoga", max_items=100))
     started = time.monotonic()
-    assert provider.get_run(quick.run_id, wait_seconds=10).status == RunStatus.SUCCEEDED
-    assert time.monotonic() - started < 5
-    slow = provider.start(ACTOR, tiktok_input("yoga", max_items=100, itemsPerSecond=1))
-    started = time.monotonic()
-    assert provider.get_run(slow.run_id, wait_seconds=1).status == RunStatus.RUNNING
-    assert 0.9 <= time.monotonic() - started < 4
-    provider.abort(slow.run_id)
+    assert provider.get_run(held.run_id, wait_seconds=1).status == RunStatus.RUNNING
+    assert time.monotonic() - started >= 0.9
 
 
 def test_sandbox_answers_apify_headers_and_a_lagging_item_count(

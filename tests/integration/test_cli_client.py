@@ -4,10 +4,10 @@ subprocesses talking HTTP to a real server, and Ctrl-C sent as a real SIGINT."""
 from __future__ import annotations
 
 import json
-import queue
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from typing import IO, Any
 
 import httpx
@@ -15,9 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 from scrapetrack.cli import app as cli_app
-from tests.conftest import free_port, wait_until
+from tests.conftest import HeldSandbox, free_port, wait_until
 from tests.integration.conftest import App, wait_for_job
 from tests.integration.test_cli import SCRAPETRACK, env_for, run
+from tests.integration.test_events import items_read
 
 SQLITE_ONLY = pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
 
@@ -33,23 +34,33 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def test_search_prints_json_lines_then_a_table(app: App) -> None:
-    env, _ = client_env(app, "erin@example.com")
-    done = run(["search", "tiktok", "-k", "fitness coach", "--target", "80", "--json"], env)
-    assert done.returncode == 0, done.stderr
-    statuses = json_lines(done.stdout)
-    assert len(statuses) >= 3, statuses
+def test_search_prints_json_lines_then_a_table(start_app: Callable[..., App],
+                                              held_sandbox: HeldSandbox) -> None:
+    env, _ = client_env(start_app(apify_api_url=held_sandbox.url), "erin@example.com")
+    search = Search(env, "-k", "fitness coach", "--target", "80", "--json")
+    # The run held half-way: the search prints the state it holds there, then the end.
+    run_ = held_sandbox.run(1)
+    held_sandbox.write(run_, 40)
+    wait_until(lambda: any(items_read(s) == 40 and s["status"] == "processing"
+                           for s in json_lines("".join(search.out))), 30,
+               "a line with 40 items read")
+    held_sandbox.finish(run_)
+    code, stdout = search.finish()
+    assert code == 0, "".join(search.err)
+    statuses = json_lines(stdout)
     assert statuses[-1]["status"] == "completed" and statuses[-1]["progress"] == 100
     progress = [s["progress"] for s in statuses]
     assert progress == sorted(progress)
     assert len({s["id"] for s in statuses}) == 1
     assert any(0 < p < 100 for p in progress), progress
 
-    shown = run(["search", "tiktok", "-k", "yoga", "--target", "40", "--top", "5"], env)
-    assert shown.returncode == 0, shown.stderr
-    lines = shown.stdout.splitlines()
+    search = Search(env, "-k", "yoga", "--target", "40", "--top", "5")
+    held_sandbox.finish(held_sandbox.run(2))
+    code, stdout = search.finish()
+    assert code == 0, "".join(search.err)
+    lines = stdout.splitlines()
     assert lines[0].startswith("completed: ")
-    assert "Top 5 of" in shown.stdout
+    assert "Top 5 of" in stdout
     assert len([line for line in lines if "@" in line]) == 5
 
 
@@ -107,24 +118,26 @@ def test_jobs_campaigns_and_export(app: App) -> None:
 
 
 class Search:
-    """A `scrapetrack search` in the background, its stderr read as it comes."""
+    """A `scrapetrack search tiktok ARGS` in the background, its output read as it comes."""
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.process = subprocess.Popen(
-            [SCRAPETRACK, "search", "tiktok", "-k", "marathon", "--target", "5000", *args],
-            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+            [SCRAPETRACK, "search", "tiktok", *args], env=env, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.err: list[str] = []
-        self.lines: queue.Queue[str] = queue.Queue()
-        assert self.process.stderr is not None
-        self.pump = threading.Thread(target=self._pump, args=(self.process.stderr,),
-                                     daemon=True)
-        self.pump.start()
+        self.out: list[str] = []
+        assert self.process.stderr is not None and self.process.stdout is not None
+        self.pumps = [threading.Thread(target=self._pump, args=(stream, into), daemon=True)
+                      for stream, into in ((self.process.stderr, self.err),
+                                           (self.process.stdout, self.out))]
+        for pump in self.pumps:
+            pump.start()
 
-    def _pump(self, stream: IO[str]) -> None:
+    @staticmethod
+    def _pump(stream: IO[str], into: list[str]) -> None:
         # Rich ends the prompt without a newline: read characters, not lines.
         while chunk := stream.read(1):
-            self.err.append(chunk)
+            into.append(chunk)
 
     def saw(self, text: str) -> bool:
         return text in "".join(self.err)
@@ -134,25 +147,30 @@ class Search:
         return "".join(self.err).split("job ", 1)[1].split()[0]
 
     def finish(self, timeout: float = 60) -> tuple[int, str]:
-        assert self.process.stdout is not None and self.process.stdin is not None
+        """Its exit code and whole stdout, once it has ended."""
+        assert self.process.stdin is not None
         self.process.stdin.close()
-        stdout = self.process.stdout.read()  # stderr is the pump's alone
         code = self.process.wait(timeout=timeout)
-        self.pump.join(timeout)
-        self.process.stdout.close()
-        if self.process.stderr is not None:
-            self.process.stderr.close()
-        return code, stdout
+        for pump in self.pumps:
+            pump.join(timeout)
+        for stream in (self.process.stdout, self.process.stderr):
+            if stream is not None:
+                stream.close()
+        return code, "".join(self.out)
 
 
 def processing(api: httpx.Client, job_id: str) -> bool:
     return bool(api.get(f"/api/jobs/{job_id}").json()["status"] == "processing")
 
 
+LONG = ("-k", "marathon", "--target", "5000")  # held by the sandbox: it never ends by itself
+
+
 @SQLITE_ONLY
-def test_ctrl_c_asks_and_cancels_the_job(app: App) -> None:
-    env, api = client_env(app, "hana@example.com")
-    search = Search(env)
+def test_ctrl_c_asks_and_cancels_the_job(start_app: Callable[..., App],
+                                         held_sandbox: HeldSandbox) -> None:
+    env, api = client_env(start_app(apify_api_url=held_sandbox.url), "hana@example.com")
+    search = Search(env, *LONG)
     job_id = search.job_id()
     wait_until(lambda: processing(api, job_id), 30, "the job to run")
     search.process.send_signal(signal.SIGINT)
@@ -168,9 +186,10 @@ def test_ctrl_c_asks_and_cancels_the_job(app: App) -> None:
 
 
 @SQLITE_ONLY
-def test_ctrl_c_can_leave_the_job_running(app: App) -> None:
-    env, api = client_env(app, "ivan@example.com")
-    asked = Search(env)  # answered "no": the job goes on
+def test_ctrl_c_can_leave_the_job_running(start_app: Callable[..., App],
+                                          held_sandbox: HeldSandbox) -> None:
+    env, api = client_env(start_app(apify_api_url=held_sandbox.url), "ivan@example.com")
+    asked = Search(env, *LONG)  # answered "no": the job goes on
     asked_id = asked.job_id()
     wait_until(lambda: processing(api, asked_id), 30, "the job to run")
     asked.process.send_signal(signal.SIGINT)
@@ -181,7 +200,7 @@ def test_ctrl_c_can_leave_the_job_running(app: App) -> None:
     assert asked.finish()[0] == 1
     assert asked.saw(f"scrapetrack jobs show {asked_id} --follow")
 
-    told = Search(env, "--on-interrupt", "leave", "--json")  # no prompt at all
+    told = Search(env, *LONG, "--on-interrupt", "leave", "--json")  # no prompt at all
     told_id = told.job_id()
     wait_until(lambda: processing(api, told_id), 30, "the job to run")
     told.process.send_signal(signal.SIGINT)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Callable, Iterator
+from functools import partial
 from types import CoroutineType, FrameType
 from typing import Any
 
@@ -13,7 +15,7 @@ import pytest
 
 from scrapetrack.store.models import ScrapingJob
 from scrapetrack.web.sse import Stream
-from tests.conftest import wait_until
+from tests.conftest import HeldSandbox, wait_until
 from tests.integration.conftest import App, wait_for_job
 
 pytestmark = pytest.mark.all_stacks
@@ -41,25 +43,55 @@ def start_job(client: httpx.Client, target: int = 150,
         "targetResults": target}).json())
 
 
-def test_a_job_stream_carries_every_change_and_ends_after_the_terminal_status(app: App) -> None:
+def items_read(status: dict[str, Any]) -> int:
+    """Items of its run a job has read: ingested or skipped."""
+    return int(status["processedResults"]) + int(status["skippedItems"])
+
+
+def has_read(statuses: list[dict[str, Any]], items: int) -> bool:
+    """Whether one of the statuses received so far has `items` items read."""
+    return any(items_read(status) == items for status in statuses)
+
+
+def test_a_job_stream_carries_every_change_and_ends_after_the_terminal_status(
+        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+    app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start_job(alice)
-    events = []
-    with alice.stream("GET", f"/api/jobs/{job['id']}/events") as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        assert response.headers["x-accel-buffering"] == "no"
-        assert response.headers["cache-control"].startswith("no-cache")
-        events = list(sse(response))  # returns only because the server ends the stream
-    ids = [event_id for event_id, _ in events]
+    ids: list[int] = []
+    statuses: list[dict[str, Any]] = []
+    ended = threading.Event()
+
+    def watch() -> None:
+        with alice.stream("GET", f"/api/jobs/{job['id']}/events") as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            assert response.headers["x-accel-buffering"] == "no"
+            assert response.headers["cache-control"].startswith("no-cache")
+            for event_id, data in sse(response):  # ends only because the server ends it
+                ids.append(event_id)
+                statuses.append(data)
+        ended.set()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    # The run held at three points: each time the stream brings the state it holds there.
+    run = held_sandbox.run(1)
+    for items in (40, 80, 120):
+        held_sandbox.write(run, items)
+        wait_until(partial(has_read, statuses, items), 30,
+                   f"an event with {items} items read")
+    held_sandbox.finish(run)
+    assert ended.wait(60), "the stream did not end after the terminal status"
     assert ids == sorted(set(ids))
-    statuses = [data for _, data in events]
     assert statuses[-1]["status"] == "completed"
     assert statuses[-1]["progress"] == 100
     assert statuses[-1]["version"] == ids[-1]
     progress = [s["progress"] for s in statuses]
     assert progress == sorted(progress)
-    assert len({p for p in progress if 0 < p < 100}) >= 3
+    held = [s["progress"] for s in statuses if items_read(s) in (40, 80, 120)
+            and s["status"] == "processing"]
+    assert len(set(held)) == 3 and all(0 < p < 100 for p in held), held
     assert all(set(s) >= {"id", "status", "progress", "processedResults", "targetResults",
                           "error", "ratePerSecond", "etaSeconds"} for s in statuses)
     assert any(s["ratePerSecond"] for s in statuses if s["status"] == "processing")

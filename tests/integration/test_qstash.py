@@ -8,6 +8,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import httpx
@@ -19,9 +20,9 @@ from scrapetrack.qstash import PATH
 from scrapetrack.runtime import build_runtime
 from scrapetrack.serving import serve_in_thread
 from scrapetrack.web.app import create_app
-from tests.conftest import Sandbox, free_port, wait_until
-from tests.integration.conftest import App, wait_for_job
-from tests.integration.test_events import sse
+from tests.conftest import HeldSandbox, Sandbox, free_port, wait_until
+from tests.integration.conftest import App, wait_for_items, wait_for_job
+from tests.integration.test_events import has_read, items_read, sse
 from tests.integration.test_keyword_job import expected_creators, start
 from tests.qstash_standin import Attempt, Message, QStashStandIn, run_standin, sign
 
@@ -75,11 +76,11 @@ def delivered(standin: QStashStandIn, job_id: str) -> int:
 
 
 def test_a_job_runs_through_qstash_in_several_budgeted_deliveries(
-        start_qstash_app: Callable[..., App], standin: QStashStandIn, sandbox: Sandbox) -> None:
-    app = start_qstash_app()
+        start_qstash_app: Callable[..., App], standin: QStashStandIn,
+        held_sandbox: HeldSandbox) -> None:
+    app = start_qstash_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
-    runs_before = sandbox.state.runs_started
-    job = start(alice, ["fitness coach", "hiit"], 700)  # ~3.5 s of sandbox output
+    job = start(alice, ["fitness coach", "hiit"], 300)
 
     events: list[dict[str, Any]] = []
 
@@ -89,7 +90,17 @@ def test_a_job_runs_through_qstash_in_several_budgeted_deliveries(
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    final, seen = wait_for_job(alice, job)
+    # The run held at three points, each for longer than a delivery's budget: no request
+    # waits out the run, and every watcher sees each point.
+    run, seen = held_sandbox.run(1), []
+    for items in (60, 120, 180):
+        held_sandbox.write(run, items)
+        seen.append(wait_for_items(alice, job, items))
+        wait_until(partial(has_read, events, items), 30, f"an event with {items} items read")
+    wait_until(lambda: delivered(standin, job["id"]) >= 3, 30, "three answered deliveries")
+    held_sandbox.finish(run)
+    final, polled = wait_for_job(alice, job)
+    seen += polled
     wait_until(lambda: not watcher.is_alive(), 10, "the event stream to end")
 
     assert final["status"] == "completed", final
@@ -98,12 +109,10 @@ def test_a_job_runs_through_qstash_in_several_budgeted_deliveries(
     assert (final["processedResults"], final["skippedItems"]) == (items, skipped)
     results = alice.get(f"/api/jobs/{job['id']}/results").json()
     assert sorted(r["handle"].lower() for r in results) == sorted(handles)
-    assert sandbox.state.runs_started == runs_before + 1
+    assert held_sandbox.state.runs_started == 1
 
-    # No request waited out the run: it took several deliveries, each parked with a delay.
+    # Each delivery parked the job and asked for the next one, a delay later.
     messages = standin.messages_for(job["id"])
-    # The job is complete before its last delivery's answer is back: wait for that too.
-    wait_until(lambda: delivered(standin, job["id"]) >= 3, 10, "three answered deliveries")
     assert messages[0].delay == 0 and all(m.delay == 1 for m in messages[1:])
     assert all("quietSince" in m.json() for m in messages[1:])
 
@@ -114,7 +123,9 @@ def test_a_job_runs_through_qstash_in_several_budgeted_deliveries(
         assert "pending" not in names[names.index("processing"):], names
         progress = [s["progress"] for s in statuses]
         assert progress == sorted(progress)
-        assert len({p for p in progress if 0 < p < 100}) >= 3, progress
+        held = {s["progress"] for s in statuses if items_read(s) in (60, 120, 180)
+                and s["status"] == "processing"}
+        assert len(held) == 3 and all(0 < p < 100 for p in held), progress
     assert events[-1]["status"] == "completed"
 
 

@@ -276,6 +276,11 @@ class SandboxState:
         self._starting: dict[str, FaultCounter] = {}
 
     @property
+    def runs(self) -> list[SandboxRun]:
+        """Every run begun, oldest first."""
+        return list(self._runs.values())
+
+    @property
     def runs_started(self) -> int:
         """Runs begun: a client retrying a start must not have paid for a second one."""
         return len(self._runs)
