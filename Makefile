@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install serve test test-under-load lint bench clean
+.PHONY: install serve test test-under-load lint docs bench clean
 
 install: $(STAMP)
 
@@ -22,7 +22,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: install lint
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: install lint docs
 	$(BIN)/pytest
 
 test-under-load: install
@@ -32,4 +35,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var test-artifacts .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var site test-artifacts .pytest_cache .mypy_cache .ruff_cache
