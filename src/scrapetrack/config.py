@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=32, alias="WORKER_CONCURRENCY")
     max_target_results: int = Field(default=10_000, alias="MAX_TARGET_RESULTS")
     # Abuse limits per user (0 turns one off). Jobs are counted in the store, so they hold
-    # across every web process; streams are counted per web process (see README).
+    # across every web process; streams are counted per web process (see docs/security.md).
     job_rate_limit_per_minute: int = Field(default=30, alias="JOB_RATE_LIMIT_PER_MINUTE")
     max_active_jobs_per_user: int = Field(default=20, alias="MAX_ACTIVE_JOBS_PER_USER")
     max_streams_per_user: int = Field(default=20, alias="MAX_STREAMS_PER_USER")

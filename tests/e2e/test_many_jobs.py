@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
+import pytest
 from sqlalchemy.engine import make_url
 
 from scrapetrack.config import Settings
@@ -39,6 +40,7 @@ def connections(database_url: str) -> int | None:
     return int(row[0]) if row else 0
 
 
+@pytest.mark.timeout(1200)  # its own deadlines, not the suite's per-test limit, decide
 def test_a_thousand_jobs_leak_nothing(make_settings: Callable[..., Settings]) -> None:
     # A thousand jobs from one user at once: the per-user limits are the operator's to lift.
     settings = make_settings(WORKER_POLL_INTERVAL_SECONDS=0.1, JOB_RATE_LIMIT_PER_MINUTE=0,

@@ -116,12 +116,13 @@ def test_wait_seconds_is_held_by_the_server(held_provider: ApifyProvider,
 
 
 def test_sandbox_answers_apify_headers_and_a_lagging_item_count(
-        provider: ApifyProvider, sandbox_url: str) -> None:
+        held_provider: ApifyProvider, held_sandbox: HeldSandbox) -> None:
     """What apify-client reads from the sandbox's HTTP answers, checked on the wire."""
-    run = provider.start(ACTOR, tiktok_input("yoga", max_items=30, itemsPerSecond=300,
-                                             itemCountLagSeconds=1.0))
-    assert finish(provider, run).status == RunStatus.SUCCEEDED
-    with httpx.Client(base_url=f"{sandbox_url}/v2") as http:
+    run = held_provider.start(ACTOR, tiktok_input("yoga", max_items=30, itemsPerSecond=300,
+                                                  itemCountLagSeconds=1.0))
+    held_sandbox.write(run.run_id, 30)  # the last item written a moment ago: the run ended
+    assert held_provider.get_run(run.run_id).status == RunStatus.SUCCEEDED
+    with httpx.Client(base_url=f"{held_sandbox.url}/v2") as http:
         info = http.get(f"/datasets/{run.dataset_id}").json()["data"]
         assert info["itemCount"] < 30  # as of a second ago, like Apify's
         answer = http.get(f"/datasets/{run.dataset_id}/items",
@@ -133,8 +134,8 @@ def test_sandbox_answers_apify_headers_and_a_lagging_item_count(
         assert (headers["X-Apify-Pagination-Offset"], headers["X-Apify-Pagination-Limit"],
                 headers["X-Apify-Pagination-Count"], headers["X-Apify-Pagination-Desc"]) == (
                     "5", "10", "10", "false")
-        wait_until(lambda: http.get(f"/datasets/{run.dataset_id}").json()["data"]["itemCount"]
-                   == 30, timeout=5, what="itemCount to catch up")
+        held_sandbox.finish(run.run_id)  # a second later, the count has caught up
+        assert http.get(f"/datasets/{run.dataset_id}").json()["data"]["itemCount"] == 30
         forward = http.get(f"/datasets/{run.dataset_id}/items").json()
         backward = http.get(f"/datasets/{run.dataset_id}/items", params={"desc": "true"})
         assert backward.json() == forward[::-1]

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import wait_until
+from tests.conftest import HeldSandbox, wait_until
 from tests.integration.conftest import App, wait_for_job
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -83,7 +83,9 @@ def test_metrics_after_jobs(app: App) -> None:
     assert ("scrapetrack_queue_depth", ()) in after
 
 
-def test_open_streams_and_running_jobs(app: App) -> None:
+def test_open_streams_and_running_jobs(start_app: Callable[..., App],
+                                      held_sandbox: HeldSandbox) -> None:
+    app = start_app(apify_api_url=held_sandbox.url)  # the job runs until it is cancelled
     alice = app.user("alice@example.com")
     campaign = alice.post("/api/campaigns", json={"name": "streams"}).json()
     job = start(alice, campaign, "marathon", 5000)

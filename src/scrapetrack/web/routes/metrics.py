@@ -12,7 +12,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/metrics", response_class=Response, responses={200: {
-    "description": "Prometheus text format (see the README for each metric)",
+    "description": "Prometheus text format (see docs/metrics.md for each metric)",
     "content": {"text/plain": {"example": "# HELP scrapetrack_jobs Jobs by status\n"
                                           "# TYPE scrapetrack_jobs gauge\n"
                                           'scrapetrack_jobs{status="completed"} 12.0\n'}}}})
