@@ -172,10 +172,10 @@ def test_platform_inputs() -> None:
     tiktok = get_platform("tiktok")
     assert tiktok.actor_id(settings) == "apidojo~tiktok-scraper"
     assert tiktok.build_keyword_input(["fitness coach", "café"], 50, settings) == {
-        "startUrls": [{"url": "https://www.tiktok.com/search?q=fitness%20coach"},
-                      {"url": "https://www.tiktok.com/search?q=caf%C3%A9"}],
+        "keywords": ["fitness coach", "café"],
         "maxItems": 50,
         "location": "ES",
+        "includeSearchKeywords": True,
     }
     instagram = get_platform("instagram").build_keyword_input(["vegan food", "keto"], 25,
                                                               settings)

@@ -20,9 +20,15 @@ from scrapetrack.exceptions import UnknownPlatform
 
 _SUFFIXES = {"k": 1e3, "m": 1e6, "b": 1e9}
 _NUMBER = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([kmb])?$")
-_KEYWORD_FIELDS = ("searchQuery", "keyword", "input", "query", "search", "searchTerm")
-_KEYWORD_URL_FIELDS = ("inputUrl", "fromYTUrl", "searchUrl")
+# Where items say which search found them: apidojo's `searchKeyword` (with
+# includeSearchKeywords on) or `inputSource`, clockworks' `searchQuery`, others' `input`, ...
+_KEYWORD_FIELDS = ("searchKeyword", "searchQuery", "keyword", "input", "inputSource", "query",
+                   "search", "searchTerm")
+_KEYWORD_URL_FIELDS = ("inputSource", "inputUrl", "fromYTUrl", "searchUrl")
+_TEXT_FIELDS = ("title", "text", "caption", "desc")
 _FOLD = re.compile(r"[\s#_]+")
+_TAG_FOLD = re.compile(r"[\W_]+")
+_HASHTAG = re.compile(r"#(\w[\w-]*)")
 # Scraped text is untrusted: longer than this is cut (a name) or dropped (a handle).
 MAX_HANDLE = 100
 MAX_NAME = 200
@@ -122,9 +128,11 @@ def engagement_rate(*, likes: int | None, comments: int | None, shares: int | No
 def matched_keyword(item: Mapping[str, Any], keywords: Sequence[str]) -> str | None:
     """The job keyword this item was found by.
 
-    From the item's searchQuery/keyword/input/query field (or the `q`/`search_query`/tag of
-    its input URL) when it equals one of the job's keywords, ignoring case, spaces and '#';
-    else the job's only keyword; else None.
+    What the item says first: its searchKeyword/searchQuery/input/... field (or the
+    `q`/`search_query`/tag of its input URL) when it equals one of the job's keywords,
+    ignoring case, spaces and '#'. Else the first keyword its hashtags or text carry, folded
+    to letters and digits ("self-care" matches #selfcare); else the job's only keyword;
+    else None.
     """
     wanted = {_fold(k): k for k in keywords if isinstance(k, str) and _fold(k)}
     for field in _KEYWORD_FIELDS:
@@ -136,7 +144,36 @@ def matched_keyword(item: Mapping[str, Any], keywords: Sequence[str]) -> str | N
         if isinstance(url, str) and (candidate := _keyword_in_url(url)) is not None \
                 and _fold(candidate) in wanted:
             return wanted[_fold(candidate)]
-    return keywords[0] if len(keywords) == 1 else None
+    if len(keywords) == 1:
+        return keywords[0]
+    return _keyword_in_content(item, keywords)
+
+
+def _keyword_in_content(item: Mapping[str, Any], keywords: Sequence[str]) -> str | None:
+    """The first keyword (by the job's order) among the item's hashtags, else in its text."""
+    folded = [(k, _tag_fold(k)) for k in keywords if isinstance(k, str) and _tag_fold(k)]
+    tags: set[str] = set()
+    texts: list[str] = []
+    raw_tags = item.get("hashtags")
+    for tag in raw_tags if isinstance(raw_tags, list) else ():
+        name = tag.get("name") if isinstance(tag, Mapping) else tag
+        if isinstance(name, str):
+            tags.add(_tag_fold(name))
+    for field in _TEXT_FIELDS:
+        text = item.get(field)
+        if isinstance(text, str):
+            tags.update(_tag_fold(tag) for tag in _HASHTAG.findall(text))
+            texts.append(_tag_fold(text))
+    for keyword, key in folded:
+        if key in tags:
+            return keyword
+    joined = " ".join(texts)
+    return next((keyword for keyword, key in folded if key in joined), None)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_fold(text: str) -> str:
+    return _TAG_FOLD.sub("", text.casefold())
 
 
 @functools.lru_cache(maxsize=4096)  # a job's items repeat the same few search terms

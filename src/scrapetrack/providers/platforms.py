@@ -4,7 +4,7 @@ run of a similar-creators search) and its normaliser.
 The actor ids come from Settings (`APIFY_ACTOR_TIKTOK`, `APIFY_ACTOR_TIKTOK_PROFILE`, ...), so a
 deployment can swap actors without code; the inputs match the default actors' input schemas:
 
-    tiktok     apidojo~tiktok-scraper (search URLs); clockworks~tiktok-profile-scraper
+    tiktok     apidojo~tiktok-scraper (`keywords`); clockworks~tiktok-profile-scraper
                (`profiles`, `resultsPerPage`): one video item per post, `authorMeta` on each
     instagram  apify~instagram-scraper (hashtag pages); apify~instagram-profile-scraper
                (`usernames`): one profile item, its recent posts under `latestPosts`
@@ -88,15 +88,16 @@ class Platform:
 
 def tiktok_keyword_input(keywords: Sequence[str], target: int,
                          settings: Settings) -> dict[str, Any]:
-    """The seed's input for apidojo~tiktok-scraper: one search URL per keyword.
+    """apidojo~tiktok-scraper searching `keywords` (its documented search input), each item
+    saying which keyword found it (`includeSearchKeywords`).
 
     `maxItems` caps the whole run (the actor charges per item), so it is the job's target.
     """
     return {
-        "startUrls": [{"url": f"https://www.tiktok.com/search?q={quote(k, safe='')}"}
-                      for k in keywords],
+        "keywords": list(keywords),
         "maxItems": target,
         "location": settings.location,
+        "includeSearchKeywords": True,
     }
 
 

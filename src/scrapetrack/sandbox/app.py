@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scrapetrack.sandbox.faults import STATUS, Family, Fault, FaultCounter, FaultPlan
 from scrapetrack.sandbox.resources import dataset_json, error_json, run_json
-from scrapetrack.sandbox.state import Clock, SandboxError, SandboxRun, SandboxState
+from scrapetrack.sandbox.state import Caps, Clock, SandboxError, SandboxRun, SandboxState
 
 MAX_WAIT_SECONDS = 60  # Apify's own cap on waitForFinish
 NO_LIMIT = 999_999_999_999  # what Apify puts in X-Apify-Pagination-Limit without ?limit=
@@ -98,8 +98,9 @@ class _Api:
         if not isinstance(run_input, dict):
             raise SandboxError(400, "invalid-input", "Input must be a JSON object")
         actor_id = actor_id.replace("/", "~")
-        max_items = _int_param(request, "maxItems")
-        plan = self.state.plan(actor_id, run_input, max_items_param=max_items)
+        caps = Caps(max_items=_int_param(request, "maxItems"),
+                    max_total_charge_usd=_float_param(request, "maxTotalChargeUsd"))
+        plan = self.state.plan(actor_id, run_input, caps=caps)
         key = hashlib.sha256(actor_id.encode() + b"\0" + body).hexdigest()
 
         async def respond() -> Response:
@@ -326,6 +327,20 @@ def _int_param(request: Request, name: str) -> int | None:
         raise SandboxError(400, "invalid-parameter",
                            f"Parameter '{name}' must be an integer, got '{raw}'") from None
     if value < 0:
+        raise SandboxError(400, "invalid-parameter", f"Parameter '{name}' must be >= 0")
+    return value
+
+
+def _float_param(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SandboxError(400, "invalid-parameter",
+                           f"Parameter '{name}' must be a number, got '{raw}'") from None
+    if not value >= 0 or value == float("inf"):
         raise SandboxError(400, "invalid-parameter", f"Parameter '{name}' must be >= 0")
     return value
 

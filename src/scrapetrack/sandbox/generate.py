@@ -24,9 +24,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
+from scrapetrack.sandbox.actors import GENERIC, ActorSpec
+
 Platform = Literal["tiktok", "instagram", "youtube"]
-TikTokShape = Literal["authorMeta", "channel", "flat", "mixed"]
-TIKTOK_SHAPES: tuple[str, ...] = ("authorMeta", "channel", "flat", "mixed")
+# "apidojo" is apidojo~tiktok-scraper's documented item; the others are the shapes other TikTok
+# scrapers write (clockworks' `authorMeta`, a nested or flattened `channel`), for robustness.
+TikTokShape = Literal["apidojo", "authorMeta", "channel", "flat", "mixed"]
+TIKTOK_SHAPES: tuple[str, ...] = ("apidojo", "authorMeta", "channel", "flat", "mixed")
 
 JUNK_FRACTION = 0.02
 # Fixed epoch so generated timestamps do not depend on the day the tests run.
@@ -167,9 +171,12 @@ class ItemFactory:
     """Makes item `i` of one run: the same arguments always give the same items."""
 
     def __init__(self, platform: Platform, keywords: Sequence[str], total: int, seed: str,
-                 shape: TikTokShape = "channel", *, hostile: bool = False) -> None:
+                 shape: TikTokShape = "channel", *, hostile: bool = False,
+                 attributed: bool = True, no_results: bool = False) -> None:
         self.platform = platform
         self.hostile = hostile
+        self.attributed = attributed
+        self.no_results = no_results
         self.keywords = list(keywords) or ["trending"]
         self.seed = seed
         self.shape = shape
@@ -177,6 +184,8 @@ class ItemFactory:
         self._creators: dict[int, dict[str, Any]] = {}
 
     def item(self, index: int) -> dict[str, Any]:
+        if self.no_results:  # what apidojo~tiktok-scraper writes for an empty search
+            return {"noResults": True}
         rng = random.Random(f"{self.seed}|item|{index}")
         slot = index % len(self.keywords)
         keyword = self.keywords[slot]
@@ -194,6 +203,8 @@ class ItemFactory:
         shape = self.shape
         if shape == "mixed":
             shape = rng.choice(("authorMeta", "channel", "flat"))
+        if shape == "apidojo":
+            return _with_holes(_apidojo_item(post, creator, self.attributed))
         return _with_holes(_tiktok_item(post, creator, shape))
 
     def _creator(self, number: int) -> dict[str, Any]:
@@ -231,10 +242,16 @@ class ItemFactory:
         if rng.random() < 0.5:
             return {"error": rng.choice(("Video is unavailable", "Post not found",
                                          "Request blocked, retrying later failed")),
-                    "url": f"https://www.tiktok.com/search?q={quote(keyword)}",
-                    "searchQuery": keyword}
+                    "url": f"https://www.tiktok.com/search?q={quote(keyword)}"}
+        # A post without its author, in the actor's own field names.
+        if self.platform == "instagram":
+            return {"id": post["id"], "caption": post["caption"], "likesCount": post["likes"]}
+        if self.platform == "youtube":
+            return {"id": post["id"], "title": post["caption"], "viewCount": post["views"]}
+        if self.shape == "apidojo":
+            return {"id": post["id"], "title": post["caption"], "views": post["views"]}
         return {"id": post["id"], "text": post["caption"], "createTime": post["created"],
-                "playCount": post["views"], "searchQuery": keyword}
+                "playCount": post["views"]}
 
 
 # (field, share of items): nulled, as hidden likes or an empty bio come back from scrapers.
@@ -468,6 +485,32 @@ def _tiktok_item(post: dict[str, Any], creator: dict[str, Any], shape: str) -> d
     return item
 
 
+def _apidojo_item(post: dict[str, Any], creator: dict[str, Any],
+                  attributed: bool) -> dict[str, Any]:
+    """apidojo~tiktok-scraper's item: stats named `views`, `likes`, ...; hashtags as plain
+    strings; the author under `channel`; `searchKeyword` only with includeSearchKeywords."""
+    handle = creator["handle"]
+    profile = creator.get("profile_url") or f"https://www.tiktok.com/@{handle}"
+    rng = random.Random(f"{post['id']}|apidojo")
+    item: dict[str, Any] = {
+        "id": post["id"],
+        "title": post["caption"] + "".join(f" #{tag}" for tag in post["tags"]),
+        "views": post["views"], "likes": post["likes"], "comments": post["comments"],
+        "shares": post["shares"], "bookmarks": int(post["likes"] * rng.uniform(0.01, 0.2)),
+        "hashtags": list(post["tags"]),
+        "uploadedAt": post["created"], "uploadedAtFormatted": _iso(post["created"]),
+        "postPage": f"{profile}/video/{post['id']}",
+        "video": {"width": 576, "height": 1024, "ratio": "540p",
+                  "duration": float(post["duration"])},
+        "channel": {"id": creator["id"], "name": creator["nickname"], "username": handle,
+                    "verified": creator["verified"], "url": profile,
+                    "followers": creator["followers"]},
+    }
+    if attributed:
+        item["searchKeyword"] = post["keyword"]
+    return item
+
+
 def _instagram_item(post: dict[str, Any], creator: dict[str, Any]) -> dict[str, Any]:
     rng = random.Random(post["id"])
     short_code = "".join(rng.choices(string.ascii_letters + string.digits + "_-", k=11))
@@ -491,29 +534,24 @@ def _instagram_item(post: dict[str, Any], creator: dict[str, Any]) -> dict[str, 
 
 
 def _youtube_item(post: dict[str, Any], creator: dict[str, Any]) -> dict[str, Any]:
+    """streamers~youtube-scraper's video item: the channel by name, URL and subscribers only;
+    `fromYTUrl` is the search (or channel page) that found it."""
     rng = random.Random(post["id"])
     video_id = "".join(rng.choices(string.ascii_letters + string.digits + "_-", k=11))
-    channel_id = "UC" + "".join(rng.choices(string.ascii_letters + string.digits, k=22))
     return {
         "title": post["caption"], "id": video_id,
         "url": f"https://www.youtube.com/watch?v={video_id}",
         "thumbnailUrl": f"https://i.ytimg.com/vi/{video_id}/hqdefault.jpg",
-        "viewCount": post["views"] * 3, "date": _iso(post["created"]),
+        "viewCount": post["views"] * 3, "date": _iso(post["created"])[:10],
         "likes": post["likes"], "commentsCount": post["comments"],
-        "channelName": creator["nickname"], "channelUsername": creator["handle"],
-        "channelUrl": creator.get("profile_url") or f"https://www.youtube.com/@{creator['handle']}",
-        "channelId": channel_id,
+        "channelName": creator["nickname"],
+        # A channel is its URL here: a hostile handle comes percent-encoded, as YouTube's would.
+        "channelUrl": "https://www.youtube.com/@" + quote(creator["handle"], safe="._-"),
         "numberOfSubscribers": creator["followers"],
-        "channelDescription": creator["bio"],
-        "channelAvatarUrl": creator.get("avatar_url")
-        or f"https://yt3.ggpht.com/{creator['avatar_key']}=s176-c-k-no",
-        "isChannelVerified": creator["verified"],
         "duration": f"{post['duration'] // 60}:{post['duration'] % 60:02d}",
         "text": f"{post['caption']}\n\n" + " ".join(f"#{tag}" for tag in post["tags"]),
-        "hashtags": [f"#{tag}" for tag in post["tags"]],
         "fromYTUrl": "https://www.youtube.com/results?search_query="
                      + quote(post["keyword"], safe=""),
-        "input": post["keyword"],
     }
 
 
@@ -521,25 +559,30 @@ def _iso(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def target_items(platform: Platform, run_input: dict[str, Any], default: int = 100) -> int:
-    """How many items the actor would produce for this input (the "maxItems" of each actor)."""
+def target_items(platform: Platform, run_input: dict[str, Any],
+                 spec: ActorSpec | None = None, default: int = 100) -> int:
+    """How many items the actor writes for this input: its own limits, per URL or query
+    where the actor counts them so, with the defaults its publisher documents."""
+    spec = spec or GENERIC
     if NOT_FOUND.match(profile_from_input(run_input) or "-"):
         return 1
     if platform == "instagram" and run_input.get("usernames"):
         return max(1, len(_as_list(run_input.get("usernames"))))
     if platform == "tiktok" and run_input.get("profiles"):
-        per_profile = run_input.get("resultsPerPage")
-        if isinstance(per_profile, int) and per_profile > 0:
-            return per_profile * len(_as_list(run_input.get("profiles")))
+        per_profile = spec.value(run_input, "resultsPerPage") or default
+        return int(per_profile) * len(_as_list(run_input.get("profiles")))
     if platform == "instagram":
-        per_url, urls = run_input.get("resultsLimit"), _as_list(run_input.get("directUrls"))
-        if isinstance(per_url, int) and per_url > 0:
-            return per_url * max(1, len(urls))
-    elif platform == "youtube":
-        per_query = run_input.get("maxResults")
-        queries = _as_list(run_input.get("searchQueries"))
-        if isinstance(per_query, int) and per_query > 0:
-            return per_query * max(1, len(queries))
+        per_url = spec.value(run_input, "resultsLimit") or default
+        sources = len(_as_list(run_input.get("directUrls")))
+        if run_input.get("search"):
+            sources += int(spec.value(run_input, "searchLimit") or 1)
+        return int(per_url) * max(1, sources)
+    if platform == "youtube":
+        per_query = spec.value(run_input, "maxResults")
+        per_query = default if per_query is None else int(per_query)
+        sources = len(_as_list(run_input.get("searchQueries"))) + len(
+            _as_list(run_input.get("startUrls")))
+        return per_query * max(1, sources)
     value = run_input.get("maxItems")
     return value if isinstance(value, int) and value > 0 else default
 

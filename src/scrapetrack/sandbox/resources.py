@@ -34,6 +34,9 @@ def stable_id(*parts: str) -> str:
     return "".join(out)
 
 
+_PRICED_SINCE = "2025-01-01T00:00:00.000Z"
+
+
 def run_json(run: SandboxRun, now: float) -> dict[str, Any]:
     status = run.status(now)
     end = run.ended_at()
@@ -56,7 +59,12 @@ def run_json(run: SandboxRun, now: float) -> dict[str, Any]:
             "computeUnits": round(elapsed / 3600, 6),
         },
         "options": {"build": "latest", "timeoutSecs": 3600, "memoryMbytes": 1024,
-                    "diskMbytes": 2048, "maxItems": run.plan.target},
+                    "diskMbytes": 2048, "maxItems": run.plan.caps.max_items,
+                    "maxTotalChargeUsd": run.plan.caps.max_total_charge_usd},
+        "pricingInfo": {"pricingModel": "PRICE_PER_DATASET_ITEM", "unitName": "result",
+                        "pricePerUnitUsd": run.plan.price_per_item_usd,
+                        "apifyMarginPercentage": 0.2, "createdAt": _PRICED_SINCE,
+                        "startedAt": _PRICED_SINCE},
         "buildId": stable_id("build", run.actor_id),
         "buildNumber": "0.1.17",
         "exitCode": _EXIT_CODES.get(status),
@@ -64,7 +72,7 @@ def run_json(run: SandboxRun, now: float) -> dict[str, Any]:
         "defaultDatasetId": run.dataset_id,
         "defaultRequestQueueId": stable_id("rq", run.id),
         "containerUrl": f"https://{run.id.lower()}.runs.apify.net",
-        "usageTotalUsd": round(produced * 0.0003, 6),
+        "usageTotalUsd": run.plan.usage_usd(produced),
     }
 
 

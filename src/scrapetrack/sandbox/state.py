@@ -22,6 +22,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from scrapetrack.providers.base import RunStatus
+from scrapetrack.sandbox.actors import (
+    SANDBOX_KEY,
+    TIKTOK_SEARCH,
+    InvalidInput,
+    max_by_charge,
+    spec_for,
+)
 from scrapetrack.sandbox.faults import Family, Fault, FaultCounter, FaultPlan, FaultSpecError
 from scrapetrack.sandbox.generate import (
     TIKTOK_SHAPES,
@@ -45,6 +52,7 @@ _OUTCOMES = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStat
 # A keyword, or the handle of a profile run ("sandbox.failed"), that asks for an outcome.
 _KEYWORD_OUTCOME = re.compile(r"^sandbox[:._-]?(failed|timed-?out|aborted)$", re.IGNORECASE)
 _KEYWORD_HOSTILE = re.compile(r"^sandbox:?hostile$", re.IGNORECASE)
+_KEYWORD_EMPTY = re.compile(r"^sandbox:?(?:empty|no-?results)$", re.IGNORECASE)
 _KNOWN_ACTOR = re.compile(r"tiktok|instagram|youtube", re.IGNORECASE)
 
 
@@ -62,12 +70,20 @@ def new_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Caps:
+    """What a run start asks to be capped at: its `maxItems` and `maxTotalChargeUsd`."""
+
+    max_items: int | None = None
+    max_total_charge_usd: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RunPlan:
     """What a run will do: its pace, its size, and how it ends."""
 
     items_per_second: float
     start_delay: float
-    target: int  # the actor's maxItems
+    target: int  # the items the actor writes when nothing stops it early
     stop_after: int  # items written before the run ends (fewer than target when it fails)
     outcome: RunStatus
     status_message: str | None
@@ -77,16 +93,27 @@ class RunPlan:
     faults: FaultPlan = field(default_factory=FaultPlan)  # the run's own rules
     never_finishes: bool = False  # stays RUNNING once it has written `stop_after` items
     hostile: bool = False  # creators made of script tags, javascript: URLs, formulas, ...
+    price_per_item_usd: float = 0.0
+    attributed: bool = False  # items say which search keyword found them
+    no_results: bool = False  # a search that finds nothing: one `{"noResults": true}` item
+    caps: Caps = field(default_factory=Caps)
 
     @classmethod
     def from_input(cls, actor_id: str, run_input: dict[str, Any], *, items_per_second: float,
-                   start_delay: float, max_items_param: int | None,
+                   start_delay: float, caps: Caps | None = None,
                    faults: FaultPlan | None = None) -> RunPlan:
-        """Read the actor input and its hidden `_sandbox` overrides; 400 on nonsense.
+        """Read the actor input (refused as the actor refuses it: see actors.py) and its
+        hidden `_sandbox` overrides.
 
         `faults` is the sandbox-wide plan: its run: rule applies unless the run has its own.
         """
-        options = run_input.get("_sandbox") or {}
+        spec = spec_for(actor_id)
+        try:
+            spec.validate(run_input)
+        except InvalidInput as exc:
+            raise _invalid(exc.message) from None
+        caps = caps or Caps()
+        options = run_input.get(SANDBOX_KEY) or {}
         if not isinstance(options, dict):
             raise _invalid("Field input._sandbox must be an object")
         profile = profile_from_input(run_input)
@@ -97,9 +124,15 @@ class RunPlan:
                                     or raw_max < 1):
             raise _invalid("Field input.maxItems must be an integer greater than 0")
         platform = platform_for_actor(actor_id)
-        target = target_items(platform, run_input)
-        if max_items_param is not None:  # the run's own ?maxItems= cap, as Apify charges it
-            target = min(target, max_items_param)
+        no_results = options.get("noResults") is True
+        target = 1 if no_results else target_items(platform, run_input, spec)
+        # What the run is paid for ends it: the run's own maxItems, then what the charge cap
+        # buys. An actor may write more than that regardless (`_sandbox.overDeliver`).
+        for cap in (caps.max_items, max_by_charge(spec.price_per_item_usd,
+                                                  caps.max_total_charge_usd)):
+            if cap is not None:
+                target = min(target, cap)
+        target += _option(options, "overDeliver", int, 0)
         outcome_name = _option(options, "outcome", str, RunStatus.SUCCEEDED.value)
         if outcome_name not in _OUTCOMES:
             raise _invalid(f"_sandbox.outcome must be one of {sorted(_OUTCOMES)}")
@@ -111,8 +144,9 @@ class RunPlan:
         behaviour = own_faults if own_faults.never_finish else (faults or FaultPlan())
         if behaviour.never_finish and behaviour.hang_after is not None:
             stop_after = min(stop_after, behaviour.hang_after)
-        shape = _option(options, "shape", str,
-                        "channel" if "apidojo" in actor_id.lower() else "authorMeta")
+        default_shape = "apidojo" if spec is TIKTOK_SEARCH else (
+            "channel" if "apidojo" in actor_id.lower() else "authorMeta")
+        shape = _option(options, "shape", str, default_shape)
         if shape not in TIKTOK_SHAPES:
             raise _invalid(f"_sandbox.shape must be one of {list(TIKTOK_SHAPES)}")
         return cls(
@@ -125,7 +159,16 @@ class RunPlan:
             seed=_option(options, "seed", str, f"{actor_id}|{'|'.join(sorted(keywords))}"),
             faults=own_faults, never_finishes=behaviour.never_finish,
             hostile=options.get("hostile") is True,
+            price_per_item_usd=spec.price_per_item_usd,
+            # apidojo says which keyword found an item only when asked to; others as they do.
+            attributed=run_input.get("includeSearchKeywords") is True
+            if spec is TIKTOK_SEARCH else True,
+            no_results=no_results, caps=caps,
         )
+
+    def usage_usd(self, items: int) -> float:
+        """What `items` results cost (pay per result)."""
+        return round(items * self.price_per_item_usd, 6)
 
 
 def _keyword_options(keywords: list[str]) -> dict[str, Any]:
@@ -138,6 +181,8 @@ def _keyword_options(keywords: list[str]) -> dict[str, Any]:
     for keyword in keywords:
         if _KEYWORD_HOSTILE.match(keyword.strip()):
             options["hostile"] = True
+        if _KEYWORD_EMPTY.match(keyword.strip()):
+            options["noResults"] = True
         match = _KEYWORD_OUTCOME.match(keyword.strip())
         if match and "outcome" not in options:
             outcome = match.group(1).upper().replace("TIMEDOUT", "TIMED-OUT")
@@ -286,26 +331,27 @@ class SandboxState:
         return len(self._runs)
 
     def plan(self, actor_id: str, run_input: dict[str, Any], *,
-             max_items_param: int | None = None) -> RunPlan:
+             caps: Caps | None = None) -> RunPlan:
         """The plan of a run `start` would begin; 404/400 for an unknown actor or bad input."""
         if not _KNOWN_ACTOR.search(actor_id):
             raise SandboxError(404, "record-not-found",
                                f"Actor with ID or name '{actor_id}' was not found")
         return RunPlan.from_input(actor_id, run_input, items_per_second=self.items_per_second,
                                   start_delay=self.start_delay_seconds,
-                                  max_items_param=max_items_param, faults=self.faults)
+                                  caps=caps, faults=self.faults)
 
     def start(self, actor_id: str, run_input: dict[str, Any], *, input_len: int = 0,
-              max_items_param: int | None = None, plan: RunPlan | None = None,
+              caps: Caps | None = None, plan: RunPlan | None = None,
               start_key: str | None = None) -> SandboxRun:
         if plan is None:
-            plan = self.plan(actor_id, run_input, max_items_param=max_items_param)
+            plan = self.plan(actor_id, run_input, caps=caps)
         platform = platform_for_actor(actor_id)
         profile = profile_from_input(run_input)
         factory: ItemFactory | ProfileFactory = (
             ProfileFactory(platform, profile, plan.target, plan.seed) if profile else
             ItemFactory(platform, keywords_from_input(run_input), plan.target, plan.seed,
-                        plan.shape, hostile=plan.hostile))
+                        plan.shape, hostile=plan.hostile, attributed=plan.attributed,
+                        no_results=plan.no_results))
         counter = self._starting.pop(start_key, None) if start_key else None
         if counter is None and plan.faults.rules:
             counter = plan.faults.counter()
