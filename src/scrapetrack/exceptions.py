@@ -22,6 +22,7 @@
     │   └── QueueUnavailable
     └── ProviderError                the scraping platform failed us
         ├── ProviderUnavailable      network error, timeout, 429/5xx after retries
+        ├── ProviderBusy             402: the account is at its memory or concurrency limit
         ├── ProviderRejected         4xx: bad token, unknown actor, bad input
         └── RunNotFound              the run id we saved is unknown to the platform
 
@@ -125,6 +126,10 @@ class ProviderError(ScrapetrackError):
 
 class ProviderUnavailable(ProviderError):
     """The scraping platform could not be reached."""
+
+
+class ProviderBusy(ProviderError):
+    """The scraping platform has no capacity for another run now."""
 
 
 class ProviderRejected(ProviderError):

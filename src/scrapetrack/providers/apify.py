@@ -10,7 +10,9 @@ exponential backoff) run first; what still fails becomes one of ours:
                                                       host was reset while ... (after 4 retries)"
     malformed answer (not JSON, truncated JSON,     → ProviderUnavailable "Apify at host sent a
       pagination headers that contradict the page)    truncated items page while ..."
-    404 on a run or its dataset, or a run the API does not return → RunNotFound
+    404 on a run (still so a few seconds after the first), on its dataset → RunNotFound
+    402: the account's memory or concurrent-runs limit → ProviderBusy
+    403 full-permission-actor-not-approved           → ProviderRejected, with the approval URL
     any other 4xx (bad token, unknown actor, invalid input) → ProviderRejected
 
 A malformed page is an error, never an empty page: it is ProviderUnavailable because asking
@@ -27,8 +29,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -36,18 +40,35 @@ from apify_client import ApifyClient
 from apify_client.errors import ApifyApiError, ApifyClientError, InvalidResponseBodyError
 
 from scrapetrack.exceptions import (
+    ProviderBusy,
     ProviderError,
     ProviderRejected,
     ProviderUnavailable,
     RunNotFound,
 )
-from scrapetrack.providers.base import ItemsPage, Provider, RunInfo, RunStatus
+from scrapetrack.providers.base import (
+    NO_CAPS,
+    ItemsPage,
+    Provider,
+    RunCaps,
+    RunInfo,
+    RunStatus,
+)
 
 if TYPE_CHECKING:
+    from apify_client._models import Run
+    from apify_client._resource_clients import RunClient
+
     from scrapetrack.metrics import Metrics
 
 T = TypeVar("T")
 MAX_WAIT_SECONDS = 60  # Apify holds a waitForFinish request at most this long
+# A run unknown right after its start is asked about again for this long (apify-client's
+# own waiter allows the same), this often.
+NOT_FOUND_GRACE_SECONDS = 3.0
+NOT_FOUND_RETRY_SECONDS = 0.25
+# The error type of an actor that needs full permissions its owner has not approved.
+APPROVAL_NEEDED = "full-permission-actor-not-approved"
 # Answers to an abort that mean there is nothing left to abort: the run is gone (404) or has
 # already finished (Apify usually answers a finished run with the run itself, else 400/409).
 _NOTHING_TO_ABORT = (400, 404, 409)
@@ -79,18 +100,38 @@ class ApifyProvider(Provider):
             timeout_short=request_timeout, timeout_medium=request_timeout,
             timeout_long=request_timeout)
 
-    def start(self, actor_id: str, run_input: dict[str, Any]) -> RunInfo:
+    def start(self, actor_id: str, run_input: dict[str, Any],
+              caps: RunCaps = NO_CAPS) -> RunInfo:
+        """Start a run, capped: `maxItems` (the results charged for) and `maxTotalChargeUsd`."""
+        charge = None if caps.max_charge_usd is None else Decimal(str(caps.max_charge_usd))
         run = self._call(f"starting actor {actor_id}",
-                         lambda: self._client.actor(actor_id).start(run_input=run_input),
-                         operation="start")
-        return _run_info(run.id, run.default_dataset_id, run.status, run.status_message)
+                         lambda: self._client.actor(actor_id).start(
+                             run_input=run_input, max_items=caps.max_items,
+                             max_total_charge_usd=charge),
+                         operation="start", actor_id=actor_id)
+        return _run_info(run)
 
     def get_run(self, run_id: str, wait_seconds: float = 0) -> RunInfo:
         """The run now, or once it finishes within `wait_seconds` (Apify caps a wait at 60 s).
 
         The server holds the wait (`waitForFinish`), so waiting costs a request, not a poll.
+        Right after a start the API may not know the run for a moment (its database
+        replicas catch up): a 404 is asked again for a few seconds, as apify-client's own
+        waiter does, before it means the run is gone.
         """
         client = self._client.run(run_id)
+        deadline = time.monotonic() + NOT_FOUND_GRACE_SECONDS
+        while True:
+            try:
+                run = self._read_run(client, run_id, wait_seconds)
+            except RunNotFound:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(NOT_FOUND_RETRY_SECONDS)
+                continue
+            return _run_info(run)
+
+    def _read_run(self, client: RunClient, run_id: str, wait_seconds: float) -> Run:
         if wait_seconds > 0:
             wait = min(wait_seconds, MAX_WAIT_SECONDS)
             run = self._call(f"reading run {run_id}", lambda: client.wait_for_finish(
@@ -101,7 +142,7 @@ class ApifyProvider(Provider):
                              operation="get_run")
         if run is None:
             raise RunNotFound(f"Apify run {run_id} was not found at {self._where}")
-        return _run_info(run.id, run.default_dataset_id, run.status, run.status_message)
+        return run
 
     def items_page(self, dataset_id: str, offset: int, limit: int) -> ItemsPage:
         """Items [offset, offset + limit) in write order; fewer (or none) at the current end.
@@ -155,7 +196,7 @@ class ApifyProvider(Provider):
 
     def _call(self, doing: str, call: Callable[[], T],
               not_found: type[ProviderError] = ProviderRejected, answer: str = "answer",
-              operation: str | None = "other") -> T:
+              operation: str | None = "other", actor_id: str | None = None) -> T:
         """`call()`, with whatever apify-client or its HTTP library raises turned into ours.
 
         `answer` names what a malformed body was ("items page"); `operation` is the label the
@@ -167,7 +208,7 @@ class ApifyProvider(Provider):
         try:
             return call()
         except ApifyApiError as exc:
-            error = self._api_error(exc, doing, not_found)
+            error = self._api_error(exc, doing, not_found, actor_id)
             kind = _api_error_kind(exc.status_code)
         except InvalidResponseBodyError as exc:  # not retried by apify-client
             error = self._error(ProviderUnavailable, f"Apify at {self._where} sent "
@@ -208,8 +249,8 @@ class ApifyProvider(Provider):
         return (f"Could not reach Apify at {self._where} while {doing}{after}: "
                 f"{type(exc).__name__}: {_first_line(exc)}")
 
-    def _api_error(self, exc: ApifyApiError, doing: str,
-                   not_found: type[ProviderError]) -> ProviderError:
+    def _api_error(self, exc: ApifyApiError, doing: str, not_found: type[ProviderError],
+                   actor_id: str | None = None) -> ProviderError:
         status = exc.status_code
         detail = f"HTTP {status}" + (f" {exc.type}" if exc.type else "")
         if (status == 429 or status >= 500) and exc.attempt > 1:
@@ -224,6 +265,15 @@ class ApifyProvider(Provider):
             return self._error(ProviderUnavailable, said("kept failing"), exc)
         if status == 404:
             return self._error(not_found, said("found nothing"), exc)
+        if status == 402:
+            return self._error(ProviderBusy, said("has no capacity for another run"), exc)
+        if exc.type == APPROVAL_NEEDED:
+            url = (exc.data or {}).get("approvalUrl")
+            where = f"open {url}" if isinstance(url, str) and url.startswith("https://") \
+                else "open the actor in Apify Console"
+            return self._error(ProviderRejected, f"The actor {actor_id or ''} needs your "
+                               f"approval before it can run on your account: {where}, "
+                               "approve its permissions, then run the search again", exc)
         if status in (401, 403):
             return self._error(ProviderRejected,
                                said("refused the token") + " (check APIFY_TOKEN)", exc)
@@ -261,6 +311,8 @@ def _api_error_kind(status: int) -> str:
     """The `kind` label of an API error: what an operator would do about it differs."""
     if status == 429:
         return "rate_limited"
+    if status == 402:
+        return "busy"
     if status >= 500:
         return "server_error"
     if status == 404:
@@ -289,10 +341,12 @@ def _chain_text(exc: BaseException) -> str:
     return " | ".join(parts)
 
 
-def _run_info(run_id: str, dataset_id: str, status: str, message: str | None) -> RunInfo:
+def _run_info(run: Run) -> RunInfo:
     try:
-        run_status = RunStatus(status)
+        run_status = RunStatus(run.status)
     except ValueError:  # a status newer than this code: treat the run as still going
         run_status = RunStatus.RUNNING
-    return RunInfo(run_id=run_id, dataset_id=dataset_id, status=run_status,
-                   status_message=message)
+    usage = run.usage_total_usd
+    return RunInfo(run_id=run.id, dataset_id=run.default_dataset_id, status=run_status,
+                   status_message=run.status_message,
+                   usage_usd=float(usage) if usage is not None else None)

@@ -34,6 +34,18 @@ class RunInfo:
     dataset_id: str
     status: RunStatus
     status_message: str | None = None
+    usage_usd: float | None = None  # what the run has cost so far, where the platform says
+
+
+@dataclass(frozen=True, slots=True)
+class RunCaps:
+    """What a run may cost at most: the items charged for, and the total charge."""
+
+    max_items: int | None = None
+    max_charge_usd: float | None = None
+
+
+NO_CAPS = RunCaps()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +59,9 @@ class Provider(ABC):
     """A scraping platform. Every method raises only `ProviderError` subclasses."""
 
     @abstractmethod
-    def start(self, actor_id: str, run_input: dict[str, Any]) -> RunInfo:
-        """Start a run of `actor_id` and return at once."""
+    def start(self, actor_id: str, run_input: dict[str, Any],
+              caps: RunCaps = NO_CAPS) -> RunInfo:
+        """Start a run of `actor_id`, capped at `caps`, and return at once."""
 
     @abstractmethod
     def get_run(self, run_id: str, wait_seconds: float = 0) -> RunInfo:

@@ -114,6 +114,10 @@ class ActorSpec:
         return self.defaults.get(name) if value is None else value
 
 
+def _names(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 def _strings() -> Field:
     return Field("array", items="string")
 
@@ -133,10 +137,10 @@ TIKTOK_SEARCH = ActorSpec(
     },
     closed=True, price_per_item_usd=0.0003,
     source="API Dojo's agent-skill docs for apidojo/tiktok-scraper; integrations calling it",
-    output_fields=frozenset((
+    output_fields=_names(
         "id title views likes comments shares bookmarks hashtags uploadedAt "
         "uploadedAtFormatted postPage textLanguage video song subtitleInformation poi channel "
-        "searchKeyword inputSource noResults").split()))
+        "searchKeyword inputSource noResults"))
 TIKTOK_PROFILE = ActorSpec(
     "clockworks~tiktok-profile-scraper",
     fields={
@@ -150,10 +154,10 @@ TIKTOK_PROFILE = ActorSpec(
     },
     required=("profiles",), price_per_item_usd=0.0003, defaults={"resultsPerPage": 100},
     source="apify/agent-skills: clockworks-tiktok-profile-scraper.md",
-    output_fields=frozenset((
+    output_fields=_names(
         "id text createTime createTimeISO webVideoUrl input isAd isSlideshow isPinned "
         "playCount diggCount commentCount shareCount collectCount hashtags mentions videoMeta "
-        "musicMeta mediaUrls authorMeta").split()))
+        "musicMeta mediaUrls authorMeta"))
 INSTAGRAM_SEARCH = ActorSpec(
     "apify~instagram-scraper",
     fields={
@@ -167,21 +171,21 @@ INSTAGRAM_SEARCH = ActorSpec(
     },
     price_per_item_usd=0.0023, defaults={"resultsLimit": 200, "searchLimit": 1},
     source="apify/agent-skills: apify-instagram-scraper.md",
-    output_fields=frozenset((
+    output_fields=_names(
         "inputUrl url type shortCode id caption timestamp hashtags mentions alt displayUrl "
         "images dimensionsHeight dimensionsWidth likesCount commentsCount firstComment "
         "latestComments childPosts ownerFullName ownerUsername ownerId videoViewCount "
-        "videoPlayCount videoDuration videoUrl productType").split()))
+        "videoPlayCount videoDuration videoUrl productType"))
 INSTAGRAM_PROFILE = ActorSpec(
     "apify~instagram-profile-scraper",
     fields={"usernames": _strings(), "includeAboutSection": Field("boolean")},
     required=("usernames",), price_per_item_usd=0.0026,
     source="apify/agent-skills: apify-instagram-profile-scraper.md",
-    output_fields=frozenset((
+    output_fields=_names(
         "inputUrl id username url fullName biography followersCount followsCount postsCount "
         "highlightReelCount igtvVideoCount isBusinessAccount verified private joinedRecently "
         "hasChannel businessCategoryName externalUrl externalUrlShimmed externalUrls "
-        "profilePicUrl profilePicUrlHD relatedProfiles latestPosts latestIgtvVideos").split()))
+        "profilePicUrl profilePicUrlHD relatedProfiles latestPosts latestIgtvVideos"))
 YOUTUBE_SEARCH = ActorSpec(
     "streamers~youtube-scraper",
     fields={
@@ -197,11 +201,11 @@ YOUTUBE_SEARCH = ActorSpec(
     },
     price_per_item_usd=0.005, defaults={"maxResults": 0},
     source="apify/agent-skills: streamers-youtube-scraper.md",
-    output_fields=frozenset((
+    output_fields=_names(
         "id title url thumbnailUrl duration date viewCount likes commentsCount text "
         "descriptionLinks location isMonetized commentsTurnedOff subtitles channelName "
         "channelUrl numberOfSubscribers channelDescription channelTotalVideos "
-        "channelTotalViews channelJoinedDate channelLocation inputChannelUrl fromYTUrl").split()))
+        "channelTotalViews channelJoinedDate channelLocation inputChannelUrl fromYTUrl"))
 
 ACTORS: dict[str, ActorSpec] = {spec.actor_id: spec for spec in (
     TIKTOK_SEARCH, TIKTOK_PROFILE, INSTAGRAM_SEARCH, INSTAGRAM_PROFILE, YOUTUBE_SEARCH)}

@@ -35,14 +35,23 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scrapetrack.sandbox.faults import STATUS, Family, Fault, FaultCounter, FaultPlan
-from scrapetrack.sandbox.resources import dataset_json, error_json, run_json
+from scrapetrack.sandbox.resources import dataset_json, error_json, run_json, stable_id
 from scrapetrack.sandbox.state import Caps, Clock, SandboxError, SandboxRun, SandboxState
 
 MAX_WAIT_SECONDS = 60  # Apify's own cap on waitForFinish
 NO_LIMIT = 999_999_999_999  # what Apify puts in X-Apify-Pagination-Limit without ?limit=
 _POLL_SECONDS = 0.05
-_ERROR_TYPES = {429: "rate-limit-exceeded", 500: "internal-server-error", 502: "bad-gateway",
+_ERROR_TYPES = {402: "actor-memory-limit-exceeded", 404: "record-not-found",
+                429: "rate-limit-exceeded", 500: "internal-server-error", 502: "bad-gateway",
                 503: "service-unavailable", 504: "gateway-timeout"}
+# Apify's own words for these answers (its client's tests and its permissions docs).
+_MEMORY_LIMIT = ("By launching this job you will exceed the memory limit of 8192MB for all your "
+                 "Actor runs and builds (currently used: 8192MB, requested: 1024MB). Please "
+                 "consider upgrading or purchasing extra memory as an add-on at "
+                 "https://console.apify.com/billing/subscription to increase your Actor "
+                 "memory limit.")
+_APPROVAL = ("This Actor requires full access to your account. You must approve its "
+             "permissions before running it.")
 # What a proxy in front of an API sends when it fails: HTML, labelled JSON by mistake.
 _MALFORMED = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>\n"
 _NON_OBJECTS: tuple[Any, ...] = (None, "not an object", 42, ["a", "list"])
@@ -168,6 +177,8 @@ class _Api:
             return _status_answer(fault)
         if action == "reset":
             return await _reset(request)
+        if action == "approval":
+            return _approval_answer(request)
         if action == "slow":
             if await _client_left_within(request, fault.rule.seconds or 0):
                 return _NoAnswer()  # it timed out: answering late would only log noise
@@ -221,10 +232,19 @@ def _items_response(request: Request, run: SandboxRun, now: float) -> Response:
 
 def _status_answer(fault: Fault) -> Response:
     status = fault.rule.status or 500
-    message = f"The sandbox answered {status} as its fault plan asked ({fault.describe()})"
+    message = _MEMORY_LIMIT if status == 402 else \
+        f"The sandbox answered {status} as its fault plan asked ({fault.describe()})"
     headers = {"Retry-After": "1"} if status == 429 else None
     return JSONResponse(error_json(_ERROR_TYPES.get(status, "server-error"), message),
                         status_code=status, headers=headers)
+
+
+def _approval_answer(request: Request) -> Response:
+    actor = request.path_params.get("actor_id") or "{owner}~{name}".format(
+        **{k: request.path_params.get(k, "") for k in ("owner", "name")})
+    url = f"https://console.apify.com/actors/{stable_id('actor', actor)}?approvePermissions=true"
+    return JSONResponse(error_json("full-permission-actor-not-approved", _APPROVAL,
+                                   data={"approvalUrl": url}), status_code=403)
 
 
 def _mangle(response: Response, fault: Fault) -> Response:

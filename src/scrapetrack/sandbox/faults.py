@@ -13,6 +13,9 @@ by the entry point, passed to `create_sandbox_app(faults=...)`), a run input's h
             | all         every request
     action  = 429         Too Many Requests, with Retry-After
             | 500..599    a server error
+            | 402         the account is at its memory limit (actor-memory-limit-exceeded)
+            | 404         the run is not known (yet): record-not-found
+            | approval    403 full-permission-actor-not-approved, with data.approvalUrl
             | reset       the connection is reset: no answer at all
             | slow[SECS]  the answer comes SECS late (default 35, above the client's 30 s; max 300)
             | malformed   a 200 whose body is not JSON
@@ -55,7 +58,7 @@ FAMILIES: tuple[Family, ...] = ("runs", "items", "datasets")
 STATUS = "status"
 DEFAULT_SLOW_SECONDS = 35.0
 MAX_SLOW_SECONDS = 300.0
-_ACTIONS = ("reset", "slow", "malformed", "truncated", "nonobjects", "mismatch")
+_ACTIONS = ("reset", "slow", "malformed", "truncated", "nonobjects", "mismatch", "approval")
 _ITEMS_ONLY = ("nonobjects", "mismatch")
 _RULE = re.compile(
     r"^(?P<action>\d{3}|[a-z]+?)(?P<seconds>\d+(?:\.\d+)?)?"
@@ -223,11 +226,13 @@ def _request_rule(text: str, family: str, rest: str) -> RequestRule:
     status: int | None = None
     if action.isdigit():
         status = int(action)
-        if status != 429 and not 500 <= status <= 599:
-            raise FaultSpecError(f"Fault rule {text!r}: status {status} is not 429 or 5xx")
+        if status not in (402, 404, 429) and not 500 <= status <= 599:
+            raise FaultSpecError(f"Fault rule {text!r}: status {status} is not 402, 404, "
+                                 "429 or 5xx")
         action = STATUS
     elif action not in _ACTIONS:
-        raise FaultSpecError(f"Fault rule {text!r}: unknown action {action!r}; use 429, 5xx, "
+        raise FaultSpecError(f"Fault rule {text!r}: unknown action {action!r}; use 402, 404, "
+                             "429, 5xx, "
                              f"{', '.join(_ACTIONS)}")
     if seconds is not None and action != "slow":
         raise FaultSpecError(f"Fault rule {text!r}: only slow takes seconds")

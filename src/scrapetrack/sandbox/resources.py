@@ -96,5 +96,9 @@ def dataset_json(run: SandboxRun, now: float) -> dict[str, Any]:
     }
 
 
-def error_json(type_: str, message: str) -> dict[str, Any]:
-    return {"error": {"type": type_, "message": message}}
+def error_json(type_: str, message: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Apify's error body: {"error": {"type", "message", "data"?}}."""
+    error: dict[str, Any] = {"type": type_, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"error": error}
