@@ -123,7 +123,7 @@ def test_a_run_is_capped_and_reports_what_it_cost(provider: ApifyProvider,
 
 def test_an_account_at_its_limit_is_busy(provider: ApifyProvider,
                                          held_sandbox: HeldSandbox) -> None:
-    with pytest.raises(ProviderBusy, match="actor-memory-limit-exceeded.*exceed the memory"):
+    with pytest.raises(ProviderBusy, match=r"actor-memory-limit-exceeded.*exceed the memory"):
         provider.start(TIKTOK, {"keywords": ["yoga"], "_sandbox": {"faults": "runs:402x1"}})
     assert held_sandbox.state.runs_started == 0
 
