@@ -58,11 +58,19 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = 3600
     stall_timeout_seconds: float = 300
     heartbeat_timeout_seconds: float = 30
+    # A start refused for Apify capacity (HTTP 402) is tried again after this long, doubling
+    # each time up to 5 minutes, while JOB_TIMEOUT_SECONDS allows.
+    apify_capacity_retry_seconds: float = Field(default=10.0, gt=0,
+                                                alias="APIFY_CAPACITY_RETRY_SECONDS")
     # How often a worker asks the run for news; the issue asks for at least once a second.
     poll_interval_seconds: float = Field(default=0.5, alias="WORKER_POLL_INTERVAL_SECONDS")
     page_size: int = Field(default=500, alias="WORKER_PAGE_SIZE")
     worker_concurrency: int = Field(default=32, alias="WORKER_CONCURRENCY")
     max_target_results: int = Field(default=10_000, alias="MAX_TARGET_RESULTS")
+    # The most one search's Apify runs may charge, in USD (unset: no ceiling). A request's
+    # own budgetUsd may ask for less, never for more.
+    max_charge_usd_per_search: float | None = Field(default=None, gt=0,
+                                                    alias="MAX_CHARGE_USD_PER_SEARCH")
     # Abuse limits per user (0 turns one off). Jobs are counted in the store, so they hold
     # across every web process; streams are counted per web process (see docs/security.md).
     job_rate_limit_per_minute: int = Field(default=30, alias="JOB_RATE_LIMIT_PER_MINUTE")

@@ -201,6 +201,12 @@ class StoreCollector(Collector):
             skipped.add_metric([platform], skips)
         yield items
         yield skipped
+        cost = CounterMetricFamily(f"{PREFIX}_apify_cost_usd",
+                                   "What the jobs' Apify runs cost (their usageTotalUsd), by "
+                                   "platform", labels=["platform"])
+        for platform, usd in sorted(snapshot.cost_by_platform.items()):
+            cost.add_metric([platform], usd)
+        yield cost
         yield _histogram(f"{PREFIX}_job_duration_seconds",
                          "Time from a job's start to its end, by final status",
                          snapshot.durations, label="status")

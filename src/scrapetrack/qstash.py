@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -115,9 +116,12 @@ class QStashQueue(Queue):
     def bind(self, run_job: Callable[..., object]) -> None:
         self._run_job = run_job  # type: ignore[assignment]
 
-    def enqueue(self, job_id: str) -> None:
+    def enqueue(self, job_id: str, delay_seconds: float = 0) -> None:
         bucket = int(self.wall() // self.dedup_window)
-        self._publish({"jobId": job_id}, dedup=f"{job_id}-t{bucket}")
+        delay = math.ceil(delay_seconds)
+        # A delayed message (a job waiting for Apify capacity) is a later delivery of its own.
+        self._publish({"jobId": job_id}, dedup=f"{job_id}-t{bucket}" + (f"-d{delay}" if delay
+                                                                         else ""), delay=delay)
 
     def publish_next(self, parked: Parked) -> None:
         """The message that resumes a parked job, after the re-publish delay."""

@@ -97,8 +97,9 @@ class Queue(ABC):
         """Register the function that runs a job."""
 
     @abstractmethod
-    def enqueue(self, job_id: str) -> None:
-        """Ask for the job to be run; QueueUnavailable if that cannot be done now."""
+    def enqueue(self, job_id: str, delay_seconds: float = 0) -> None:
+        """Ask for the job to be run (not before `delay_seconds`); QueueUnavailable if that
+        cannot be done now."""
 
     @abstractmethod
     def queued_job_ids(self) -> list[str]:
@@ -133,16 +134,20 @@ class JobQueue(Queue):
         """Register the function that runs a job; every process registers the same name."""
         self._task = self.huey.task(name="run_job")(run_job)
 
-    def enqueue(self, job_id: str) -> None:
+    def enqueue(self, job_id: str, delay_seconds: float = 0) -> None:
         try:
-            self._task(job_id)
+            if delay_seconds > 0:
+                self._task.schedule(args=(job_id,), delay=delay_seconds)
+            else:
+                self._task(job_id)
         except Exception as exc:  # Redis, PostgreSQL or the SQLite file: all Huey lets through
             raise QueueUnavailable(f"The job queue is unavailable: {exc}") from exc
 
     def queued_job_ids(self) -> list[str]:
-        """The jobs waiting in the queue (read whole: the reaper's occasional look)."""
+        """The jobs waiting in the queue, or scheduled for later (read whole: the reaper's
+        occasional look)."""
         try:
-            waiting = self.huey.pending()
+            waiting = [*self.huey.pending(), *self.huey.scheduled()]
         except Exception as exc:
             raise QueueUnavailable(f"The job queue is unavailable: {exc}") from exc
         return [str(task.args[0]) for task in waiting if task.name == "run_job" and task.args]

@@ -26,7 +26,8 @@ def reap(store: Store, queued: Callable[[], Collection[str]], enqueue: Callable[
          heartbeat_timeout: float) -> list[str]:
     """Queue every orphan that is not already queued; the ids queued."""
     now = utcnow()
-    orphans = store.orphans(now - timedelta(seconds=heartbeat_timeout), now - PENDING_GRACE)
+    orphans = store.orphans(now - timedelta(seconds=heartbeat_timeout), now - PENDING_GRACE,
+                            now)
     if not orphans:
         return []
     waiting = set(queued())

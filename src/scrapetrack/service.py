@@ -44,7 +44,7 @@ ACTIVE_JOBS_RETRY_SECONDS = 10
 
 
 class Enqueuer(Protocol):
-    def enqueue(self, job_id: str) -> None: ...
+    def enqueue(self, job_id: str, delay_seconds: float = 0) -> None: ...
 
 
 class Aborter(Protocol):
@@ -58,6 +58,7 @@ class SearchRequest:
     keywords: Sequence[str] | None = None
     target_username: str | None = None
     target_results: int | None = None
+    budget_usd: float | None = None
 
 
 def check_platform(platform: str) -> str:
@@ -129,6 +130,7 @@ class Service:
     def start_search(self, user_id: str, request: SearchRequest) -> ScrapingJob:
         """Validate everything first, then write the job and queue it."""
         platform = check_platform(request.platform)
+        budget = self._check_budget(request.budget_usd)
         campaign = self.get_campaign(user_id, request.campaign_id)
         if request.target_username is not None:
             if request.keywords is not None:
@@ -138,13 +140,15 @@ class Service:
                                         else request.target_results)
             job = self.store.create_job(check=self._within_limits, campaign_id=campaign.id,
                                         user_id=user_id, platform=platform, kind="similar",
-                                        target_username=handle, target_results=target)
+                                        target_username=handle, target_results=target,
+                                        budget_usd=budget)
         else:
             keywords = self._check_keywords(request.keywords)
             target = self._check_target(request.target_results)
             job = self.store.create_job(check=self._within_limits, campaign_id=campaign.id,
                                         user_id=user_id, platform=platform, kind="keyword",
-                                        keywords=keywords, target_results=target)
+                                        keywords=keywords, target_results=target,
+                                        budget_usd=budget)
         self.publisher.publish(Notice(job.id, job.campaign_id, job.version))
         try:
             self.queue.enqueue(job.id)
@@ -231,6 +235,19 @@ class Service:
         for keyword in keywords:
             check_text(keyword, "A keyword", MAX_KEYWORD_LENGTH)
         return list(dict.fromkeys(keywords))
+
+    def _check_budget(self, budget: float | None) -> float | None:
+        """The most the search may spend: its budgetUsd, within MAX_CHARGE_USD_PER_SEARCH."""
+        ceiling = self.settings.max_charge_usd_per_search
+        if budget is None:
+            return ceiling
+        if isinstance(budget, bool) or not isinstance(budget, int | float) \
+                or not 0 < budget < float("inf"):
+            raise InputError("budgetUsd must be a number of dollars above 0")
+        if ceiling is not None and budget > ceiling:
+            raise InputError(f"budgetUsd can be at most {ceiling:g} "
+                             "(MAX_CHARGE_USD_PER_SEARCH)")
+        return float(budget)
 
     def _check_target(self, target: int | None) -> int:
         cap = self.settings.max_target_results

@@ -67,6 +67,13 @@ def job_status(job: JobRecord) -> dict[str, Any]:
         "startedAt": iso(job.started_at),
         "finishedAt": iso(job.finished_at),
         "similarTo": similar_to(job),
+        # Items of the current run read so far (with creator or skipped).
+        "itemsRead": job.items_offset,
+        "apifyRunId": job.apify_run_id,
+        "statusMessage": job.run_status_message,
+        "consoleUrl": job.console_url,
+        "costUsd": _round(job.cost_usd, 4),
+        "budgetUsd": job.budget_usd,
     }
 
 
@@ -85,6 +92,15 @@ def status_payload(job: JobRecord) -> str:
     """The job's status JSON: the one kept for this version, else rendered now."""
     kept = kept_status(job)
     return kept if kept is not None else status_text(job)
+
+
+def seed_status_payload(job: JobRecord) -> str:
+    """The status as the seed's pollers know it: the seed had no `cancelled`, so a cancelled
+    job reads as `error` with the error "Cancelled", and such a client stops polling."""
+    if job.status != "cancelled":
+        return status_payload(job)
+    return _compact({**job_status(job), "status": "error", "error": "Cancelled",
+                     "cancelled": True})
 
 
 def view_of(job: JobRecord) -> JobView:

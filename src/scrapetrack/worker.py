@@ -20,7 +20,9 @@ from scrapetrack.config import Settings
 from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.exceptions import (
+    ProviderBusy,
     ProviderError,
+    ProviderRejected,
     ProviderUnavailable,
     QueueUnavailable,
     StoreUnavailable,
@@ -30,7 +32,7 @@ from scrapetrack.logs import bind, job_context
 from scrapetrack.pipelines.base import Cursor, LostJob, Outcome, run_outcome
 from scrapetrack.pipelines.keyword import run_keyword_job
 from scrapetrack.pipelines.similar import run_similar_job
-from scrapetrack.providers.base import ItemsPage, Provider, RunInfo
+from scrapetrack.providers.base import ItemsPage, Provider, RunCaps, RunInfo
 from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.repository import Store
 
@@ -41,6 +43,21 @@ __all__ = ["Cursor", "JobRunner", "LostJob", "Outcome", "Parked", "run_outcome"]
 
 # A page handler commits one page of items (and moves the cursor) or raises LostJob.
 PageHandler = Callable[[ItemsPage, float], None]
+MAX_CAPACITY_WAIT_SECONDS = 300.0
+# An Apify run's page in Console (Apify's documented consoleRunUrl form).
+CONSOLE_RUN_URL = "https://console.apify.com/actors/runs/"
+
+
+def charge_left(job: ScrapingJob) -> float | None:
+    """What the job's runs may still charge: its budget less what they cost so far; None
+    when it has no budget. A spent budget starts no run."""
+    if job.budget_usd is None:
+        return None
+    left = round(job.budget_usd - (job.cost_usd or 0.0), 6)
+    if left <= 0:
+        raise ProviderRejected(f"This search's budget of ${job.budget_usd:g} is spent "
+                               f"(its runs cost ${job.cost_usd or 0:g})")
+    return left
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +86,7 @@ class _OutOfTime(Exception):
 
 class JobRunner:
     def __init__(self, settings: Settings, store: Store, provider: Provider, worker_id: str,
-                 publisher: CoalescingPublisher, requeue: Callable[[str], None],
+                 publisher: CoalescingPublisher, requeue: Callable[[str, float], None],
                  stop: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings
@@ -83,6 +100,7 @@ class JobRunner:
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
         self._budgets: dict[str, Budget] = {}  # per running job, for the pipelines' loops
+        self._news: dict[str, dict[str, Any]] = {}  # per running job: run news not yet saved
 
     @property
     def active(self) -> frozenset[str]:
@@ -125,6 +143,7 @@ class JobRunner:
             return self._run(job)
         finally:
             self._budgets.pop(job_id, None)
+            self._news.pop(job_id, None)
             with self._active_lock:
                 self._active.discard(job_id)
 
@@ -142,16 +161,22 @@ class JobRunner:
             # again once the database is back, to resume where its last commit left it.
             log.warning("job %s paused: %s", job_id, exc.message)
             return None
+        except ProviderBusy as exc:
+            timed_out = self._wait_for_capacity(job, exc)
+            if timed_out is None:
+                return None
+            outcome = timed_out
         except ProviderError as exc:
             outcome = Outcome(Status.ERROR, exc.message)
         except Exception as exc:
             log.exception("job %s failed", job_id)
             outcome = Outcome(Status.ERROR, f"Internal error: {type(exc).__name__}")
         progress = 100 if outcome.status is Status.COMPLETED else None
+        news = self._take_news(job)
         try:
             finished = self._patiently(lambda: self.store.finish(
                 job_id, outcome.status, error=outcome.error, worker_id=self.worker_id,
-                progress=progress))
+                progress=progress, values=news))
         except StoreUnavailable as exc:  # its heartbeat goes stale; the reaper takes it on
             log.warning("job %s ended but could not be recorded yet: %s", job_id, exc.message)
             return None
@@ -166,21 +191,46 @@ class JobRunner:
         return PIPELINES[job.kind](self, job)
 
     # primitives the pipelines drive a job with ----------------------------------------------
-    def start_run(self, job: ScrapingJob, actor_id: str, run_input: dict[str, Any],
-                  **values: Any) -> RunInfo:
-        """Start a run and save its id (with `values`) before any waiting: a retry
-        re-attaches instead of paying for a second run. A new run is read from offset 0."""
-        run = self.provider.start(actor_id, run_input)
+    def start_run(self, job: ScrapingJob, actor_id: str, run_input: dict[str, Any], *,
+                  max_items: int | None = None, **values: Any) -> RunInfo:
+        """Start a run, capped at `max_items` results and at what is left of the job's
+        budget, and save its id (with `values`) before any waiting: a retry re-attaches
+        instead of paying for a second run. A new run is read from offset 0."""
+        run = self.provider.start(actor_id, run_input,
+                                  RunCaps(max_items=max_items, max_charge_usd=charge_left(job)))
+        console = None if self.settings.uses_sandbox else CONSOLE_RUN_URL + run.run_id
         self.write(job, apify_run_id=run.run_id, apify_dataset_id=run.dataset_id,
-                   items_offset=0, **values)
+                   items_offset=0, console_url=console, **values)
         job.apify_run_id, job.apify_dataset_id, job.items_offset = run.run_id, run.dataset_id, 0
+        self.note_run(job, run)
         bind(apify_run_id=run.run_id)
         log.info("job %s started Apify run %s on %s", job.id, run.run_id, actor_id)
         return run
 
     def write(self, job: ScrapingJob, **values: Any) -> int:
-        """Change a job this worker owns; LostJob if it is no longer ours."""
-        return self.owned(job, self.store.update_owned(job.id, self.worker_id, **values))
+        """Change a job this worker owns (with what is new of its run); LostJob if it is no
+        longer ours."""
+        return self.owned(job, self.store.update_owned(
+            job.id, self.worker_id, **{**self._take_news(job), **values}))
+
+    def ingest(self, job: ScrapingJob, **page: Any) -> int:
+        """Save one page of items (Store.ingest's arguments), with what is new of its run."""
+        return self.owned(job, self.store.ingest(job.id, self.worker_id, **page,
+                                                 values=self._take_news(job)))
+
+    def note_run(self, job: ScrapingJob, run: RunInfo) -> None:
+        """Keep what changed of the run (its status message, its cost) for the job's next
+        write: a look at the run costs no write of its own."""
+        news = self._news.setdefault(job.id, {})
+        if run.status_message != job.run_status_message:
+            job.run_status_message = news["run_status_message"] = run.status_message
+        if run.usage_usd is not None and (job.run_costs or {}).get(run.run_id) != run.usage_usd:
+            costs = {**(job.run_costs or {}), run.run_id: run.usage_usd}
+            job.run_costs = news["run_costs"] = costs
+            job.cost_usd = news["cost_usd"] = round(sum(costs.values()), 6)
+
+    def _take_news(self, job: ScrapingJob) -> dict[str, Any]:
+        return self._news.pop(job.id, None) or {}
 
     def cursor(self, job: ScrapingJob, offset: int, processed: int) -> Cursor:
         now = self.clock()
@@ -245,10 +295,16 @@ class JobRunner:
         # The run's status, read before the page, tells whether a short page is the last.
         # While pages come back full it cannot be, so draining skips that request.
         run = None if cursor.draining else self.provider.get_run(run_id)
+        if run is not None:
+            self.note_run(job, run)
         page = self.provider.items_page(dataset_id, cursor.offset, self.settings.page_size)
         now = self.clock()
         if page.items:
             on_page(page, now)
+            if cursor.done:  # the job holds what it asked for: pay for nothing more
+                return self._enough(job, run_id, run), False
+        elif self._news.get(job.id):
+            self.write(job)
         elif not self.store.heartbeat(job.id, self.worker_id):
             # Cancelled (the canceller aborts the run) or taken over (the run goes on).
             raise LostJob()
@@ -271,6 +327,41 @@ class JobRunner:
                            f"STALL_TIMEOUT_SECONDS ({self.settings.stall_timeout_seconds:g} s)"
                            ), False
         return None, False
+
+    def _wait_for_capacity(self, job: ScrapingJob, busy: ProviderBusy) -> Outcome | None:
+        """Apify has no room for another run of this account now (HTTP 402). The job goes
+        back to pending, saying why, and is tried again after a back-off that doubles with
+        each try, for as long as JOB_TIMEOUT_SECONDS allows; then it times out."""
+        wait = min(MAX_CAPACITY_WAIT_SECONDS,
+                   self.settings.apify_capacity_retry_seconds * 2 ** min(job.attempts - 1, 10))
+        now = utcnow()
+        if (now - job.created_at).total_seconds() + wait > self.settings.job_timeout_seconds:
+            return Outcome(Status.TIMEOUT, "Apify had no capacity for this search within "
+                           f"JOB_TIMEOUT_SECONDS ({self.settings.job_timeout_seconds:g} s): "
+                           f"{busy.message}")
+        version = self.store.update_owned(
+            job.id, self.worker_id, status=Status.PENDING, worker_id=None,
+            not_before=now + timedelta(seconds=wait),
+            run_status_message=f"Waiting for Apify capacity; trying again in {wait:g} s "
+                               f"({busy.message})")
+        if version is None:
+            return None
+        self._announce(job, version)
+        log.info("job %s waits %g s for Apify capacity: %s", job.id, wait, busy.message)
+        try:
+            self.requeue(job.id, wait)
+        except QueueUnavailable as exc:  # the reaper queues it once it is due
+            log.warning("job %s not queued again yet: %s", job.id, exc.message)
+        return None
+
+    def _enough(self, job: ScrapingJob, run_id: str, run: RunInfo | None) -> Outcome:
+        """The job has all it asked for: the run, if still going, is aborted, and what it
+        cost in the end is read."""
+        if run is None or not run.status.finished:
+            self.abort_quietly(run_id)
+        with contextlib.suppress(ProviderError):
+            self.note_run(job, self.provider.get_run(run_id))
+        return Outcome(Status.COMPLETED)
 
     def _patiently(self, write: Callable[[], T]) -> T:
         """A short write, tried again through a database blip (a restart, a full pool) for
@@ -303,7 +394,7 @@ class JobRunner:
         if version is not None:
             self._announce(job, version)
             try:
-                self.requeue(job.id)
+                self.requeue(job.id, 0)
             except QueueUnavailable as exc:  # it is pending: the reaper queues it later
                 log.warning("job %s handed back but not queued yet: %s", job.id, exc.message)
 

@@ -78,7 +78,7 @@ def read_at(page: Page, served: Served, job_id: str, items: int) -> dict[str, An
     status: dict[str, Any] = page.request.get(
         f"{served.url}/api/scraping/tiktok?jobId={job_id}").json()
     assert status["status"] == "processing", status
-    return status if status["processedResults"] + status["skippedItems"] == items else None
+    return status if status["itemsRead"] == items else None
 
 
 def watch_until_done(page: Page, card: str, timeout: float = 90,

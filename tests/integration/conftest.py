@@ -90,7 +90,7 @@ def wait_for_items(client: httpx.Client, job: dict[str, Any], items: int,
         assert response.status_code == 200, response.text
         status: dict[str, Any] = response.json()
         assert status["status"] not in TERMINAL, status
-        return status if status["processedResults"] + status["skippedItems"] == items else None
+        return status if status["itemsRead"] == items else None
 
     return wait_until(read, timeout, f"job {job['id']} to have read {items} items")
 

@@ -45,7 +45,7 @@ def start_job(client: httpx.Client, target: int = 150,
 
 def items_read(status: dict[str, Any]) -> int:
     """Items of its run a job has read: ingested or skipped."""
-    return int(status["processedResults"]) + int(status["skippedItems"])
+    return int(status["itemsRead"])
 
 
 def has_read(statuses: list[dict[str, Any]], items: int) -> bool:

@@ -42,6 +42,7 @@ class Cursor:
     last_news: float
     samples: deque[RateSample]
     draining: bool = False  # the last page was full: more items are known to be waiting
+    done: bool = False  # the job holds all it asked for: read no further
 
     def advance(self, now: float, items: int, processed: int) -> None:
         self.offset += items

@@ -1,10 +1,12 @@
 """Keyword search: one run of the platform's search actor, its items ingested page by page
-with `progress = floor(processed / target x 100)`."""
+with `progress = floor(processed / target x 100)`, until the run ends or the job holds its
+target (then the run is aborted: nothing more is paid for)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from scrapetrack.creators import Creator
 from scrapetrack.jobs import RateSample, Stage, ingest_rate, keyword_progress
 from scrapetrack.pipelines.base import Outcome
 from scrapetrack.providers.base import ItemsPage
@@ -17,25 +19,32 @@ if TYPE_CHECKING:
 
 def run_keyword_job(runner: JobRunner, job: ScrapingJob) -> Outcome:
     platform = get_platform(job.platform)
+    target = job.target_results
     if job.apify_run_id is None or job.apify_dataset_id is None:
-        run_input = platform.build_keyword_input(job.keywords or [], job.target_results,
-                                                 runner.settings)
+        run_input = platform.build_keyword_input(job.keywords or [], target, runner.settings)
         runner.start_run(job, platform.actor_id(runner.settings), run_input,
-                         stage=Stage.SEARCHING)
+                         max_items=target - job.processed_results, stage=Stage.SEARCHING)
     cursor = runner.cursor(job, job.items_offset, job.processed_results)
 
     def ingest(page: ItemsPage, now: float) -> None:
-        creators = [c for item in page.items
-                    if (c := platform.normalize(item, job.keywords or [])) is not None]
+        # Never more than asked: the page is read up to the item that completes the target
+        # (an actor may deliver more than its maxItems), and reading stops there.
+        creators: list[Creator] = []
+        used = 0
+        for item in page.items:
+            if cursor.processed + len(creators) >= target:
+                break
+            used += 1
+            if (creator := platform.normalize(item, job.keywords or [])) is not None:
+                creators.append(creator)
         processed = cursor.processed + len(creators)
         samples = [*cursor.samples, RateSample(now, processed)]
-        runner.owned(job, runner.store.ingest(
-            job.id, runner.worker_id, from_offset=cursor.offset,
-            to_offset=cursor.offset + len(page.items), creators=creators,
-            skipped=len(page.items) - len(creators),
-            progress=keyword_progress(processed, job.target_results),
-            rate_per_second=ingest_rate(samples)))
-        cursor.advance(now, len(page.items), processed)
+        runner.ingest(job, from_offset=cursor.offset, to_offset=cursor.offset + used,
+                      creators=creators, skipped=used - len(creators),
+                      progress=keyword_progress(processed, target),
+                      rate_per_second=ingest_rate(samples))
+        cursor.advance(now, used, processed)
+        cursor.done = processed >= target
 
     assert job.apify_run_id is not None and job.apify_dataset_id is not None
     return runner.follow(job, job.apify_run_id, job.apify_dataset_id, cursor, ingest)

@@ -6,7 +6,14 @@
                                  its recent posts (finer: items read of those asked for)
     analyzing          40        their hashtags and keywords become search terms (pure)
     searching          60..79    the keyword actor runs on those terms; candidates are ingested
-                                 page by page, the source creator left out (finer: items read)
+                                 page by page, the source creator left out, until the run
+                                 ends or `targetResults` distinct candidates are found (the
+                                 run is then aborted); finer: items read
+
+What the counts mean here: `targetResults` is the number of similar creators wanted;
+`processedResults` the distinct candidates found so far (never more than wanted);
+`skippedItems` the search items with no candidate (or the source creator's own);
+`itemsRead` the items of the current run read.
     processing         80..99    every candidate is scored against the source (finer: scored)
     completed          100       the runner's final write, once every score is saved
 
@@ -87,7 +94,7 @@ class SimilarSearch:
         size = profile_size(run_input)
         if job.apify_run_id is None or job.apify_dataset_id is None:
             runner.start_run(job, self.platform.profile_actor_id(self.settings), run_input,
-                             stage=Stage.FETCHING_PROFILE,
+                             max_items=size, stage=Stage.FETCHING_PROFILE,
                              progress=self.bump(stage_progress(Stage.FETCHING_PROFILE)))
         # A profile run is small: read whole again after a takeover, kept in memory.
         items: list[dict[str, Any]] = []
@@ -145,28 +152,35 @@ class SimilarSearch:
             run_input = self.platform.build_keyword_input(list(terms.search), size,
                                                           self.settings)
             runner.start_run(job, self.platform.actor_id(self.settings), run_input,
-                             stage=Stage.SEARCHING,
+                             max_items=size, stage=Stage.SEARCHING,
                              progress=self.bump(stage_progress(Stage.SEARCHING)))
             job.stage = Stage.SEARCHING
         excluded = {source.handle.lower(), self.handle.lower()}
-        cursor = runner.cursor(job, job.items_offset, job.processed_results)
+        # processedResults counts distinct candidates: never more than the creators asked for.
+        found = self.store.creator_keys(job.id)
+        cursor = runner.cursor(job, job.items_offset, len(found))
 
         def ingest(page: ItemsPage, now: float) -> None:
             creators: list[Creator] = []
+            used = 0
             for item in page.items:
+                if len(found) >= job.target_results:
+                    break
+                used += 1
                 creator = self.platform.normalize(item, terms.search)
                 if creator is None or creator.key[1] in excluded:
                     continue  # no creator, or the source creator: counted as skipped
+                found.add(creator.key[1])
                 creators.append(dataclasses.replace(
                     creator, terms=candidate_terms(item, terms.keywords)))
-            processed = cursor.processed + len(creators)
-            to_offset = cursor.offset + len(page.items)
-            runner.owned(job, self.store.ingest(
-                job.id, runner.worker_id, from_offset=cursor.offset, to_offset=to_offset,
-                creators=creators, skipped=len(page.items) - len(creators),
+            to_offset = cursor.offset + used
+            runner.ingest(
+                job, from_offset=cursor.offset, to_offset=to_offset, creators=creators,
+                skipped=used - len(creators), processed=len(found),
                 progress=self.bump(stage_progress(Stage.SEARCHING, to_offset, size)),
-                rate_per_second=ingest_rate([*cursor.samples, RateSample(now, processed)])))
-            cursor.advance(now, len(page.items), processed)
+                rate_per_second=ingest_rate([*cursor.samples, RateSample(now, len(found))]))
+            cursor.advance(now, used, len(found))
+            cursor.done = len(found) >= job.target_results
 
         assert job.apify_run_id is not None and job.apify_dataset_id is not None
         outcome = runner.follow(job, job.apify_run_id, job.apify_dataset_id, cursor, ingest)

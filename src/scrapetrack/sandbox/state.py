@@ -46,6 +46,8 @@ T = TypeVar("T")
 
 # Apify reports a dataset's itemCount from a counter that trails the writes by a second or so.
 DEFAULT_COUNT_LAG_SECONDS = 1.0
+# A search for `sandbox:overdeliver` writes this many items past its caps, as an actor may.
+OVER_DELIVERY = 100
 # An aborted run shows ABORTING this long before it settles as ABORTED.
 ABORT_SECONDS = 0.2
 _OUTCOMES = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.ABORTED}
@@ -53,6 +55,7 @@ _OUTCOMES = {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.TIMED_OUT, RunStat
 _KEYWORD_OUTCOME = re.compile(r"^sandbox[:._-]?(failed|timed-?out|aborted)$", re.IGNORECASE)
 _KEYWORD_HOSTILE = re.compile(r"^sandbox:?hostile$", re.IGNORECASE)
 _KEYWORD_EMPTY = re.compile(r"^sandbox:?(?:empty|no-?results)$", re.IGNORECASE)
+_KEYWORD_OVER = re.compile(r"^sandbox:?over-?deliver$", re.IGNORECASE)
 _KNOWN_ACTOR = re.compile(r"tiktok|instagram|youtube", re.IGNORECASE)
 
 
@@ -173,9 +176,11 @@ class RunPlan:
 
 def _keyword_options(keywords: list[str]) -> dict[str, Any]:
     """A search for `sandbox:failed`, `sandbox:timed-out` or `sandbox:aborted` ends that way,
-    one for `sandbox:fault=SPEC` gets those faults (several such keywords add up), and one for
-    `sandbox:hostile` gets creators built to break pages and spreadsheets, so outcomes, faults
-    and hostile data can be tried from the page, the API or the CLI like any other search."""
+    one for `sandbox:fault=SPEC` gets those faults (several such keywords add up), one for
+    `sandbox:hostile` gets creators built to break pages and spreadsheets, one for
+    `sandbox:empty` finds nothing, and one for `sandbox:overdeliver` writes more items than
+    it was asked for, so each can be tried from the page, the API or the CLI like any other
+    search."""
     options: dict[str, Any] = {}
     specs: list[str] = []
     for keyword in keywords:
@@ -183,6 +188,8 @@ def _keyword_options(keywords: list[str]) -> dict[str, Any]:
             options["hostile"] = True
         if _KEYWORD_EMPTY.match(keyword.strip()):
             options["noResults"] = True
+        if _KEYWORD_OVER.match(keyword.strip()):
+            options["overDeliver"] = OVER_DELIVERY
         match = _KEYWORD_OUTCOME.match(keyword.strip())
         if match and "outcome" not in options:
             outcome = match.group(1).upper().replace("TIMEDOUT", "TIMED-OUT")

@@ -150,6 +150,18 @@ class ScrapingJob(Base):
     # search run, scoring), so any worker can resume it from the row alone.
     stage_state: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True),
                                                                default=None)
+    # What the Apify runs cost: each run's usageTotalUsd by run id (set, never added, so a
+    # takeover that reads a run again counts it once), and their sum.
+    run_costs: Mapped[dict[str, float] | None] = mapped_column(JSON(none_as_null=True),
+                                                               default=None)
+    cost_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    # The most any run of this search may charge (the request's budgetUsd, or
+    # MAX_CHARGE_USD_PER_SEARCH), and the current run's live status message and Console page.
+    budget_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    run_status_message: Mapped[str | None] = mapped_column(Text, default=None)
+    console_url: Mapped[str | None] = mapped_column(Text, default=None)
+    # A pending job waiting for Apify capacity is not claimed, nor queued again, before this.
+    not_before: Mapped[datetime | None] = mapped_column(default=None)
     # The job's status JSON (views.status_text) as of `status_version`, written with each
     # change in its own transaction: streams and status polls send it without rendering it.
     status_json: Mapped[str | None] = mapped_column(Text, default=None)

@@ -8,13 +8,24 @@ None back and writes nothing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Engine, Insert, Select, Table, bindparam, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Insert,
+    Select,
+    Table,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -352,21 +363,22 @@ class Store:
             rows.extend(self._fast.all(prepared, id_values | campaign_values))
         return rows
 
-    def orphans(self, stale_before: datetime, pending_before: datetime) -> list[str]:
+    def orphans(self, stale_before: datetime, pending_before: datetime,
+                now: datetime) -> list[str]:
         """Jobs no live worker is running: processing with a stale heartbeat, or pending
-        since before `pending_before` (their queue entry may be gone)."""
+        since before `pending_before` (their queue entry may be gone) and due by `now`."""
         with self.reading() as s:
             return list(s.scalars(select(ScrapingJob.id).where(
                 ((ScrapingJob.status == Status.PROCESSING)
                  & (ScrapingJob.heartbeat_at < stale_before))
                 | ((ScrapingJob.status == Status.PENDING)
-                   & (ScrapingJob.updated_at < pending_before)))))
+                   & (ScrapingJob.updated_at < pending_before) & _due(now)))))
 
     def claim(self, job_id: str, worker_id: str, now: datetime,
               stale_before: datetime) -> ScrapingJob | None:
         """pending → processing for this worker, or take over one whose worker went silent
         or that was parked, owned by no one, at the end of a time budget."""
-        claimable = (JOBS.c.status == Status.PENDING) | (
+        claimable = ((JOBS.c.status == Status.PENDING) & _due(now)) | (
             (JOBS.c.status == Status.PROCESSING)
             & ((JOBS.c.heartbeat_at < stale_before) | JOBS.c.worker_id.is_(None)))
         with self.writing() as s:
@@ -389,15 +401,21 @@ class Store:
 
     def ingest(self, job_id: str, worker_id: str, *, from_offset: int, to_offset: int,
                creators: Sequence[Creator], skipped: int, progress: int,
-               rate_per_second: float | None) -> int | None:
+               rate_per_second: float | None, processed: int | None = None,
+               values: Mapping[str, Any] | None = None) -> int | None:
         """One page of items: creators upserted and the job's counters moved, atomically.
 
-        The offset guard makes a page count once even if two workers read it."""
+        `processed` sets processedResults outright (a similar search counts distinct
+        candidates); by default it grows by the creators saved. `values` are further columns
+        to set with the page. The offset guard makes a page count once even if two workers
+        read it."""
         with self.writing() as s:
             version = self._update_owned(
                 s, job_id, worker_id,
-                {"items_offset": to_offset,
-                 "processed_results": JOBS.c.processed_results + len(creators),
+                {**(values or {}),
+                 "items_offset": to_offset,
+                 "processed_results": JOBS.c.processed_results + len(creators)
+                 if processed is None else processed,
                  "skipped_items": JOBS.c.skipped_items + skipped,
                  # Monotonic by construction: counts only grow and the offset guard
                  # keeps two writers from counting one page twice.
@@ -421,23 +439,26 @@ class Store:
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
     def finish(self, job_id: str, status: Status, *, error: str | None = None,
-               worker_id: str | None = None, progress: int | None = None) -> ScrapingJob | None:
-        """Move a job to a terminal status, unless it already has one."""
+               worker_id: str | None = None, progress: int | None = None,
+               values: Mapping[str, Any] | None = None) -> ScrapingJob | None:
+        """Move a job to a terminal status (with further `values`), unless it already has
+        one."""
         now = utcnow()
-        values: dict[str, Any] = {"status": status, "finished_at": now, "updated_at": now,
-                                  "version": JOBS.c.version + 1, "heartbeat_at": None}
+        row: dict[str, Any] = {**(values or {}), "status": status, "finished_at": now,
+                               "updated_at": now, "version": JOBS.c.version + 1,
+                               "heartbeat_at": None}
         if error is not None:
-            values["last_error"] = error
+            row["last_error"] = error
         if progress is not None:
-            values["progress"] = progress
+            row["progress"] = progress
         if status is Status.COMPLETED:
-            values["stage"] = "completed"
+            row["stage"] = "completed"
         query = update(JOBS).where(JOBS.c.id == job_id,
                                    JOBS.c.status.in_([Status.PENDING, Status.PROCESSING]))
         if worker_id is not None:
             query = query.where(JOBS.c.worker_id == worker_id)
         with self.writing() as s:
-            if s.execute(query.values(**values)).rowcount != 1:  # type: ignore[attr-defined]
+            if s.execute(query.values(**row)).rowcount != 1:  # type: ignore[attr-defined]
                 return None
             self._restate(s, job_id)
             return s.get(ScrapingJob, job_id)
@@ -457,6 +478,12 @@ class Store:
             query = query.order_by(CreatorRow.followers.desc().nulls_last(), CreatorRow.id)
         with self.reading() as s:
             return s.scalars(query).all()
+
+    def creator_keys(self, job_id: str) -> set[str]:
+        """The (lower-cased) handles of the creators a job has saved."""
+        with self.reading() as s:
+            return set(s.scalars(select(CreatorRow.handle_key).where(
+                CreatorRow.job_id == job_id)))
 
     def creators_batch(self, job_id: str, after_id: int, limit: int) -> Sequence[CreatorRow]:
         """Up to `limit` of a job's creators with ids above `after_id`, in id order."""
@@ -518,6 +545,11 @@ class Store:
         upsert = self._fast.prepare("creators_upsert", functools.partial(
             creators_upsert, self.engine.dialect.name))
         s.connection().exec_driver_sql(upsert.sql, upsert.many(rows))
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    """A pending job that is not waiting out a back-off (for Apify capacity)."""
+    return JOBS.c.not_before.is_(None) | (JOBS.c.not_before <= now)
 
 
 CREATOR_COLUMNS = ("job_id", "platform", "handle_key", "handle", "display_name", "followers",

@@ -26,6 +26,7 @@ class Histogram:
 class Snapshot:
     jobs_by_status: dict[str, int]
     items_by_platform: dict[str, tuple[int, int]]  # platform: (items read, items skipped)
+    cost_by_platform: dict[str, float]  # what the jobs' Apify runs cost, in USD
     durations: dict[str, Histogram]  # final status: start → end
     pickup: Histogram  # created → first claimed
     oldest_heartbeat_age: timedelta | None
@@ -46,10 +47,13 @@ def snapshot(store: Store, duration_buckets: Sequence[float], pickup_buckets: Se
         dialect = s.get_bind().dialect.name
         by_status = {str(status): int(count) for status, count in s.execute(
             select(job.status, func.count()).group_by(job.status))}
-        items = {str(platform): (int(read or 0), int(skipped or 0))
-                 for platform, read, skipped in s.execute(
-                     select(job.platform, func.sum(job.items_offset),
-                            func.sum(job.skipped_items)).group_by(job.platform))}
+        items: dict[str, tuple[int, int]] = {}
+        costs: dict[str, float] = {}
+        for platform, read, skipped, cost in s.execute(
+                select(job.platform, func.sum(job.items_offset), func.sum(job.skipped_items),
+                       func.sum(job.cost_usd)).group_by(job.platform)):
+            items[str(platform)] = (int(read or 0), int(skipped or 0))
+            costs[str(platform)] = float(cost or 0.0)
         duration = seconds_between(job.started_at, job.finished_at, dialect)
         durations = {}
         for row in s.execute(_bucketed(duration, duration_buckets, job.status).where(
@@ -65,7 +69,8 @@ def snapshot(store: Store, duration_buckets: Sequence[float], pickup_buckets: Se
         oldest = datetime.fromisoformat(oldest)
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=now.tzinfo)
-    return Snapshot(jobs_by_status=by_status, items_by_platform=items, durations=durations,
+    return Snapshot(jobs_by_status=by_status, items_by_platform=items,
+                    cost_by_platform=costs, durations=durations,
                     pickup=_histogram(tuple(pickup_row), pickup_buckets),
                     oldest_heartbeat_age=now - oldest if oldest is not None else None)
 

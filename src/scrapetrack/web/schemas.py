@@ -20,3 +20,5 @@ class SearchIn(BaseModel):
     keywords: list[str] | None = Field(default=None, examples=[["fitness coach"]])
     targetUsername: str | None = None
     targetResults: int | None = Field(default=None, examples=[200])
+    # The most this search's Apify runs may charge, in USD.
+    budgetUsd: float | None = Field(default=None, examples=[1.5])

@@ -15,7 +15,7 @@ from scrapetrack.jobs import JobRecord
 from scrapetrack.results import results_csv
 from scrapetrack.service import SearchRequest, check_platform, looks_like_id
 from scrapetrack.store.repository import Later
-from scrapetrack.views import campaign_json, creator_json, job_status, status_payload
+from scrapetrack.views import campaign_json, creator_json, job_status, seed_status_payload
 from scrapetrack.web.deps import (
     CurrentUser,
     ServiceDep,
@@ -74,7 +74,8 @@ def start_search(user: CurrentUser, platform: Platform, body: SearchIn,
                  service: ServiceDep) -> dict[str, Any]:
     job = service.start_search(user.id, SearchRequest(
         platform=platform, campaign_id=body.campaignId, keywords=body.keywords,
-        target_username=body.targetUsername, target_results=body.targetResults))
+        target_username=body.targetUsername, target_results=body.targetResults,
+        budget_usd=body.budgetUsd))
     return job_status(job)
 
 
@@ -116,7 +117,7 @@ async def search_status(platform: str, request: Request,
     headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
     if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
-    return Response(status_payload(job), media_type="application/json", headers=headers)
+    return Response(seed_status_payload(job), media_type="application/json", headers=headers)
 
 
 def _on_a_thread(write: Callable[[], None]) -> None:
