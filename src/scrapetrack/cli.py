@@ -23,6 +23,7 @@ from scrapetrack.display import (
     creators_table,
     job_details,
     jobs_table,
+    usd,
 )
 from scrapetrack.exceptions import Conflict, ScrapetrackError
 from scrapetrack.logs import configure_logging
@@ -349,8 +350,10 @@ def _interrupted(client: Client, job: dict[str, Any], choice: str) -> dict[str, 
 def _summarise(client: Client, job: dict[str, Any], *, as_json: bool, top: int) -> None:
     if as_json:
         return
+    cost = usd(job.get("costUsd"))
     typer.echo(f"{job['status']}: {job['processedResults']} items, "
                f"{job.get('creatorsCount', 0)} creators"
+               + (f", cost {cost}" if cost else "")
                + (f" ({job['error']})" if job.get("error") else ""))
     if job["status"] in TERMINAL and top > 0:
         rows = client.results(job["id"])

@@ -145,6 +145,13 @@ def jobs_table(jobs: Sequence[dict[str, Any]]) -> Table:
     return table
 
 
+def usd(value: object) -> str | None:
+    """$0.0123 (four places under a cent, else two); None when there is no figure."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    return f"${value:.4f}" if 0 < value < 0.01 else f"${value:.2f}"
+
+
 def job_details(job: dict[str, Any]) -> Table:
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
@@ -156,7 +163,10 @@ def job_details(job: dict[str, Any]) -> Table:
              or f"@{job.get('targetUsername')}"),
             ("progress", f"{job['progress']}%"), ("items", counts(job)),
             ("skipped items", job.get("skippedItems")), ("rate", speed(job) or "-"),
-            ("stage", job.get("stage")), ("created", job.get("createdAt")),
+            ("stage", job.get("stage")), ("apify run", job.get("apifyRunId")),
+            ("run says", job.get("statusMessage")), ("console", job.get("consoleUrl")),
+            ("cost", usd(job.get("costUsd"))), ("budget", usd(job.get("budgetUsd"))),
+            ("created", job.get("createdAt")),
             ("started", job.get("startedAt")), ("finished", job.get("finishedAt")),
             ("error", job.get("error"))):
         if value not in (None, ""):

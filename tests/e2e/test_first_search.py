@@ -141,6 +141,13 @@ def test_a_first_search_is_pushed_live_to_the_page(served_on_held: Served, page:
     assert len([v for v in watch.values if 0 < v < 100]) >= 3, watch.values
     assert watch.rows_while_running > 0, "rows should stream in while the job runs"
     assert page.locator(f"{card} .job-percent").text_content() == "100% completed"
+    # The run behind the card, and what it cost (the sandbox's price), on the card and summed
+    # for the campaign; in sandbox mode there is no Apify Console page to link to.
+    run_line = page.locator(f"{card} [data-testid=job-run]").text_content() or ""
+    assert run_line.startswith(f"Apify run {run.id} · Finished!") and " · cost $" in run_line
+    assert page.locator(f"{card} [data-testid=job-run] a").count() == 0
+    assert re.fullmatch(r"Apify cost so far: \$0\.\d+",
+                        page.get_by_test_id("campaign-cost").text_content() or "")
     rows = page.locator(f"{card} [data-testid=results-table] tbody tr")
     assert rows.count() > 10
     found = page.locator(f"{card} [data-testid=creators-found]").text_content() or ""

@@ -59,7 +59,7 @@ def test_search_prints_json_lines_then_a_table(start_app: Callable[..., App],
     code, stdout = search.finish()
     assert code == 0, "".join(search.err)
     lines = stdout.splitlines()
-    assert lines[0].startswith("completed: ")
+    assert lines[0].startswith("completed: ") and ", cost $" in lines[0]
     assert "Top 5 of" in stdout
     assert len([line for line in lines if "@" in line]) == 5
 

@@ -65,7 +65,8 @@ def list_campaigns(user: CurrentUser, service: ServiceDep) -> list[dict[str, Any
 def get_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
     campaign = service.get_campaign(user.id, campaign_id)
     jobs = service.campaign_jobs(user.id, campaign.id)
-    return {**campaign_json(campaign), "scrapingJobs": [job_status(j) for j in jobs]}
+    return {**campaign_json(campaign), "scrapingJobs": [job_status(j) for j in jobs],
+            "costUsd": round(sum(j.cost_usd or 0.0 for j in jobs), 4)}
 
 
 @router.post("/scraping/{platform}", status_code=202, responses={

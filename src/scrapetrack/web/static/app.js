@@ -76,12 +76,41 @@
     switch (job.stage) {
       case "fetching_profile": return `Fetching @${job.targetUsername}'s profile and posts`;
       case "analyzing": return about || "Analyzing their posts";
-      case "searching": return [about, `searching ${terms}`, `${job.processedResults} items`]
+      case "searching": return [about, `searching ${terms}`,
+        `${job.processedResults} of ${job.targetResults} creators found`]
         .filter(Boolean).join(" · ");
       case "processing": return `Scoring ${job.creatorsCount} creators`;
       case "completed": return about;
       default: return "";
     }
+  }
+
+  function money(usd) {
+    return `$${(usd || 0).toFixed(usd && usd < 0.01 ? 4 : 2)}`;
+  }
+
+  // The Apify run behind the card: its id (a link to Apify Console, outside the sandbox),
+  // what it says it is doing, and what it has cost.
+  function renderRun(card) {
+    const job = card.job;
+    const box = card.el.querySelector(".job-run");
+    box.replaceChildren();
+    if (!job.apifyRunId && !job.statusMessage) return;
+    const parts = [];
+    if (job.apifyRunId) {
+      const url = safeUrl(job.consoleUrl);
+      parts.push(url ? el("a", { href: url, target: "_blank", rel: "noopener noreferrer",
+        text: `Apify run ${job.apifyRunId}` }) : `Apify run ${job.apifyRunId}`);
+    }
+    if (job.statusMessage) parts.push(job.statusMessage);
+    if (job.costUsd != null) parts.push(`cost ${money(job.costUsd)}`);
+    parts.forEach((part, i) => box.append(...(i ? [" · ", part] : [part])));
+  }
+
+  function renderCampaignCost() {
+    const total = [...cards.values()].reduce((sum, c) => sum + (c.job.costUsd || 0), 0);
+    const node = document.getElementById("campaign-cost");
+    if (node) node.textContent = `Apify cost so far: ${money(total)}`;
   }
 
   function formatEta(seconds) {
@@ -106,6 +135,8 @@
     // found nothing keeps its status line to say why.
     node.querySelector(".progress-box").hidden = job.status === "completed" && card.final;
     node.querySelector(".cancel").hidden = !ACTIVE.has(job.status);
+    renderRun(card);
+    renderCampaignCost();
   }
 
   async function cancel(card) {
@@ -130,6 +161,7 @@
         el("p", { class: "job-percent muted" }),
         el("p", { class: "job-rate muted", "data-testid": "job-rate" }),
         el("button", { class: "cancel secondary", type: "button", text: "Cancel" })),
+      el("p", { class: "job-run muted", "data-testid": "job-run" }),
       resultsControls(job),
       el("div", { class: "results" }));
     const card = { job, el: node, final: false, rows: new Map(), lastId: 0, fetching: null,
