@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from scrapetrack.jobs import Status
-from tests.conftest import wait_until
-from tests.integration.conftest import TERMINAL, App
+from tests.conftest import HeldSandbox, wait_until
+from tests.integration.conftest import TERMINAL, App, wait_for_items
 from tests.integration.test_cli import SCRAPETRACK, env_for
 from tests.integration.test_keyword_job import expected_creators, start
 
@@ -44,28 +44,48 @@ def follow(client: httpx.Client, job: dict[str, Any], until: Callable[[dict[str,
     return wait_until(reached, timeout, f"job {job['id']} to reach the condition")
 
 
-def only_workers(start_app: Callable[..., App]) -> App:
+def only_workers(start_app: Callable[..., App], **overrides: Any) -> App:
     """An app whose jobs run only in worker processes started by the test."""
-    app = start_app(HEARTBEAT_TIMEOUT_SECONDS=3)
+    app = start_app(HEARTBEAT_TIMEOUT_SECONDS=3, **overrides)
     app.runtime.stop_worker()
     return app
 
 
-def test_a_killed_worker_loses_nothing(start_app: Callable[..., App]) -> None:
-    app = only_workers(start_app)
+def taken_over(app: App, job: dict[str, Any]) -> None:
+    """Wait until a worker has claimed the job again: its second attempt (or a later one)."""
+    def claimed() -> bool:
+        row = app.runtime.store.get_job(job["id"])
+        assert row is not None
+        return row.status == Status.PROCESSING and row.attempts >= 2
+
+    wait_until(claimed, 60, f"job {job['id']} to be taken over")
+
+
+def test_a_killed_worker_loses_nothing(start_app: Callable[..., App],
+                                       held_sandbox: HeldSandbox) -> None:
+    app = only_workers(start_app, apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     keywords = ["fitness coach"]
     job = start(alice, keywords, 800)
     seen: list[dict[str, Any]] = []
     with worker_process(app) as first:
-        follow(alice, job, lambda s: s["processedResults"] >= 100, seen)
+        # The run held at 100 of its items: the worker dies in the middle of reading it.
+        run = held_sandbox.run(1)
+        held_sandbox.write(run, 100)
+        seen.append(wait_for_items(alice, job, 100))
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     row = app.runtime.store.get_job(job["id"])
     assert row is not None and row.status == Status.PROCESSING
+    assert row.items_offset == 100
     run_id = row.apify_run_id
-    assert run_id is not None
+    assert run_id == run.id
     with worker_process(app):
+        # The next worker takes over while the run still goes on, and reads on from there.
+        taken_over(app, job)
+        held_sandbox.write(run, 400)
+        seen.append(wait_for_items(alice, job, 400))
+        held_sandbox.finish(run)
         final = follow(alice, job, lambda s: s["status"] in TERMINAL, seen)
     assert final["status"] == "completed", final
     progress = [s["progress"] for s in seen]
@@ -79,26 +99,40 @@ def test_a_killed_worker_loses_nothing(start_app: Callable[..., App]) -> None:
     done = app.runtime.store.get_job(job["id"])
     assert done is not None
     assert done.apify_run_id == run_id  # re-attached: no second, paid run
-    assert done.attempts == 2
+    assert held_sandbox.state.runs_started == 1
+    # At least the second attempt; a worker slower than the heartbeat timeout may be taken
+    # over once more, but never with a run of its own.
+    assert done.attempts >= 2
 
 
-def test_sigterm_hands_running_jobs_back(start_app: Callable[..., App]) -> None:
-    app = only_workers(start_app)
+def test_sigterm_hands_running_jobs_back(start_app: Callable[..., App],
+                                         held_sandbox: HeldSandbox) -> None:
+    app = only_workers(start_app, apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start(alice, ["yoga"], 900)
     seen: list[dict[str, Any]] = []
     with worker_process(app) as first:
-        follow(alice, job, lambda s: s["processedResults"] >= 50, seen)
+        # The run held at 50 of its items: the worker stops in the middle of reading it.
+        run = held_sandbox.run(1)
+        held_sandbox.write(run, 50)
+        seen.append(wait_for_items(alice, job, 50))
         first.send_signal(signal.SIGTERM)
         output, _ = first.communicate(timeout=30)
         assert first.returncode == 0, output
     handed_back = follow(alice, job, lambda s: True, seen)
     assert handed_back["status"] == "pending"
     assert 0 < handed_back["progress"] < 100
+    row = app.runtime.store.get_job(job["id"])
+    assert row is not None and row.items_offset == 50  # to resume where it stood
     with worker_process(app):
+        taken_over(app, job)
+        held_sandbox.finish(run)
         final = follow(alice, job, lambda s: s["status"] in TERMINAL, seen)
     assert final["status"] == "completed"
     assert [s["progress"] for s in seen] == sorted(s["progress"] for s in seen)
+    done = app.runtime.store.get_job(job["id"])
+    assert done is not None and done.apify_run_id == run.id  # resumed on the same run
+    assert held_sandbox.state.runs_started == 1
 
 
 def test_a_job_whose_queue_entry_was_lost_still_runs(start_app: Callable[..., App]) -> None:

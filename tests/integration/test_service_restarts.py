@@ -17,9 +17,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.conftest import REDIS_URL, require, wait_until
-from tests.integration.conftest import App, wait_for_job
-from tests.integration.test_crash_safety import follow
+from tests.conftest import REDIS_URL, HeldSandbox, require, wait_until
+from tests.integration.conftest import App, wait_for_items, wait_for_job
 from tests.integration.test_events import sse
 from tests.integration.test_keyword_job import expected_creators, start
 
@@ -80,34 +79,44 @@ class Watch(threading.Thread):
         return bool(self.statuses) and self.statuses[-1] == "completed"
 
 
-def run_through(app: App, restart: Callable[[], None]) -> None:
+def run_through(app: App, restart: Callable[[], None], held_sandbox: HeldSandbox) -> None:
     created = app.runtime.accounts.create_user("alice@example.com")
     alice = app.client(created.token)
     keywords = ["fitness"]
     job = start(alice, keywords, 1500)
     watch = Watch(app, created.token, job["id"])
     watch.start()
-    follow(alice, job, lambda s: s["processedResults"] >= 100, [])
+    # The run held at 100 of its items across the restart: the job is mid-run throughout.
+    run = held_sandbox.run(1)
+    held_sandbox.write(run, 100)
+    wait_for_items(alice, job, 100)
     restart()
+    # After the restart the job reads on from where it stood, then to the end.
+    held_sandbox.write(run, 800)
+    wait_for_items(alice, job, 800, timeout=120)
+    held_sandbox.finish(run)
     final, _ = wait_for_job(alice, job, timeout=120)
     assert final["status"] == "completed", final
     items, skipped, handles = expected_creators(app.runtime, job["id"])
     assert (final["processedResults"], final["skippedItems"]) == (items, skipped)
     assert sorted(r.handle.lower() for r in app.runtime.store.creators(job["id"])) == \
         sorted(handles)
+    assert held_sandbox.state.runs_started == 1
     watch.join(timeout=60)
     assert watch.statuses and watch.statuses[-1] == "completed"
 
 
 @pytest.mark.parametrize("stack", ["postgres"], indirect=True)
-def test_a_postgresql_restart_mid_job(start_app: Callable[..., App]) -> None:
-    app = start_app()
+def test_a_postgresql_restart_mid_job(start_app: Callable[..., App],
+                                      held_sandbox: HeldSandbox) -> None:
+    app = start_app(apify_api_url=held_sandbox.url)
     assert app.runtime.bus.name == "postgres"
-    run_through(app, restart_postgres)
+    run_through(app, restart_postgres, held_sandbox)
 
 
 @pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
-def test_a_redis_restart_mid_job(start_app: Callable[..., App], redis_url: str) -> None:
-    app = start_app(redis_url=redis_url, queue_url=redis_url)
+def test_a_redis_restart_mid_job(start_app: Callable[..., App], redis_url: str,
+                                 held_sandbox: HeldSandbox) -> None:
+    app = start_app(redis_url=redis_url, queue_url=redis_url, apify_api_url=held_sandbox.url)
     assert app.runtime.bus.name == "redis"
-    run_through(app, restart_redis)
+    run_through(app, restart_redis, held_sandbox)
