@@ -4,6 +4,7 @@ CI=true), the sandbox on a real socket, and a running app with its embedded work
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import os
 import socket
@@ -20,6 +21,7 @@ import pytest
 import redis
 
 from scrapetrack.config import Settings, load_settings
+from scrapetrack.providers.base import RunStatus
 from scrapetrack.sandbox import create_sandbox_app
 from scrapetrack.sandbox.state import SandboxRun, SandboxState
 from scrapetrack.serving import serve_in_thread
@@ -172,6 +174,14 @@ class HeldSandbox:
         assert items <= run.plan.stop_after, f"the run writes {run.plan.stop_after} items"
         assert at >= self.now[0], "the sandbox's clock never moves back"
         self.now[0] = at
+
+    def fail(self, run: SandboxRun | str) -> None:
+        """Make `run` end FAILED, with no more items than it has written, once finished."""
+        if isinstance(run, str):
+            run = self.state.run(run)
+        run.plan = dataclasses.replace(
+            run.plan, outcome=RunStatus.FAILED, status_message="The test failed this run",
+            stop_after=run.produced(self.now[0]))
 
     def finish(self, run: SandboxRun | str) -> None:
         """Let `run` write all its items and end as its plan says."""

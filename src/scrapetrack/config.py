@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     apify_actor_youtube_profile: str = "streamers~youtube-scraper"
     # How many recent posts of the source creator the profile run reads.
     similar_profile_posts: int = Field(default=30, alias="SIMILAR_PROFILE_POSTS")
+    # Creators found without their numbers (Instagram hashtag posts) are looked up through
+    # the profile actor this many to a run.
+    profile_lookup_batch: int = Field(default=50, ge=1, le=1000, alias="PROFILE_LOOKUP_BATCH")
 
     qstash_token: SecretStr | None = None
     qstash_url: str | None = None

@@ -171,3 +171,45 @@ def test_the_seed_status_route_keeps_the_seed_vocabulary(
     assert status(alice, job)["status"] == "cancelled"
     listed = alice.get("/api/jobs").json()
     assert [j["status"] for j in listed if j["id"] == job["id"]] == ["cancelled"]
+
+
+def test_instagram_owners_are_looked_up_and_a_failed_lookup_loses_nothing(
+        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+    """Hashtag posts name their owner only: the owners are looked up through the profile
+    actor in batches, a stage of its own; a batch whose run fails leaves those creators
+    unknown, and the job goes on."""
+    app = start_app(apify_api_url=held_sandbox.url, PROFILE_LOOKUP_BATCH=10)
+    alice = app.user("alice@example.com")
+    job = start(alice, ["fitness", "yoga"], 60, "instagram")
+    held_sandbox.finish(held_sandbox.run(1))  # the hashtag search
+    first = held_sandbox.run(2)
+    assert first.actor_id == "apify~instagram-profile-scraper"
+    looking = wait_until(lambda: (s := status(alice, job))["profileLookups"] and s, 30,
+                         "the lookups to begin")
+    total = looking["creatorsCount"]
+    assert (looking["status"], looking["stage"]) == ("processing", "processing")
+    assert looking["profileLookups"] == {"total": total, "done": 0, "failed": 0}
+    assert total >= 20, "several batches are needed"
+    held_sandbox.fail(first)  # its 10 creators stay unknown
+    held_sandbox.finish(first)
+
+    def ended() -> dict[str, Any] | None:
+        for run in held_sandbox.state.runs[2:]:  # every later batch, as it begins
+            held_sandbox.finish(run)
+        current = status(alice, job)
+        return current if current["status"] not in ("pending", "processing") else None
+
+    final = wait_until(ended, 60, "the lookups to end")
+    assert final["status"] == "completed", final
+    assert final["profileLookups"] == {"total": total, "done": total - 10, "failed": 10}
+    assert held_sandbox.state.runs_started == 1 + -(-total // 10)
+    creators = alice.get(f"/api/jobs/{job['id']}/results").json()
+    known = [c for c in creators if c["followers"] is not None]
+    assert len(known) == total - 10
+    assert all(c["engagementRate"] is not None for c in known)
+    unknown = {c["handle"] for c in creators if c["followers"] is None}
+    assert len(unknown) == 10
+    # Every run's cost counts, the search's and each lookup's.
+    usage = sum(run.plan.usage_usd(run.produced(held_sandbox.now[0]))
+                for run in held_sandbox.state.runs)
+    assert final["costUsd"] == pytest.approx(usage, abs=1e-4)

@@ -36,10 +36,14 @@ def expected_creators(runtime: Runtime, job_id: str,
     """Read the run's whole dataset straight from the sandbox: items holding a creator,
     items skipped, lower-cased handles; without the creator `exclude` names, if any."""
     job = runtime.store.get_job(job_id)
-    assert job is not None and job.apify_dataset_id is not None
+    assert job is not None
+    # The search run's dataset: named in the state once profile lookups followed it.
+    dataset = ((job.stage_state or {}).get("search") or {}).get("datasetId") \
+        or job.apify_dataset_id
+    assert dataset is not None
     provider = ApifyProvider("t", runtime.settings.resolved_apify_api_url())
     try:
-        page = provider.items_page(job.apify_dataset_id, 0, 100_000)
+        page = provider.items_page(dataset, 0, 100_000)
     finally:
         provider.close()
     platform = get_platform(job.platform)

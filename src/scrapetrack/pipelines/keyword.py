@@ -1,16 +1,18 @@
 """Keyword search: one run of the platform's search actor, its items ingested page by page
 with `progress = floor(processed / target x 100)`, until the run ends or the job holds its
-target (then the run is aborted: nothing more is paid for)."""
+target (then the run is aborted: nothing more is paid for). Where the items name creators
+without their numbers (Instagram), the profile lookups follow (see lookups.py)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from scrapetrack.creators import Creator
-from scrapetrack.jobs import RateSample, Stage, ingest_rate, keyword_progress
+from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, keyword_progress
 from scrapetrack.pipelines.base import Outcome
+from scrapetrack.pipelines.lookups import look_up_profiles
 from scrapetrack.providers.base import ItemsPage
-from scrapetrack.providers.platforms import get_platform
+from scrapetrack.providers.platforms import Platform, get_platform
 from scrapetrack.store.models import ScrapingJob
 
 if TYPE_CHECKING:
@@ -19,6 +21,15 @@ if TYPE_CHECKING:
 
 def run_keyword_job(runner: JobRunner, job: ScrapingJob) -> Outcome:
     platform = get_platform(job.platform)
+    if job.stage == Stage.PROCESSING:  # resumed after the search, among its lookups
+        return look_up_profiles(runner, job, platform)
+    outcome = search(runner, job, platform)
+    if outcome.status is Status.COMPLETED and platform.build_lookup_input is not None:
+        return look_up_profiles(runner, job, platform)
+    return outcome
+
+
+def search(runner: JobRunner, job: ScrapingJob, platform: Platform) -> Outcome:
     target = job.target_results
     if job.apify_run_id is None or job.apify_dataset_id is None:
         run_input = platform.build_keyword_input(job.keywords or [], target, runner.settings)

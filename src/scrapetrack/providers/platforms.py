@@ -33,6 +33,7 @@ from scrapetrack.similarity import Profile, build_profile
 
 InputBuilder = Callable[[Sequence[str], int, Settings], dict[str, Any]]
 ProfileInputBuilder = Callable[[str, Settings], dict[str, Any]]
+LookupInputBuilder = Callable[[Sequence[str], Settings], dict[str, Any]]
 Normalizer = Callable[[Mapping[str, Any], Sequence[str]], Creator | None]
 
 
@@ -43,6 +44,9 @@ class Platform:
     build_keyword_input: InputBuilder  # (keywords, target item count, settings) → run input
     normalize: Normalizer  # (dataset item, job keywords) → Creator or None
     build_profile_input: ProfileInputBuilder  # (handle, settings) → profile run input
+    # Its search items name creators without their numbers: look them up in batches with
+    # (handles, settings) → the profile actor's input. None where the items carry them.
+    build_lookup_input: LookupInputBuilder | None = None
 
     def actor_id(self, settings: Settings) -> str:
         return settings.actor_for(self.name)
@@ -141,6 +145,11 @@ def instagram_profile_input(handle: str, settings: Settings) -> dict[str, Any]:
     return {"usernames": [handle]}
 
 
+def instagram_lookup_input(handles: Sequence[str], settings: Settings) -> dict[str, Any]:
+    """apify~instagram-profile-scraper on several usernames: one profile item each."""
+    return {"usernames": list(handles)}
+
+
 def youtube_profile_input(handle: str, settings: Settings) -> dict[str, Any]:
     """streamers~youtube-scraper on the channel's videos page (a channel id or a handle)."""
     path = f"channel/{handle}" if re.fullmatch(r"UC[\w-]{22}", handle) else f"@{handle}"
@@ -169,7 +178,7 @@ PLATFORMS: dict[str, Platform] = {
     "tiktok": Platform("tiktok", "TikTok", tiktok_keyword_input, normalize_tiktok,
                        tiktok_profile_input),
     "instagram": Platform("instagram", "Instagram", instagram_keyword_input, normalize_instagram,
-                          instagram_profile_input),
+                          instagram_profile_input, build_lookup_input=instagram_lookup_input),
     "youtube": Platform("youtube", "YouTube", youtube_keyword_input, normalize_youtube,
                         youtube_profile_input),
 }

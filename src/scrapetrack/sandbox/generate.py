@@ -161,6 +161,12 @@ def profile_from_input(run_input: dict[str, Any]) -> str | None:
     return None
 
 
+def usernames_from_input(run_input: dict[str, Any]) -> list[str]:
+    """Every handle a profile run names in `usernames` (Instagram looks several up at once)."""
+    return [value.strip().lstrip("@") for value in _as_list(run_input.get("usernames"))
+            if isinstance(value, str) and value.strip().lstrip("@")]
+
+
 def _as_list(value: object) -> list[Any]:
     if value is None:
         return []
@@ -364,6 +370,17 @@ class ProfileFactory:
             "profilePicUrlHD": None, "igtvVideoCount": 0, "relatedProfiles": [],
             "postsCount": creator["videos"], "latestIgtvVideos": [], "latestPosts": posts,
         }
+
+
+class ManyProfiles:
+    """apify~instagram-profile-scraper given several usernames: one profile item each, in
+    the order asked for."""
+
+    def __init__(self, platform: Platform, handles: Sequence[str], seed: str) -> None:
+        self.profiles = [ProfileFactory(platform, handle, 1, seed) for handle in handles]
+
+    def item(self, index: int) -> dict[str, Any]:
+        return self.profiles[index % len(self.profiles)].item(0)
 
 
 def _make_creator(rng: random.Random, keyword: str) -> dict[str, Any]:
@@ -587,5 +604,6 @@ def target_items(platform: Platform, run_input: dict[str, Any],
     return value if isinstance(value, int) and value > 0 else default
 
 
-__all__ = ["TIKTOK_SHAPES", "ItemFactory", "ProfileFactory", "keywords_from_input",
-           "platform_for_actor", "profile_from_input", "target_items"]
+__all__ = ["TIKTOK_SHAPES", "ItemFactory", "ManyProfiles", "ProfileFactory",
+           "keywords_from_input", "platform_for_actor", "profile_from_input", "target_items",
+           "usernames_from_input"]

@@ -33,12 +33,14 @@ from scrapetrack.sandbox.faults import Family, Fault, FaultCounter, FaultPlan, F
 from scrapetrack.sandbox.generate import (
     TIKTOK_SHAPES,
     ItemFactory,
+    ManyProfiles,
     ProfileFactory,
     TikTokShape,
     keywords_from_input,
     platform_for_actor,
     profile_from_input,
     target_items,
+    usernames_from_input,
 )
 
 Clock = Callable[[], float]
@@ -242,7 +244,7 @@ class SandboxRun:
     actor_id: str
     dataset_id: str
     plan: RunPlan
-    factory: ItemFactory | ProfileFactory
+    factory: ItemFactory | ProfileFactory | ManyProfiles
     started: float  # injected-clock time of the start
     started_at: datetime  # wall time of the start, for the timestamps Apify shows
     input_len: int
@@ -354,11 +356,16 @@ class SandboxState:
             plan = self.plan(actor_id, run_input, caps=caps)
         platform = platform_for_actor(actor_id)
         profile = profile_from_input(run_input)
-        factory: ItemFactory | ProfileFactory = (
-            ProfileFactory(platform, profile, plan.target, plan.seed) if profile else
-            ItemFactory(platform, keywords_from_input(run_input), plan.target, plan.seed,
-                        plan.shape, hostile=plan.hostile, attributed=plan.attributed,
-                        no_results=plan.no_results))
+        usernames = usernames_from_input(run_input)
+        factory: ItemFactory | ProfileFactory | ManyProfiles
+        if len(usernames) > 1:
+            factory = ManyProfiles(platform, usernames, plan.seed)
+        elif profile:
+            factory = ProfileFactory(platform, profile, plan.target, plan.seed)
+        else:
+            factory = ItemFactory(platform, keywords_from_input(run_input), plan.target,
+                                  plan.seed, plan.shape, hostile=plan.hostile,
+                                  attributed=plan.attributed, no_results=plan.no_results)
         counter = self._starting.pop(start_key, None) if start_key else None
         if counter is None and plan.faults.rules:
             counter = plan.faults.counter()

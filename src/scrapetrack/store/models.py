@@ -197,6 +197,9 @@ class CreatorRow(Base):
     terms: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
     similarity_score: Mapped[float | None] = mapped_column(Float, default=None)
     similarity_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    # Creators found without their numbers (Instagram hashtag posts name the owner only) are
+    # looked up through the profile actor: "done", or "failed" (shown as unknown).
+    profile_lookup: Mapped[str | None] = mapped_column(String(8), default=None)
 
     @property
     def engagement_rate(self) -> float | None:

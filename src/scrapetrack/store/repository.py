@@ -479,6 +479,45 @@ class Store:
         with self.reading() as s:
             return s.scalars(query).all()
 
+    def creators_to_look_up(self, job_id: str, limit: int) -> list[str]:
+        """Handles of a job's creators with no follower count and no lookup yet, oldest
+        first."""
+        with self.reading() as s:
+            return list(s.scalars(select(CreatorRow.handle).where(
+                CreatorRow.job_id == job_id, CreatorRow.followers.is_(None),
+                CreatorRow.profile_lookup.is_(None)).order_by(CreatorRow.id).limit(limit)))
+
+    def count_to_look_up(self, job_id: str) -> int:
+        with self.reading() as s:
+            return int(s.scalar(select(func.count()).select_from(CreatorRow).where(
+                CreatorRow.job_id == job_id, CreatorRow.followers.is_(None),
+                CreatorRow.profile_lookup.is_(None))) or 0)
+
+    def save_profiles(self, job_id: str, worker_id: str, found: Mapping[str, Creator],
+                      failed: Sequence[str], values: Mapping[str, Any]) -> int | None:
+        """What a batch of profile lookups found (by lower-cased handle), and which failed,
+        with the job's own `values`, in one transaction guarded by the job's owner."""
+        with self.writing() as s:
+            version = self._update_owned(s, job_id, worker_id, dict(values))
+            if version is None:
+                return None
+            for key, creator in found.items():
+                rate = creator.engagement_rate
+                s.execute(update(CREATORS).where(
+                    CREATORS.c.job_id == job_id, CREATORS.c.handle_key == key).values(
+                    followers=creator.followers, profile_lookup="done",
+                    engagement_sum=rate or 0.0, engagement_samples=0 if rate is None else 1,
+                    display_name=func.coalesce(CREATORS.c.display_name, creator.display_name),
+                    bio=func.coalesce(CREATORS.c.bio, creator.bio),
+                    avatar_url=func.coalesce(CREATORS.c.avatar_url, creator.avatar_url),
+                    verified=creator.verified))
+            if failed:
+                s.execute(update(CREATORS).where(
+                    CREATORS.c.job_id == job_id, CREATORS.c.handle_key.in_(list(failed)))
+                    .values(profile_lookup="failed"))
+            self._restate(s, job_id)
+            return version
+
     def creator_keys(self, job_id: str) -> set[str]:
         """The (lower-cased) handles of the creators a job has saved."""
         with self.reading() as s:

@@ -128,9 +128,12 @@
     node.querySelector("progress").value = job.progress;
     node.querySelector(".job-percent").textContent = `${job.progress}% completed`;
     const rate = job.ratePerSecond != null ? `${job.ratePerSecond} items/s` : "";
-    node.querySelector(".job-rate").textContent = job.kind === "similar" ? stageText(job) : [
-      `${job.processedResults} of ${job.targetResults} items`, rate, formatEta(job.etaSeconds),
-    ].filter(Boolean).join(" · ");
+    const lookups = job.profileLookups;
+    node.querySelector(".job-rate").textContent = job.kind === "similar" ? stageText(job)
+      : lookups && job.stage === "processing" && ACTIVE.has(job.status)
+        ? `Looking up creators' profiles: ${lookups.done + lookups.failed} of ${lookups.total}`
+        : [`${job.processedResults} of ${job.targetResults} items`, rate,
+          formatEta(job.etaSeconds)].filter(Boolean).join(" · ");
     // Once the creators are on screen the bar has said all it had to; an ended search that
     // found nothing keeps its status line to say why.
     node.querySelector(".progress-box").hidden = job.status === "completed" && card.final;
@@ -274,7 +277,7 @@
         "data-similarity": String(c.similarityScore ?? "") },
         el("td", {}, handle),
         cell(c.displayName),
-        cell(c.followers != null ? c.followers.toLocaleString("en-US") : ""),
+        cell(c.followers != null ? c.followers.toLocaleString("en-US") : "unknown"),
         cell(c.engagementRate != null ? `${(c.engagementRate * 100).toFixed(2)}%` : ""),
         cell(c.matchedKeyword),
         cell(c.bio));

@@ -1,5 +1,6 @@
 """jobs keep what their Apify runs cost, their budget, the run's status message and page, and
-when a job waiting for Apify capacity may be tried again
+when a job waiting for Apify capacity may be tried again; creators, whether their profile
+was looked up
 
 Revision ID: 0004
 Revises: 0003
@@ -28,10 +29,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('run_status_message', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('console_url', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('not_before', sa.DateTime(), nullable=True))
+    with op.batch_alter_table('creators', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('profile_lookup', sa.String(length=8), nullable=True))
     op.execute("UPDATE scraping_jobs SET status_version = NULL")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('creators', schema=None) as batch_op:
+        batch_op.drop_column('profile_lookup')
     with op.batch_alter_table('scraping_jobs', schema=None) as batch_op:
         for column in ('not_before', 'console_url', 'run_status_message', 'budget_usd', 'cost_usd',
                        'run_costs'):
