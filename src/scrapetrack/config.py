@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = 3600
     stall_timeout_seconds: float = 300
     heartbeat_timeout_seconds: float = 30
+    # At most this many Apify runs at once across every worker (unset: Apify's own limit).
+    apify_max_concurrent_runs: int | None = Field(default=None, ge=1,
+                                                  alias="APIFY_MAX_CONCURRENT_RUNS")
     # A start refused for Apify capacity (HTTP 402) is tried again after this long, doubling
     # each time up to 5 minutes, while JOB_TIMEOUT_SECONDS allows.
     apify_capacity_retry_seconds: float = Field(default=10.0, gt=0,

@@ -196,8 +196,16 @@ class JobRunner:
         """Start a run, capped at `max_items` results and at what is left of the job's
         budget, and save its id (with `values`) before any waiting: a retry re-attaches
         instead of paying for a second run. A new run is read from offset 0."""
-        run = self.provider.start(actor_id, run_input,
-                                  RunCaps(max_items=max_items, max_charge_usd=charge_left(job)))
+        caps = RunCaps(max_items=max_items, max_charge_usd=charge_left(job))
+        limit = self.settings.apify_max_concurrent_runs
+        if limit is not None and not self.store.take_run_slot(job.id, self.worker_id, limit):
+            raise ProviderBusy(f"all APIFY_MAX_CONCURRENT_RUNS ({limit}) runs are in use")
+        try:
+            run = self.provider.start(actor_id, run_input, caps)
+        except ProviderError:
+            if limit is not None:
+                self.store.release_run_slot(job.id)
+            raise
         console = None if self.settings.uses_sandbox else CONSOLE_RUN_URL + run.run_id
         self.write(job, apify_run_id=run.run_id, apify_dataset_id=run.dataset_id,
                    items_offset=0, console_url=console, **values)
@@ -255,6 +263,13 @@ class JobRunner:
         """Read a run's dataset page by page from `cursor` until the run has ended and its
         last short page is read; `on_page` commits each page. How the run ended, or a
         timeout (the run aborted)."""
+        outcome = self._follow(job, run_id, dataset_id, cursor, on_page)
+        if self.settings.apify_max_concurrent_runs is not None:  # the run is over
+            self.store.release_run_slot(job.id)
+        return outcome
+
+    def _follow(self, job: ScrapingJob, run_id: str, dataset_id: str, cursor: Cursor,
+                on_page: PageHandler) -> Outcome:
         failures = 0
         while True:
             if self.stop.is_set():

@@ -213,3 +213,27 @@ def test_instagram_owners_are_looked_up_and_a_failed_lookup_loses_nothing(
     usage = sum(run.plan.usage_usd(run.produced(held_sandbox.now[0]))
                 for run in held_sandbox.state.runs)
     assert final["costUsd"] == pytest.approx(usage, abs=1e-4)
+
+
+def test_runs_at_once_are_capped_across_workers(start_app: Callable[..., App],
+                                                held_sandbox: HeldSandbox) -> None:
+    """APIFY_MAX_CONCURRENT_RUNS counts in the store: two apps, each with its worker, on one
+    store; the second search waits for capacity until the first one's run is over."""
+    settings = {"apify_api_url": held_sandbox.url, "APIFY_MAX_CONCURRENT_RUNS": 1,
+                "APIFY_CAPACITY_RETRY_SECONDS": 0.2}
+    one = start_app(**settings)
+    two = start_app(**settings)
+    token = one.runtime.accounts.create_user("alice@example.com").token
+    alice, other = one.client(token), two.client(token)
+    first = start(alice, ["yoga"], 20)
+    run = held_sandbox.run(1)
+    second = start(other, ["hiit"], 20)
+    waiting = wait_until(lambda: (s := status(alice, second))["status"] == "pending"
+                         and "APIFY_MAX_CONCURRENT_RUNS (1)" in (s["statusMessage"] or "")
+                         and s, 30, "the second search to wait for a run slot")
+    assert waiting["apifyRunId"] is None and held_sandbox.state.runs_started == 1
+    held_sandbox.finish(run)
+    assert wait_for_job(alice, first)[0]["status"] == "completed"
+    held_sandbox.finish(held_sandbox.run(2))
+    assert wait_for_job(alice, second)[0]["status"] == "completed"
+    assert held_sandbox.state.runs_started == 2

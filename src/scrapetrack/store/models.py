@@ -160,6 +160,8 @@ class ScrapingJob(Base):
     budget_usd: Mapped[float | None] = mapped_column(Float, default=None)
     run_status_message: Mapped[str | None] = mapped_column(Text, default=None)
     console_url: Mapped[str | None] = mapped_column(Text, default=None)
+    # Counted among APIFY_MAX_CONCURRENT_RUNS while its current run goes (and it is active).
+    holds_run: Mapped[bool] = mapped_column(Boolean, default=False)
     # A pending job waiting for Apify capacity is not claimed, nor queued again, before this.
     not_before: Mapped[datetime | None] = mapped_column(default=None)
     # The job's status JSON (views.status_text) as of `status_version`, written with each

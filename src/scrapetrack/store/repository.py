@@ -487,6 +487,27 @@ class Store:
                 CreatorRow.job_id == job_id, CreatorRow.followers.is_(None),
                 CreatorRow.profile_lookup.is_(None)).order_by(CreatorRow.id).limit(limit)))
 
+    def take_run_slot(self, job_id: str, worker_id: str, limit: int) -> bool:
+        """Count the job among the Apify runs going, if fewer than `limit` active jobs hold
+        one (across every worker: the count and the claim are one transaction, serialised
+        on PostgreSQL by an advisory lock); False when all are taken."""
+        with self.writing() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                s.execute(select(func.pg_advisory_xact_lock(RUN_SLOTS_LOCK)))
+            held = s.scalar(select(func.count()).select_from(JOBS).where(
+                JOBS.c.holds_run.is_(True), JOBS.c.id != job_id,
+                JOBS.c.status.in_([Status.PENDING, Status.PROCESSING]))) or 0
+            if held >= limit:
+                return False
+            s.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.worker_id == worker_id)
+                      .values(holds_run=True))
+            return True
+
+    def release_run_slot(self, job_id: str) -> None:
+        with self.writing() as s:
+            s.execute(update(JOBS).where(JOBS.c.id == job_id, JOBS.c.holds_run.is_(True))
+                      .values(holds_run=False))
+
     def count_to_look_up(self, job_id: str) -> int:
         with self.reading() as s:
             return int(s.scalar(select(func.count()).select_from(CreatorRow).where(
@@ -584,6 +605,10 @@ class Store:
         upsert = self._fast.prepare("creators_upsert", functools.partial(
             creators_upsert, self.engine.dialect.name))
         s.connection().exec_driver_sql(upsert.sql, upsert.many(rows))
+
+
+# The advisory lock that serialises claims of APIFY_MAX_CONCURRENT_RUNS on PostgreSQL.
+RUN_SLOTS_LOCK = 0x5C7A_0001
 
 
 def _due(now: datetime) -> ColumnElement[bool]:

@@ -29,6 +29,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('run_status_message', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('console_url', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('not_before', sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column('holds_run', sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
     with op.batch_alter_table('creators', schema=None) as batch_op:
         batch_op.add_column(sa.Column('profile_lookup', sa.String(length=8), nullable=True))
     op.execute("UPDATE scraping_jobs SET status_version = NULL")
@@ -38,6 +40,6 @@ def downgrade() -> None:
     with op.batch_alter_table('creators', schema=None) as batch_op:
         batch_op.drop_column('profile_lookup')
     with op.batch_alter_table('scraping_jobs', schema=None) as batch_op:
-        for column in ('not_before', 'console_url', 'run_status_message', 'budget_usd', 'cost_usd',
+        for column in ('holds_run', 'not_before', 'console_url', 'run_status_message', 'budget_usd', 'cost_usd',
                        'run_costs'):
             batch_op.drop_column(column)
