@@ -2,30 +2,40 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.base import RunStatus
 from scrapetrack.store.models import utcnow
-from tests.conftest import wait_until
-from tests.integration.conftest import App, wait_for_job
-from tests.integration.test_crash_safety import follow
+from tests.conftest import HeldSandbox, wait_until
+from tests.integration.conftest import App, wait_for_items, wait_for_job
 from tests.integration.test_keyword_job import start
 
 
-def test_cancel_aborts_the_run_and_stops_all_writes(app: App) -> None:
+def test_cancel_aborts_the_run_and_stops_all_writes(start_app: Callable[..., App],
+                                                    held_sandbox: HeldSandbox) -> None:
+    app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start(alice, ["fitness"], 2000)
-    follow(alice, job, lambda s: s["processedResults"] > 20, [])
+    # The run held a little way in: the cancel finds the job mid-run, however slow the machine.
+    run = held_sandbox.run(1)
+    held_sandbox.write(run, 40)
+    wait_for_items(alice, job, 40)
     response = alice.post(f"/api/jobs/{job['id']}/cancel")
     assert response.status_code == 202
     assert response.json()["status"] == "cancelled"
     assert response.json()["error"] == "Cancelled by the user"
 
     row = app.runtime.store.get_job(job["id"])
-    assert row is not None and row.apify_run_id is not None
+    assert row is not None and row.apify_run_id == run.id
+    assert row.items_offset == 40
+    # The abort reached the sandbox before the answer: the run writes nothing past its 40
+    # items, and shows ABORTING while its clock stands still.
+    assert run.aborted_at is not None and run.produced(math.inf) == 40
     provider = ApifyProvider("t", app.runtime.settings.resolved_apify_api_url())
     try:
-        assert provider.get_run(row.apify_run_id).status in (RunStatus.ABORTING,
-                                                             RunStatus.ABORTED)
+        assert provider.get_run(run.id).status is RunStatus.ABORTING
     finally:
         provider.close()
     # The worker notices at its next write.

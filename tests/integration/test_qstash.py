@@ -191,33 +191,54 @@ def test_signatures_are_checked_before_anything_is_done(
 
 
 def test_a_rotated_key_is_accepted(start_qstash_app: Callable[..., App],
-                                   standin: QStashStandIn) -> None:
+                                   standin: QStashStandIn, held_sandbox: HeldSandbox) -> None:
     """After a key rotation QStash signs with what was the next key."""
-    app = start_qstash_app()
+    app = start_qstash_app(apify_api_url=held_sandbox.url)
     standin.sign_with = "next"
     alice = app.user("alice@example.com")
     job = start(alice, ["yoga"], 300)
+    # The run held until two deliveries signed with the next key were acted on and answered.
+    run = held_sandbox.run(1)
+    wait_until(lambda: delivered(standin, job["id"]) >= 2, 30, "two answered deliveries")
+    held_sandbox.finish(run)
     final, _ = wait_for_job(alice, job)
     assert final["status"] == "completed"
-    wait_until(lambda: delivered(standin, job["id"]) >= 2, 10, "two answered deliveries")
 
 
 def test_redelivered_and_concurrent_copies_do_no_harm(
-        start_qstash_app: Callable[..., App], standin: QStashStandIn, sandbox: Sandbox) -> None:
-    app = start_qstash_app()
+        start_qstash_app: Callable[..., App], standin: QStashStandIn,
+        held_sandbox: HeldSandbox) -> None:
+    # A budget far longer than the test needs: the delivery that claims the job keeps it,
+    # its run held, until the test finishes the run, so no copy finds it parked.
+    app = start_qstash_app(apify_api_url=held_sandbox.url, qstash_budget_seconds=30)
     alice = app.user("alice@example.com")
     standin.hold = True
-    runs_before = sandbox.state.runs_started
     job = start(alice, ["fitness"], 400)
     (first,) = wait_until(standin.held, what="the job's message")
 
     # Four copies at once: one claims the job and starts one run; the others answer 2xx
     # and do nothing.
-    assert standin.deliver_copies(first, 4) == [200] * 4
+    answered: list[list[int]] = []
+
+    def deliver() -> None:
+        answered.append(standin.deliver_copies(first, 4))
+
+    copies = threading.Thread(target=deliver, daemon=True)
+    copies.start()
+    run = held_sandbox.run(1)
+
+    def others_answered() -> list[Attempt] | None:
+        answers = standin.answers({first.id})
+        return answers if len(answers) >= 3 else None
+
+    others = wait_until(others_answered, 30, "the copies that found the job taken to answer")
+    assert [a.status for a in others] == [200] * 3  # the claiming copy is still at work
     row = app.runtime.store.get_job(job["id"])
     assert row is not None and row.attempts == 1
-    assert sandbox.state.runs_started == runs_before + 1
-    standin.release()  # the parked job's next message, held meanwhile
+    assert held_sandbox.state.runs_started == 1
+    held_sandbox.finish(run)
+    wait_until(lambda: not copies.is_alive(), 60, "the claiming copy to be answered")
+    assert answered == [[200] * 4]
     final, _ = wait_for_job(alice, job)
     assert final["status"] == "completed"
 
@@ -230,7 +251,7 @@ def test_redelivered_and_concurrent_copies_do_no_harm(
     assert again is not None
     assert (again.version, again.attempts, again.processed_results) == (
         done.version, done.attempts, done.processed_results)
-    assert sandbox.state.runs_started == runs_before + 1
+    assert held_sandbox.state.runs_started == 1
     items, _, handles = expected_creators(app.runtime, job["id"])
     assert final["processedResults"] == items
     assert final["creatorsCount"] == len(handles)
@@ -238,9 +259,10 @@ def test_redelivered_and_concurrent_copies_do_no_harm(
 
 
 def test_a_lost_next_message_is_published_again_by_the_reaper(
-        start_qstash_app: Callable[..., App], standin: QStashStandIn) -> None:
+        start_qstash_app: Callable[..., App], standin: QStashStandIn,
+        held_sandbox: HeldSandbox) -> None:
     # The reaper runs every third of the heartbeat timeout, in the web process.
-    app = start_qstash_app(heartbeat_timeout_seconds=3)
+    app = start_qstash_app(apify_api_url=held_sandbox.url, heartbeat_timeout_seconds=3)
     lost: list[Message] = []
 
     def drop_first_resume(message: Message) -> bool:
@@ -252,6 +274,10 @@ def test_a_lost_next_message_is_published_again_by_the_reaper(
     standin.drop = drop_first_resume
     alice = app.user("alice@example.com")
     job = start(alice, ["yoga"], 500)
+    # The run held until a delivery has parked the job and its resume message is lost.
+    run = held_sandbox.run(1)
+    wait_until(lambda: lost, 30, "a resume message to be dropped")
+    held_sandbox.finish(run)
     final, _ = wait_for_job(alice, job, timeout=60)
     assert final["status"] == "completed"
     assert standin.dropped == lost and len(lost) == 1
