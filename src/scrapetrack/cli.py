@@ -154,13 +154,14 @@ def sandbox(port: Annotated[int, typer.Option()] = 8001,
     """Run the Apify-compatible sandbox alone (for workers in other processes)."""
     import uvicorn
 
-    from scrapetrack.sandbox.app import create_sandbox_app
+    from scrapetrack.sandbox.app import SANDBOX_RUNS_FILE, create_sandbox_app
 
     settings = load_settings()
     typer.echo(f"sandbox on http://{host}:{port} (set APIFY_API_URL to it)")
     uvicorn.run(create_sandbox_app(items_per_second=settings.sandbox_items_per_second,
                                    start_delay_seconds=settings.sandbox_start_delay_seconds,
-                                   faults=settings.sandbox_faults),
+                                   faults=settings.sandbox_faults,
+                                   keep_runs_in=settings.data_dir / SANDBOX_RUNS_FILE),
                 host=host, port=port, log_level="warning")
 
 

@@ -25,6 +25,7 @@ import struct
 import time
 import zlib
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -35,9 +36,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from scrapetrack.sandbox.faults import STATUS, Family, Fault, FaultCounter, FaultPlan
+from scrapetrack.sandbox.persist import RunFile
 from scrapetrack.sandbox.resources import dataset_json, error_json, run_json, stable_id
 from scrapetrack.sandbox.state import Caps, Clock, SandboxError, SandboxRun, SandboxState
 
+# Where the embedded sandbox keeps its runs, in the data folder (var/).
+SANDBOX_RUNS_FILE = "sandbox-runs.json"
 MAX_WAIT_SECONDS = 60  # Apify's own cap on waitForFinish
 NO_LIMIT = 999_999_999_999  # what Apify puts in X-Apify-Pagination-Limit without ?limit=
 _POLL_SECONDS = 0.05
@@ -59,7 +63,8 @@ _NON_OBJECTS: tuple[Any, ...] = (None, "not an object", 42, ["a", "list"])
 
 def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: float = 1.5,
                        clock: Clock = time.monotonic, token: str | None = None,
-                       faults: FaultPlan | str | None = None) -> ASGIApp:
+                       faults: FaultPlan | str | None = None,
+                       keep_runs_in: Path | None = None) -> ASGIApp:
     """Build a sandbox with its own in-memory state.
 
     `items_per_second` and `start_delay_seconds` are the default pace of every run (a run's
@@ -69,8 +74,11 @@ def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: f
     `SANDBOX_FAULTS`); a bad spec raises `FaultSpecError` here, before anything is served.
     """
     plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
+    if keep_runs_in is not None:
+        clock = time.time  # the runs' times must mean the same after a restart
     state = SandboxState(items_per_second=items_per_second,
-                         start_delay_seconds=start_delay_seconds, clock=clock, faults=plan)
+                         start_delay_seconds=start_delay_seconds, clock=clock, faults=plan,
+                         keep=RunFile(keep_runs_in) if keep_runs_in is not None else None)
     api = _Api(state)
     routes = [
         *(Route(f"/v2/{kind}/{actor}/runs", api.start_run, methods=["POST"])

@@ -11,6 +11,7 @@ sandbox saw and what it broke, for tests and figures.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import secrets
@@ -42,8 +43,10 @@ from scrapetrack.sandbox.generate import (
     target_items,
     usernames_from_input,
 )
+from scrapetrack.sandbox.persist import RunFile
 
 Clock = Callable[[], float]
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Apify reports a dataset's itemCount from a counter that trails the writes by a second or so.
@@ -250,7 +253,18 @@ class SandboxRun:
     input_len: int
     faults: FaultCounter | None = None  # the run's own rules, counting requests about it
     aborted_at: float | None = None
+    run_input: dict[str, Any] = field(default_factory=dict)  # kept: it rebuilds the run
     _items: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """What rebuilds the run after a restart: item i is a function of its plan, so its
+        input, caps, ids and times are all there is to keep."""
+        return {"id": self.id, "actorId": self.actor_id, "datasetId": self.dataset_id,
+                "input": self.run_input, "inputLen": self.input_len,
+                "maxItems": self.plan.caps.max_items,
+                "maxTotalChargeUsd": self.plan.caps.max_total_charge_usd,
+                "started": self.started, "startedAt": self.started_at.isoformat(),
+                "abortedAt": self.aborted_at}
 
     def produced(self, now: float) -> int:
         """Items written by `now`: none during the start delay, then a steady pace."""
@@ -315,7 +329,8 @@ class SandboxState:
     """
 
     def __init__(self, *, items_per_second: float, start_delay_seconds: float,
-                 clock: Clock, faults: FaultPlan | None = None) -> None:
+                 clock: Clock, faults: FaultPlan | None = None,
+                 keep: RunFile | None = None) -> None:
         self.items_per_second = items_per_second
         self.start_delay_seconds = start_delay_seconds
         self.clock = clock
@@ -328,6 +343,13 @@ class SandboxState:
         # A start that a run's own rule fails creates no run, so until one does, that rule's
         # counter lives here, keyed by the request (the client's retries send the same one).
         self._starting: dict[str, FaultCounter] = {}
+        # With a file to keep them in, the runs outlive a restart (the embedded sandbox).
+        self._keep = keep
+        for saved in keep.load() if keep is not None else ():
+            try:
+                self._restore(saved)
+            except (SandboxError, KeyError, TypeError, ValueError) as exc:
+                log.warning("sandbox: a kept run cannot be rebuilt, it is forgotten: %r", exc)
 
     @property
     def runs(self) -> list[SandboxRun]:
@@ -354,27 +376,39 @@ class SandboxState:
               start_key: str | None = None) -> SandboxRun:
         if plan is None:
             plan = self.plan(actor_id, run_input, caps=caps)
-        platform = platform_for_actor(actor_id)
-        profile = profile_from_input(run_input)
-        usernames = usernames_from_input(run_input)
-        factory: ItemFactory | ProfileFactory | ManyProfiles
-        if len(usernames) > 1:
-            factory = ManyProfiles(platform, usernames, plan.seed)
-        elif profile:
-            factory = ProfileFactory(platform, profile, plan.target, plan.seed)
-        else:
-            factory = ItemFactory(platform, keywords_from_input(run_input), plan.target,
-                                  plan.seed, plan.shape, hostile=plan.hostile,
-                                  attributed=plan.attributed, no_results=plan.no_results)
         counter = self._starting.pop(start_key, None) if start_key else None
         if counter is None and plan.faults.rules:
             counter = plan.faults.counter()
         run = SandboxRun(id=new_id(), actor_id=actor_id, dataset_id=new_id(), plan=plan,
-                         factory=factory, started=self.clock(), started_at=datetime.now(UTC),
-                         input_len=input_len, faults=counter)
+                         factory=_factory(actor_id, run_input, plan), started=self.clock(),
+                         started_at=datetime.now(UTC), input_len=input_len, faults=counter,
+                         run_input=run_input)
+        self._add(run)
+        return run
+
+    def _add(self, run: SandboxRun) -> None:
         self._runs[run.id] = run
         self._by_dataset[run.dataset_id] = run
-        return run
+        self._save()
+
+    def _save(self) -> None:
+        if self._keep is not None:
+            self._keep.save([run.to_json() for run in self._runs.values()])
+
+    def _restore(self, saved: dict[str, Any]) -> None:
+        """A run kept before a restart, rebuilt from its input as it was planned then."""
+        actor_id, run_input = saved["actorId"], saved["input"]
+        plan = self.plan(actor_id, run_input, caps=Caps(
+            max_items=saved.get("maxItems"),
+            max_total_charge_usd=saved.get("maxTotalChargeUsd")))
+        run = SandboxRun(id=saved["id"], actor_id=actor_id, dataset_id=saved["datasetId"],
+                         plan=plan, factory=_factory(actor_id, run_input, plan),
+                         started=saved["started"],
+                         started_at=datetime.fromisoformat(saved["startedAt"]),
+                         input_len=saved.get("inputLen", 0), aborted_at=saved.get("abortedAt"),
+                         run_input=run_input)
+        self._runs[run.id] = run
+        self._by_dataset[run.dataset_id] = run
 
     def start_faults(self, start_key: str, plan: RunPlan) -> FaultCounter | None:
         """The counter of a run's own rules for a start request not yet answered."""
@@ -421,4 +455,20 @@ class SandboxState:
         now = self.clock()
         if run.aborted_at is None and not run.status(now).finished:
             run.aborted_at = now
+            self._save()
         return run
+
+
+def _factory(actor_id: str, run_input: dict[str, Any],
+             plan: RunPlan) -> ItemFactory | ProfileFactory | ManyProfiles:
+    """What makes the run's items: a search's, one profile's, or several profiles'."""
+    platform = platform_for_actor(actor_id)
+    profile = profile_from_input(run_input)
+    usernames = usernames_from_input(run_input)
+    if len(usernames) > 1:
+        return ManyProfiles(platform, usernames, plan.seed)
+    if profile:
+        return ProfileFactory(platform, profile, plan.target, plan.seed)
+    return ItemFactory(platform, keywords_from_input(run_input), plan.target, plan.seed,
+                       plan.shape, hostile=plan.hostile, attributed=plan.attributed,
+                       no_results=plan.no_results)

@@ -73,10 +73,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.include_router(qstash.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     if settings.uses_sandbox and not settings.apify_api_url:
-        from scrapetrack.sandbox.app import create_sandbox_app
+        from scrapetrack.sandbox.app import SANDBOX_RUNS_FILE, create_sandbox_app
 
         app.mount("/sandbox", create_sandbox_app(
             items_per_second=settings.sandbox_items_per_second,
             start_delay_seconds=settings.sandbox_start_delay_seconds,
-            faults=settings.sandbox_faults))
+            faults=settings.sandbox_faults,
+            keep_runs_in=settings.data_dir / SANDBOX_RUNS_FILE))
     return app
