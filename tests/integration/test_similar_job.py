@@ -141,6 +141,8 @@ def test_a_keyword_search_on_each_platform(app: App, platform: str) -> None:
     assert all(r["similarityScore"] is None for r in results)
     assert all(r["platform"] == platform for r in results)
     # Instagram's hashtag posts carry no follower counts: its creators were looked up.
+    # Every creator says which keyword found it, from what its items say.
+    assert all(r["matchedKeyword"] in ("fitness", "hiit") for r in results), results
     with_numbers = [r for r in results if r["followers"] and r["engagementRate"] is not None]
     assert len(with_numbers) >= 0.9 * len(results), results
     assert final["profileLookups"] == ({"total": len(results), "done": len(results),
