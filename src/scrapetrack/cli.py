@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from scrapetrack.client import DEFAULT_URL, TERMINAL, Client
 from scrapetrack.config import Settings, load_settings
@@ -47,7 +48,7 @@ LogFormat = Annotated[str | None, typer.Option(
 
 
 def fail(message: str) -> None:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(1)
 
 
@@ -118,6 +119,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     server = GracefulServer(uvicorn.Config(application, host=settings.host, port=settings.port,
                                            log_config=None, log_level=settings.log_level,
                                            timeout_graceful_shutdown=10, proxy_headers=True,
+                                           server_header=False,
                                            forwarded_allow_ips=settings.forwarded_allow_ips),
                             on_exit=runtime.hub.close_streams_threadsafe)
     # Once shut down, uvicorn raises again the signal that stopped it; as SystemExit, the

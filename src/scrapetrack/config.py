@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # across every web process; streams are counted per web process (see docs/security.md).
     job_rate_limit_per_minute: int = Field(default=30, alias="JOB_RATE_LIMIT_PER_MINUTE")
     max_active_jobs_per_user: int = Field(default=20, alias="MAX_ACTIVE_JOBS_PER_USER")
+    campaign_rate_limit_per_minute: int = Field(default=30,
+                                                alias="CAMPAIGN_RATE_LIMIT_PER_MINUTE")
     max_streams_per_user: int = Field(default=20, alias="MAX_STREAMS_PER_USER")
     # Request bodies are small JSON or forms; anything larger is refused before it is read.
     max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
@@ -98,6 +100,8 @@ class Settings(BaseSettings):
     # Logs: a level name, and json, text or auto (text when stderr is a terminal).
     log_level: str = "info"
     log_format: str = "auto"
+    # When set, GET /metrics needs `Authorization: Bearer METRICS_TOKEN`.
+    metrics_token: SecretStr | None = Field(default=None, alias="METRICS_TOKEN")
     # Where processes of one machine share their Prometheus counters (multi-process mode).
     # The serve and worker commands default it to data_dir/metrics; unset, counters are
     # per process (tests, embedded uses).

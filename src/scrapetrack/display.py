@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -16,6 +17,7 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 
 def status_text(job: dict[str, Any]) -> str:
@@ -88,11 +90,11 @@ class ProgressView:
     def update(self, job: dict[str, Any]) -> None:
         assert self.task is not None
         self.progress.update(self.task, completed=job["progress"],
-                             description=status_text(job), counts=counts(job),
+                             description=escape(status_text(job)), counts=counts(job),
                              speed=speed(job))
 
     def note(self, text: str) -> None:
-        self.progress.console.print(f"[yellow]{text}[/yellow]")
+        self.progress.console.print(Text(text, style="yellow"))
 
 
 class JsonLines:
@@ -113,7 +115,12 @@ class JsonLines:
         self.out.file.flush()
 
     def note(self, text: str) -> None:
-        self.err.print(text)
+        self.err.print(Text(text))
+
+
+def _add(table: Table, *cells: str) -> None:
+    """A row of plain text: scraped names like "[/bold]" are shown, never read as markup."""
+    table.add_row(*(Text(cell) for cell in cells))
 
 
 def creators_table(rows: Sequence[dict[str, Any]], top: int) -> Table:
@@ -124,7 +131,7 @@ def creators_table(rows: Sequence[dict[str, Any]], top: int) -> Table:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for rank, row in enumerate(rows[:top], 1):
         rate = row.get("engagementRate")
-        table.add_row(str(rank), f"@{row['handle']}", row.get("displayName") or "",
+        _add(table, str(rank), f"@{row['handle']}", row.get("displayName") or "",
                       f"{row['followers']:,}" if row.get("followers") is not None else "-",
                       f"{rate * 100:.2f}%" if rate is not None else "-",
                       str(row.get("videos") or ""), row.get("matchedKeyword") or "")
@@ -138,7 +145,7 @@ def jobs_table(jobs: Sequence[dict[str, Any]]) -> Table:
         table.add_column(name, no_wrap=name == "id")
     for job in jobs:
         search = ", ".join(job.get("keywords") or []) or f"@{job.get('targetUsername')}"
-        table.add_row(job["id"], job["platform"], job["status"], f"{job['progress']}%",
+        _add(table, job["id"], job["platform"], job["status"], f"{job['progress']}%",
                       f"{job['processedResults']}/{job['targetResults']}",
                       str(job.get("creatorsCount", 0)), search,
                       (job.get("createdAt") or "")[:19].replace("T", " "))
@@ -170,7 +177,7 @@ def job_details(job: dict[str, Any]) -> Table:
             ("started", job.get("startedAt")), ("finished", job.get("finishedAt")),
             ("error", job.get("error"))):
         if value not in (None, ""):
-            table.add_row(label, str(value))
+            _add(table, label, str(value))
     return table
 
 
@@ -179,7 +186,7 @@ def campaigns_table(campaigns: Sequence[dict[str, Any]]) -> Table:
     for name in ("id", "name", "created", "description"):
         table.add_column(name, no_wrap=name == "id")
     for campaign in campaigns:
-        table.add_row(campaign["id"], campaign["name"],
+        _add(table, campaign["id"], campaign["name"],
                       (campaign.get("createdAt") or "")[:19].replace("T", " "),
                       campaign.get("description") or "")
     return table

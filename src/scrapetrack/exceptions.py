@@ -14,6 +14,7 @@
     ├── Conflict                     the resource is in the wrong state (HTTP 409)
     │   └── JobFinished
     ├── TooManyRequests              a per-user limit; carries retry_after (HTTP 429)
+    │   ├── CampaignRateLimited
     │   ├── JobRateLimited
     │   ├── TooManyActiveJobs
     │   └── TooManyStreams
@@ -94,6 +95,10 @@ class TooManyRequests(ScrapetrackError):
     def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = max(1, retry_after)  # whole seconds, for the Retry-After header
+
+
+class CampaignRateLimited(TooManyRequests):
+    """You are creating campaigns too fast; try again shortly"""
 
 
 class JobRateLimited(TooManyRequests):

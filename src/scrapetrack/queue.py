@@ -22,6 +22,7 @@ from huey.consumer import Consumer, Scheduler
 from huey.storage import PostgresStorage
 
 from scrapetrack.exceptions import ConfigError, QueueUnavailable
+from scrapetrack.store.db import private_file
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ def make_huey(url: str, name: str = QUEUE_NAME) -> Huey:
     """A Huey whose storage is the one QUEUE_URL names."""
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         return SqliteHuey(name, filename=str(path), results=False, timeout=30)
     if url.startswith(("redis://", "rediss://", "unix://")):
         # The priority flavour: the reaper must run ahead of waiting jobs.

@@ -8,6 +8,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from scrapetrack.config import Settings
@@ -16,6 +17,7 @@ from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.exceptions import (
     CampaignNotFound,
+    CampaignRateLimited,
     InputError,
     JobFinished,
     JobNotFound,
@@ -110,7 +112,17 @@ class Service:
         if description is not None:
             description = check_text(description, "The description", MAX_DESCRIPTION_LENGTH,
                                      multiline=True, required=False) or None
-        return self.store.create_campaign(user_id, name, description)
+        return self.store.create_campaign(user_id, name, description,
+                                          check=self._campaigns_within_limit)
+
+    def _campaigns_within_limit(self, now: datetime, created_recently: list[datetime]) -> None:
+        """Called by the store inside the transaction that writes the campaign."""
+        per_minute = self.settings.campaign_rate_limit_per_minute
+        if per_minute and len(created_recently) >= per_minute:
+            wait = math.ceil((created_recently[per_minute - 1] + RATE_WINDOW
+                              - now).total_seconds())
+            raise CampaignRateLimited(f"You can create {per_minute} campaigns a minute; "
+                                      f"try again in {max(1, wait)} s", retry_after=wait)
 
     def list_campaigns(self, user_id: str) -> Sequence[Campaign]:
         return self.store.list_campaigns(user_id)
@@ -184,6 +196,8 @@ class Service:
             raise InputError(f"status must be one of {', '.join(Status)}")
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InputError(f"limit must be from 1 to {MAX_LIST_LIMIT}")
+        if campaign_id is not None and not looks_like_id(campaign_id):
+            raise InputError("campaignId must be a campaign's id")
         return self.store.user_jobs(user_id, status=status, campaign_id=campaign_id,
                                     limit=limit)
 

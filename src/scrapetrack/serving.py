@@ -29,7 +29,7 @@ def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0,
     bound = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False,
                             lifespan="on" if lifespan else "off", ws="none",
-                            timeout_graceful_shutdown=2)
+                            timeout_graceful_shutdown=2, server_header=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                               name=f"uvicorn-{bound}", daemon=True)

@@ -73,7 +73,8 @@ def wait_for_job(client: httpx.Client, job: dict[str, Any],
     seen: list[dict[str, Any]] = []
 
     def ended() -> dict[str, Any] | None:
-        response = client.get(f"/api/scraping/{job['platform']}", params={"jobId": job["id"]})
+        # /api/jobs/{id}: the seed's route shows a cancelled job as an error.
+        response = client.get(f"/api/jobs/{job['id']}")
         assert response.status_code == 200, response.text
         seen.append(response.json())
         return seen[-1] if seen[-1]["status"] in TERMINAL else None
@@ -86,7 +87,7 @@ def wait_for_items(client: httpx.Client, job: dict[str, Any], items: int,
     """The job's status once it has read exactly `items` items of its run (ingested or
     skipped): with a held sandbox, the status it holds there."""
     def read() -> dict[str, Any] | None:
-        response = client.get(f"/api/scraping/{job['platform']}", params={"jobId": job["id"]})
+        response = client.get(f"/api/jobs/{job['id']}")
         assert response.status_code == 200, response.text
         status: dict[str, Any] = response.json()
         assert status["status"] not in TERMINAL, status

@@ -37,8 +37,7 @@ def worker_process(app: App, concurrency: int = 4) -> Iterator[subprocess.Popen[
 def follow(client: httpx.Client, job: dict[str, Any], until: Callable[[dict[str, Any]], bool],
            seen: list[dict[str, Any]], timeout: float = 90) -> dict[str, Any]:
     def reached() -> dict[str, Any] | None:
-        seen.append(dict(client.get(f"/api/scraping/{job['platform']}",
-                                    params={"jobId": job["id"]}).json()))
+        seen.append(dict(client.get(f"/api/jobs/{job['id']}").json()))
         return seen[-1] if until(seen[-1]) else None
 
     return wait_until(reached, timeout, f"job {job['id']} to reach the condition")

@@ -429,6 +429,7 @@ HOSTILE_TEXT = (
     "@SUM(A1:A2)",
     "user\u202egnp.exe",  # right-to-left override: would show as "userexe.png"
     "bell\x07 nul\x00 esc\x1b[31m red",
+    "[/bold] [red]not markup[/red]",  # what a terminal's rich text would read as markup
     "long " + "A" * 20_000,
 )
 HOSTILE_HANDLES = (f"<script>{TRAP}</script>", f"<img/src=x/onerror={TRAP}>",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +24,22 @@ def make_engine(url: str, *, pool_size: int = 10, overflow: int = 5) -> Engine:
     `pool_size + overflow` connections per process."""
     path = sqlite_path(url)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
                                pool_size=pool_size, max_overflow=overflow)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True)
+
+
+def private_file(path: Path) -> None:
+    """Create the file (and its folder) readable by its owner alone, before SQLite opens it:
+    SQLite gives its -wal and -shm files the database file's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    with contextlib.suppress(PermissionError):  # a file from before, made wider: narrowed
+        os.chmod(path, 0o600)
 
 
 def writer(engine: Engine) -> Engine:

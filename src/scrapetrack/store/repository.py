@@ -259,8 +259,20 @@ class Store:
             return int(done.rowcount)  # type: ignore[attr-defined]
 
     # campaigns ----------------------------------------------------------------------------
-    def create_campaign(self, user_id: str, name: str, description: str | None) -> Campaign:
+    def create_campaign(self, user_id: str, name: str, description: str | None,
+                        check: Callable[[datetime, list[datetime]], None] | None = None,
+                        ) -> Campaign:
+        """Insert a campaign. `check` sees the creation times of the user's campaigns of the
+        last minute, newest first, in the same transaction (the user's row locked first on
+        PostgreSQL), and may raise to refuse it."""
         with self.writing() as s:
+            if check is not None:
+                if s.get_bind().dialect.name == "postgresql":
+                    s.execute(select(User.id).where(User.id == user_id).with_for_update())
+                now = utcnow()
+                check(now, list(s.scalars(select(Campaign.created_at).where(
+                    Campaign.user_id == user_id, Campaign.created_at > now - RATE_WINDOW)
+                    .order_by(Campaign.created_at.desc()))))
             campaign = Campaign(user_id=user_id, name=name, description=description)
             s.add(campaign)
         return campaign

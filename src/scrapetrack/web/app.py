@@ -49,8 +49,9 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
                 await run_in_threadpool(rt.stop_worker)
 
     # /docs is served by routes/docs.py: FastAPI's own page has an inline script.
+    # No trailing-slash redirects: Starlette builds their Location from the Host header.
     app = StreamingApp(title="scrapetrack", version="0.1.0", lifespan=lifespan,
-                       docs_url=None, redoc_url=None,
+                       docs_url=None, redoc_url=None, redirect_slashes=False,
                        description="Creator-discovery scraping jobs with live progress.")
     assert settings.secret_key is not None
     public_https = (settings.public_url or "").startswith("https://")

@@ -23,7 +23,8 @@ HEADERS = (
 
 
 class SecurityHeaders:
-    """Adds HEADERS to every answer (a route may set its own CSP, as /docs does), and marks
+    """Adds HEADERS to every answer (a route may set its own CSP, as /docs does),
+    `Cache-Control: no-store` to the API's, and marks
     cookies `Secure` when the request came over HTTPS: directly, through a proxy uvicorn
     trusts (X-Forwarded-Proto, FORWARDED_ALLOW_IPS), or whenever PUBLIC_URL is https."""
 
@@ -36,6 +37,9 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
         https = self.always_https or scope.get("scheme") == "https"
+        # What the API answers is someone's data: no cache keeps it (a route may say how
+        # its own answer is kept, as the event streams do).
+        private = str(scope.get("path", "")).startswith("/api/")
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -43,6 +47,8 @@ class SecurityHeaders:
                 for name, value in HEADERS:
                     if name not in headers:
                         headers[name] = value
+                if private and "cache-control" not in headers:
+                    headers["Cache-Control"] = "no-store"
                 if https:
                     _secure_cookies(headers)
             await send(message)

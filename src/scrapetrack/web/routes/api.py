@@ -115,7 +115,8 @@ async def search_status(platform: str, request: Request,
     else:
         job = await run_in_threadpool(read)
     tag = f'"{job.id}.{job.version}"'
-    headers = {"ETag": tag, "Cache-Control": "private, no-cache"}
+    # Kept by no cache; a poller keeps the ETag itself and sends it back.
+    headers = {"ETag": tag, "Cache-Control": "no-store"}
     if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
     return Response(seed_status_payload(job), media_type="application/json", headers=headers)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from starlette.responses import Response
 
 from scrapetrack.events.slots import StreamSlots
+from scrapetrack.exceptions import InputError
 from scrapetrack.views import view_of
 from scrapetrack.web.deps import CurrentUser, ServiceDep, get_runtime
 from scrapetrack.web.openapi import ANY, EVENTS, errors
@@ -20,11 +21,19 @@ STREAM = {200: {"description": "text/event-stream of `progress` events (the job 
           **errors(404, *ANY)}
 
 
+MAX_EVENT_ID_DIGITS = 18
+
+
 def last_event_id(header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
                   query: Annotated[str | None, Query(alias="lastEventId")] = None) -> int | None:
     raw = (header or query or "").strip()
     # isdigit() alone also takes "²" and other digits int() refuses.
-    return int(raw) if raw.isascii() and raw.isdigit() else None
+    if not (raw.isascii() and raw.isdigit()):
+        return None
+    if len(raw) > MAX_EVENT_ID_DIGITS:  # no version is that large; int() would refuse it
+        raise InputError(f"Last-Event-ID must be a whole number up to {MAX_EVENT_ID_DIGITS} "
+                         "digits")
+    return int(raw)
 
 
 def stream_slots(request: Request) -> StreamSlots:

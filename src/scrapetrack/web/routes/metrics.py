@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
+
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from scrapetrack.exceptions import Unauthorized
 from scrapetrack.metrics import StoreCollector, render
-from scrapetrack.web.deps import get_runtime
+from scrapetrack.web.deps import bearer_token, get_runtime
 
 router = APIRouter(tags=["health"])
 
@@ -17,8 +20,14 @@ router = APIRouter(tags=["health"])
                                           "# TYPE scrapetrack_jobs gauge\n"
                                           'scrapetrack_jobs{status="completed"} 12.0\n'}}}})
 def metrics(request: Request) -> Response:
-    """Unauthenticated, like /healthz: keep it inside your network or behind the proxy."""
+    """Unauthenticated by default, like /healthz, for scrapers on a private network; with
+    METRICS_TOKEN set, only `Authorization: Bearer METRICS_TOKEN` reads it."""
     runtime = get_runtime(request)
+    expected = runtime.settings.metrics_token
+    if expected is not None:
+        given = bearer_token(request) or ""
+        if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+            raise Unauthorized("Metrics need their token")
     registry = getattr(request.app.state, "metrics_registry", None)
     if registry is None:  # built once per app: the collectors read fresh values per scrape
         registry = runtime.metrics.scrape_registry(StoreCollector(runtime.store, runtime.queue))
