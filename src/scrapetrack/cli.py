@@ -299,9 +299,8 @@ def search(platform: Annotated[str, typer.Argument(help="tiktok, instagram or yo
         campaign_id = client.campaign_named(campaign)["id"]
         job = client.start_search(platform, campaign_id, keywords=keyword,
                                   similar_to=similar_to, target=target)
-        err.print(f"job {job['id']} started")
         final = _follow(client, job, as_json=as_json, stream=not no_stream,
-                        on_interrupt=on_interrupt)
+                        on_interrupt=on_interrupt, announce=True)
         _summarise(client, final, as_json=as_json, top=top)
     if final["status"] != "completed":
         raise typer.Exit(1)
@@ -311,11 +310,15 @@ INTERRUPT_CHOICES = ("ask", "cancel", "leave")
 
 
 def _follow(client: Client, job: dict[str, Any], *, as_json: bool, stream: bool,
-            on_interrupt: str) -> dict[str, Any]:
-    """Follow the job to its end; on Ctrl-C, cancel it or leave it running."""
+            on_interrupt: str, announce: bool = False) -> dict[str, Any]:
+    """Follow the job to its end; on Ctrl-C, cancel it or leave it running. With `announce`,
+    say that it started first: inside the Ctrl-C handling, so a Ctrl-C at any moment after
+    that line asks."""
     view: View = JsonLines(out, err) if as_json else ProgressView(err)
     last = job
     try:
+        if announce:
+            err.print(f"job {job['id']} started")
         with view:
             view.update(job)
             for status in client.follow(job, stream=stream, on_fallback=lambda why: view.note(

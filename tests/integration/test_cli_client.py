@@ -7,8 +7,8 @@ import json
 import signal
 import subprocess
 import threading
-from collections.abc import Callable
-from typing import IO, Any
+from collections.abc import Callable, Iterator
+from typing import IO, Any, ClassVar
 
 import httpx
 import pytest
@@ -117,10 +117,25 @@ def test_jobs_campaigns_and_export(app: App) -> None:
     assert no_token.returncode == 1 and "SCRAPETRACK_TOKEN" in no_token.stderr
 
 
+@pytest.fixture(autouse=True)
+def no_search_left_behind() -> Iterator[None]:
+    """A test that fails mid-search leaves no process or pipe open for a later test's
+    warnings to trip on."""
+    yield
+    while Search.running:
+        search = Search.running.pop()
+        if search.process.poll() is None:
+            search.process.kill()
+        search.finish()
+
+
 class Search:
     """A `scrapetrack search tiktok ARGS` in the background, its output read as it comes."""
 
+    running: ClassVar[list[Search]] = []
+
     def __init__(self, env: dict[str, str], *args: str) -> None:
+        Search.running.append(self)
         self.process = subprocess.Popen(
             [SCRAPETRACK, "search", "tiktok", *args], env=env, stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -149,6 +164,8 @@ class Search:
     def finish(self, timeout: float = 60) -> tuple[int, str]:
         """Its exit code and whole stdout, once it has ended."""
         assert self.process.stdin is not None
+        if self in Search.running:
+            Search.running.remove(self)
         self.process.stdin.close()
         code = self.process.wait(timeout=timeout)
         for pump in self.pumps:

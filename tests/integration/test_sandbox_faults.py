@@ -119,7 +119,7 @@ def test_rules_count_on_their_own_and_the_first_that_fires_wins() -> None:
 @pytest.mark.parametrize(("spec", "message"), [
     ("503", "needs a family"),
     ("pages:503", "unknown family 'pages'"),
-    ("items:404", "status 404 is not 429 or 5xx"),
+    ("items:418", "status 418 is not 402, 404, 429 or 5xx"),
     ("items:explode", "unknown action 'explode'"),
     ("items:503x0", "whole number >= 1"),
     ("items:503@1.5", "0 < P <= 1"),
@@ -371,7 +371,8 @@ def test_a_search_keyword_sets_the_runs_faults() -> None:
 @pytest.mark.parametrize(("sandbox_options", "keywords", "message"), [
     ({"faults": "items:oops"}, ("yoga",), r"HTTP 400 invalid-input.*_sandbox\.faults: .*oops"),
     ({"faults": 5}, ("yoga",), r"_sandbox\.faults must be a fault spec"),
-    ({}, ("yoga", "sandbox:fault=items:999"), r"Search keyword .*status 999 is not 429 or 5xx"),
+    ({}, ("yoga", "sandbox:fault=items:999"),
+     r"Search keyword .*status 999 is not 402, 404, 429 or 5xx"),
 ])
 def test_bad_per_run_faults_are_rejected(sandbox_options: dict[str, Any],
                                          keywords: tuple[str, ...], message: str) -> None:
