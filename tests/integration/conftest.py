@@ -6,12 +6,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from scrapetrack.config import Settings
+from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.runtime import Runtime, build_runtime
 from scrapetrack.serving import serve_in_thread
 from scrapetrack.store.db import make_engine
@@ -19,7 +21,7 @@ from scrapetrack.store.migrate import upgrade
 from scrapetrack.store.models import ScrapingJob
 from scrapetrack.store.repository import Store
 from scrapetrack.web.app import create_app
-from tests.conftest import wait_until
+from tests.conftest import HeldSandbox, wait_until
 
 TERMINAL = {"completed", "error", "timeout", "cancelled"}
 
@@ -94,6 +96,15 @@ def wait_for_items(client: httpx.Client, job: dict[str, Any], items: int,
         return status if status["itemsRead"] == items else None
 
     return wait_until(read, timeout, f"job {job['id']} to have read {items} items")
+
+
+@pytest.fixture
+def held_provider(held_sandbox: HeldSandbox) -> Iterator[ApifyProvider]:
+    """The real apify-client over HTTP against the held sandbox."""
+    provider = ApifyProvider(None, held_sandbox.url, max_retries=1,
+                             min_delay_between_retries=timedelta(milliseconds=10))
+    yield provider
+    provider.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

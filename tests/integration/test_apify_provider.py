@@ -64,14 +64,6 @@ def drain(provider: ApifyProvider, dataset_id: str, page_size: int = 25) -> list
             return items
 
 
-@pytest.fixture
-def held_provider(held_sandbox: HeldSandbox) -> Iterator[ApifyProvider]:
-    provider = ApifyProvider(None, held_sandbox.url, max_retries=1,
-                             min_delay_between_retries=timedelta(milliseconds=10))
-    yield provider
-    provider.close()
-
-
 def test_items_grow_page_by_page_while_running_then_drain(
         held_provider: ApifyProvider, held_sandbox: HeldSandbox) -> None:
     provider = held_provider

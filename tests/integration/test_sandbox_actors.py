@@ -4,8 +4,6 @@ the platform's limits (402, an early 404, an approval 403)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -21,11 +19,8 @@ TIKTOK = "apidojo~tiktok-scraper"
 
 
 @pytest.fixture
-def provider(held_sandbox: HeldSandbox) -> Iterator[ApifyProvider]:
-    provider = ApifyProvider(None, held_sandbox.url, max_retries=1,
-                             min_delay_between_retries=timedelta(milliseconds=10))
-    yield provider
-    provider.close()
+def provider(held_provider: ApifyProvider) -> ApifyProvider:
+    return held_provider  # every test here runs on the held sandbox
 
 
 def all_items(provider: ApifyProvider, dataset_id: str) -> list[dict[str, Any]]:
