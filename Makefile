@@ -23,7 +23,7 @@ lint: install
 	$(BIN)/mypy
 
 docs: install
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	$(BIN)/mkdocs build --strict --quiet
 
 test: install lint docs
 	$(BIN)/pytest
