@@ -117,6 +117,13 @@ def test_jobs_campaigns_and_export(app: App) -> None:
     assert no_token.returncode == 1 and "SCRAPETRACK_TOKEN" in no_token.stderr
 
 
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal gives it: a suite started in the background (`cmd &` in a
+    script) ignores SIGINT, its children inherit that, and Python then never raises
+    KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(autouse=True)
 def no_search_left_behind() -> Iterator[None]:
     """A test that fails mid-search leaves no process or pipe open for a later test's
@@ -138,7 +145,8 @@ class Search:
         Search.running.append(self)
         self.process = subprocess.Popen(
             [SCRAPETRACK, "search", "tiktok", *args], env=env, stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            preexec_fn=_default_sigint)
         self.err: list[str] = []
         self.out: list[str] = []
         assert self.process.stderr is not None and self.process.stdout is not None
