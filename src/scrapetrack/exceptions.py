@@ -25,6 +25,7 @@
         ├── ProviderUnavailable      network error, timeout, 429/5xx after retries
         ├── ProviderBusy             402: the account is at its memory or concurrency limit
         ├── ProviderRejected         4xx: bad token, unknown actor, bad input
+        │   └── BudgetSpent          the search's own budget allows no further run
         └── RunNotFound              the run id we saved is unknown to the platform
 
 The class docstring is the default message; routes map each family to one HTTP status.
@@ -139,6 +140,10 @@ class ProviderBusy(ProviderError):
 
 class ProviderRejected(ProviderError):
     """The scraping platform rejected the request."""
+
+
+class BudgetSpent(ProviderRejected):
+    """This search's budget is spent."""
 
 
 class RunNotFound(ProviderError):

@@ -75,8 +75,7 @@ def job_status(job: JobRecord) -> dict[str, Any]:
         "costUsd": _round(job.cost_usd, 4),
         "budgetUsd": job.budget_usd,
         # Creators looked up for their numbers after the search (Instagram): how far.
-        "profileLookups": (job.stage_state or {}).get("lookups") if job.kind == "keyword"
-        else None,
+        "profileLookups": (job.stage_state or {}).get("lookups"),
     }
 
 

@@ -20,9 +20,9 @@ from scrapetrack.config import Settings
 from scrapetrack.events.base import Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.exceptions import (
+    BudgetSpent,
     ProviderBusy,
     ProviderError,
-    ProviderRejected,
     ProviderUnavailable,
     QueueUnavailable,
     StoreUnavailable,
@@ -55,7 +55,7 @@ def charge_left(job: ScrapingJob) -> float | None:
         return None
     left = round(job.budget_usd - (job.cost_usd or 0.0), 6)
     if left <= 0:
-        raise ProviderRejected(f"This search's budget of ${job.budget_usd:g} is spent "
+        raise BudgetSpent(f"This search's budget of ${job.budget_usd:g} is spent "
                                f"(its runs cost ${job.cost_usd or 0:g})")
     return left
 

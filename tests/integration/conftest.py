@@ -69,12 +69,16 @@ def app(start_app: Callable[..., App]) -> App:
     return start_app()
 
 
-def wait_for_job(client: httpx.Client, job: dict[str, Any],
-                 timeout: float = 60) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Poll a job's status until it ends; the final status and every status seen."""
+def wait_for_job(client: httpx.Client, job: dict[str, Any], timeout: float = 60,
+                 meanwhile: Callable[[], None] | None = None,
+                 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Poll a job's status until it ends, calling `meanwhile` before each look; the final
+    status and every status seen."""
     seen: list[dict[str, Any]] = []
 
     def ended() -> dict[str, Any] | None:
+        if meanwhile is not None:
+            meanwhile()
         # /api/jobs/{id}: the seed's route shows a cancelled job as an error.
         response = client.get(f"/api/jobs/{job['id']}")
         assert response.status_code == 200, response.text

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from scrapetrack.sandbox.actors import TIKTOK_SEARCH
+from scrapetrack.sandbox.actors import INSTAGRAM_SEARCH, TIKTOK_SEARCH
 from tests.conftest import HeldSandbox, wait_until
 from tests.integration.conftest import App, wait_for_items, wait_for_job
 from tests.integration.test_keyword_job import start
@@ -193,13 +193,8 @@ def test_instagram_owners_are_looked_up_and_a_failed_lookup_loses_nothing(
     held_sandbox.fail(first)  # its 10 creators stay unknown
     held_sandbox.finish(first)
 
-    def ended() -> dict[str, Any] | None:
-        for run in held_sandbox.state.runs[2:]:  # every later batch, as it begins
-            held_sandbox.finish(run)
-        current = status(alice, job)
-        return current if current["status"] not in ("pending", "processing") else None
-
-    final = wait_until(ended, 60, "the lookups to end")
+    # Every later batch is let through as it begins.
+    final, _ = wait_for_job(alice, job, meanwhile=lambda: held_sandbox.finish_begun(3))
     assert final["status"] == "completed", final
     assert final["profileLookups"] == {"total": total, "done": total - 10, "failed": 10}
     assert held_sandbox.state.runs_started == 1 + -(-total // 10)
@@ -213,6 +208,29 @@ def test_instagram_owners_are_looked_up_and_a_failed_lookup_loses_nothing(
     usage = sum(run.plan.usage_usd(run.produced(held_sandbox.now[0]))
                 for run in held_sandbox.state.runs)
     assert final["costUsd"] == pytest.approx(usage, abs=1e-4)
+
+
+def test_lookups_past_the_budget_leave_creators_unknown(
+        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+    """A search that spends its whole budget on the hashtag search completes with what it
+    found: no lookup run starts, its creators stay unknown, and the job says why."""
+    app = start_app(apify_api_url=held_sandbox.url, PROFILE_LOOKUP_BATCH=2)
+    alice = app.user("alice@example.com")
+    budget = round(20 * INSTAGRAM_SEARCH.price_per_item_usd, 6)  # buys 20 posts
+    job = start(alice, ["fitness"], 60, "instagram", budgetUsd=budget)
+    held_sandbox.finish(held_sandbox.run(1))
+    final, _ = wait_for_job(alice, job)
+    assert final["status"] == "completed", final
+    assert final["costUsd"] == pytest.approx(budget)
+    total = final["creatorsCount"]
+    assert total > 2, "more than one batch was left unknown"
+    assert final["profileLookups"] == {"total": total, "done": 0, "failed": total}
+    assert final["statusMessage"] == ("Some creators have no follower count: This search's "
+                                      f"budget of ${budget:g} is spent (its runs cost "
+                                      f"${budget:g})")
+    assert held_sandbox.state.runs_started == 1
+    creators = alice.get(f"/api/jobs/{job['id']}/results").json()
+    assert len(creators) == total and all(c["followers"] is None for c in creators)
 
 
 def test_runs_at_once_are_capped_across_workers(start_app: Callable[..., App],

@@ -20,10 +20,10 @@ pytestmark = pytest.mark.all_stacks
 
 
 def start(client: httpx.Client, keywords: list[str], target: int,
-          platform: str = "tiktok") -> dict[str, Any]:
+          platform: str = "tiktok", **extra: Any) -> dict[str, Any]:
     campaign = client.post("/api/campaigns", json={"name": "Launch"}).json()
     response = client.post(f"/api/scraping/{platform}", json={
-        "campaignId": campaign["id"], "keywords": keywords, "targetResults": target})
+        "campaignId": campaign["id"], "keywords": keywords, "targetResults": target, **extra})
     assert response.status_code == 202, response.text
     job = dict(response.json())
     assert job["status"] == "pending"

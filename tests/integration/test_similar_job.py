@@ -73,7 +73,8 @@ def test_a_similar_search_runs_every_stage_and_ranks_by_similarity(
                                              40 * SEARCH_ITEMS_PER_RESULT)
     assert mid["progress"] > stage_progress(Stage.SEARCHING), mid
     held_sandbox.finish(search)
-    final, seen = wait_for_job(alice, job)
+    # Instagram's candidates are looked up before they are scored: runs 3 and on.
+    final, seen = wait_for_job(alice, job, meanwhile=lambda: held_sandbox.finish_begun(3))
     seen = [mid, *seen]
 
     assert final["status"] == "completed", final
@@ -98,14 +99,23 @@ def test_a_similar_search_runs_every_stage_and_ranks_by_similarity(
     row = app.runtime.store.get_job(job["id"])
     assert row is not None and row.stage_state is not None
     assert row.stage_state["profileRunId"] != row.apify_run_id  # a profile run, a search run
-    assert held_sandbox.state.runs_started == 2
+    lookups = final["profileLookups"]
+    if platform == "instagram":
+        assert lookups == {"total": final["creatorsCount"], "done": final["creatorsCount"],
+                           "failed": 0}
+        assert row.stage_state["search"]["runId"] == held_sandbox.state.runs[1].id
+        batches = -(-lookups["total"] // app.runtime.settings.profile_lookup_batch)
+        assert held_sandbox.state.runs_started == 2 + batches
+    else:
+        assert lookups is None and held_sandbox.state.runs_started == 2
 
     items, skipped, handles = search_items(app.runtime, job["id"])
     # Fewer distinct candidates than asked for: the run was read to its end, and
     # processedResults counts the distinct candidates found.
     assert final["processedResults"] == len(handles) < 40
     assert final["skippedItems"] == skipped
-    assert final["itemsRead"] == items + skipped
+    if lookups is None:  # else itemsRead counts the last lookup run's (the current run)
+        assert final["itemsRead"] == items + skipped
     results = alice.get(f"/api/jobs/{job['id']}/results").json()
     assert {r["handle"].lower() for r in results} == handles
     assert SOURCE not in handles
@@ -117,6 +127,9 @@ def test_a_similar_search_runs_every_stage_and_ranks_by_similarity(
     assert all(r["similarityReason"] for r in results)
     assert any(r["similarityReason"].startswith("shares #") for r in results)
     assert scores[0] > scores[-1]
+    # Followers and an engagement rate on (nearly) every candidate, Instagram's looked up.
+    with_numbers = [r for r in results if r["followers"] and r["engagementRate"] is not None]
+    assert len(with_numbers) >= 0.9 * len(results), results
     assert set(results[0]) >= {"platform", "handle", "displayName", "followers",
                                "engagementRate", "bio", "profileUrl", "avatarUrl",
                                "matchedKeyword", "similarityScore", "similarityReason"}

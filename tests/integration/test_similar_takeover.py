@@ -133,7 +133,7 @@ def test_sigterm_hands_a_similar_job_back_mid_search(start_app: Callable[..., Ap
                                                      held_sandbox: HeldSandbox) -> None:
     app = only_workers(start_app, apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
-    job = start_similar(alice, SOURCE, 300, "instagram")
+    job = start_similar(alice, SOURCE, 300)
     seen: list[dict[str, Any]] = []
     with worker(app) as first:
         seen.append(held_at_search(held_sandbox, alice, job, 50))
@@ -150,3 +150,40 @@ def test_sigterm_hands_a_similar_job_back_mid_search(start_app: Callable[..., Ap
     finish_and_check(app, alice, job, seen, held_sandbox)
     done = app.runtime.store.get_job(job["id"])
     assert done is not None and done.apify_run_id == held_sandbox.run(2).id
+
+
+def test_a_worker_killed_among_the_lookups(start_app: Callable[..., App],
+                                           held_sandbox: HeldSandbox) -> None:
+    """Instagram's candidates are looked up before they are scored: a worker killed while
+    a lookup run is read leaves its batch on the row, and the next one re-attaches to that
+    run and scores every candidate with its numbers."""
+    app = only_workers(start_app, apify_api_url=held_sandbox.url)
+    alice = app.user("alice@example.com")
+    job = start_similar(alice, SOURCE, 40, "instagram")
+    seen: list[dict[str, Any]] = []
+    with worker(app) as first:
+        held_sandbox.finish(held_sandbox.run(1))  # the profile run
+        held_sandbox.finish(held_sandbox.run(2))  # the search run
+        lookup = held_sandbox.run(3)  # one batch: fewer candidates than a batch holds
+        looking = follow(alice, job, lambda s: s["profileLookups"] is not None, seen)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    assert (looking["stage"], looking["progress"]) == ("processing",
+                                                       stage_progress(Stage.PROCESSING))
+    total = looking["profileLookups"]["total"]
+    assert looking["profileLookups"] == {"total": total, "done": 0, "failed": 0}
+    row = app.runtime.store.get_job(job["id"])
+    assert row is not None and row.stage_state is not None
+    assert row.apify_run_id == lookup.id and len(row.stage_state["batch"]) == total
+    with worker(app):
+        taken_over(app, job)
+        held_sandbox.finish(lookup)
+        final = follow(alice, job, lambda s: s["status"] in TERMINAL, seen)
+    assert final["status"] == "completed", final
+    assert held_sandbox.state.runs_started == 3, "a lookup run was started twice"
+    assert final["profileLookups"] == {"total": total, "done": total, "failed": 0}
+    progress = [s["progress"] for s in seen]
+    assert progress == sorted(progress), "progress went backwards across the takeover"
+    creators = app.runtime.store.creators(job["id"], by_similarity=True)
+    assert len(creators) == total == final["creatorsCount"]
+    assert all(c.followers is not None and c.similarity_score is not None for c in creators)

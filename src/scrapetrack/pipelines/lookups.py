@@ -11,6 +11,9 @@ rate. A stage of its own (`processing`, with `profileLookups: {total, done, fail
   next re-attaches to; the search run stays named in `stage_state["search"]`;
 - a creator the run does not return, or every creator of a run that fails, is marked
   "failed" and shows no followers (unknown); the job goes on with the next batch;
+- when no lookup run can start (the search's budget is spent, the profile actor refuses),
+  every creator left is marked "failed" and the job completes with what it found, its
+  status message saying why; a busy platform (402) waits as anywhere else;
 - the job's time limit, a cancel or a lost job end it as anywhere else.
 """
 
@@ -21,6 +24,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from scrapetrack.creators import Creator
+from scrapetrack.exceptions import ProviderRejected
 from scrapetrack.jobs import Stage, Status
 from scrapetrack.pipelines.base import LostJob, Outcome
 from scrapetrack.providers.base import ItemsPage
@@ -33,14 +37,18 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def look_up_profiles(runner: JobRunner, job: ScrapingJob, platform: Platform) -> Outcome:
+def look_up_profiles(runner: JobRunner, job: ScrapingJob, platform: Platform,
+                     **values: Any) -> Outcome:
+    """Look the job's unknown creators up, batch by batch; `values` go with the write that
+    begins the stage."""
     assert platform.build_lookup_input is not None
     store, settings = runner.store, runner.settings
     state: dict[str, Any] = dict(job.stage_state or {})
-    if job.stage != Stage.PROCESSING:  # the search is done: the lookups begin
+    if "lookups" not in state:  # the search is done: the lookups begin
         state["lookups"] = {"total": store.count_to_look_up(job.id), "done": 0, "failed": 0}
         state["search"] = {"runId": job.apify_run_id, "datasetId": job.apify_dataset_id}
-        runner.write(job, stage=Stage.PROCESSING, stage_state=dict(state), rate_per_second=None)
+        runner.write(job, stage=Stage.PROCESSING, stage_state=dict(state), rate_per_second=None,
+                     **values)
         job.stage, job.stage_state = Stage.PROCESSING, dict(state)
     while True:
         runner.check_in(job, heartbeat=False)
@@ -50,10 +58,13 @@ def look_up_profiles(runner: JobRunner, job: ScrapingJob, platform: Platform) ->
             batch = store.creators_to_look_up(job.id, settings.profile_lookup_batch)
             if not batch:
                 return Outcome(Status.COMPLETED)
+            try:
+                runner.start_run(job, platform.profile_actor_id(settings),
+                                 platform.build_lookup_input(batch, settings),
+                                 max_items=len(batch), stage_state={**state, "batch": batch})
+            except ProviderRejected as exc:  # a spent budget, the profile actor refused
+                return give_up(runner, job, state, exc.message)
             state["batch"] = batch
-            runner.start_run(job, platform.profile_actor_id(settings),
-                             platform.build_lookup_input(batch, settings),
-                             max_items=len(batch), stage_state=dict(state))
         outcome, items = read_whole(runner, job)
         if outcome.status is Status.TIMEOUT:  # the job's own time is up
             return outcome
@@ -63,14 +74,32 @@ def look_up_profiles(runner: JobRunner, job: ScrapingJob, platform: Platform) ->
         found = profiles(platform, items)
         wanted = {handle.lower() for handle in batch}
         found = {key: creator for key, creator in found.items() if key in wanted}
-        failed = sorted(wanted - found.keys())
-        lookups = state["lookups"]
-        state["lookups"] = {**lookups, "done": lookups["done"] + len(found),
-                            "failed": lookups["failed"] + len(failed)}
         state.pop("batch", None)
-        runner.owned(job, store.save_profiles(job.id, runner.worker_id, found, failed,
-                                              {"stage_state": dict(state)}))
-        job.stage_state = dict(state)
+        save(runner, job, state, found, sorted(wanted - found.keys()))
+
+
+def save(runner: JobRunner, job: ScrapingJob, state: dict[str, Any],
+         found: dict[str, Creator], failed: list[str], **values: Any) -> None:
+    """One batch's answer, with the counts in `state`, in one write."""
+    lookups = state["lookups"]
+    state["lookups"] = {**lookups, "done": lookups["done"] + len(found),
+                        "failed": lookups["failed"] + len(failed)}
+    runner.owned(job, runner.store.save_profiles(
+        job.id, runner.worker_id, found, failed, {"stage_state": dict(state), **values}))
+    job.stage_state = dict(state)
+
+
+def give_up(runner: JobRunner, job: ScrapingJob, state: dict[str, Any],
+            reason: str) -> Outcome:
+    """No lookup run can start: every creator left stays unknown, the job completes with
+    what the search found, and its status message says why."""
+    log.warning("job %s: profile lookups stopped, the rest stay unknown: %s", job.id, reason)
+    message = f"Some creators have no follower count: {reason}"
+    while batch := runner.store.creators_to_look_up(job.id, runner.settings.profile_lookup_batch):
+        save(runner, job, state, {}, [handle.lower() for handle in batch],
+             run_status_message=message)
+    job.run_status_message = message
+    return Outcome(Status.COMPLETED)
 
 
 def read_whole(runner: JobRunner, job: ScrapingJob) -> tuple[Outcome, list[dict[str, Any]]]:

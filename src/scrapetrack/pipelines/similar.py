@@ -14,7 +14,9 @@ What the counts mean here: `targetResults` is the number of similar creators wan
 `processedResults` the distinct candidates found so far (never more than wanted);
 `skippedItems` the search items with no candidate (or the source creator's own);
 `itemsRead` the items of the current run read.
-    processing         80..99    every candidate is scored against the source (finer: scored)
+    processing         80..99    candidates named without their numbers (Instagram) are
+                                 looked up first (`profileLookups`, see lookups.py); then
+                                 every candidate is scored against the source (finer: scored)
     completed          100       the runner's final write, once every score is saved
 
 What each step produced is on the job row before the next begins: `stage_state` holds the
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from scrapetrack.creators import Creator
 from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, stage_progress
 from scrapetrack.pipelines.base import LostJob, Outcome
+from scrapetrack.pipelines.lookups import look_up_profiles
 from scrapetrack.providers.base import ItemsPage
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.similarity import Candidate, Profile, Terms, analyze, candidate_terms, score
@@ -85,6 +88,15 @@ class SimilarSearch:
             ended = self.search()
             if ended.status is not Status.COMPLETED:
                 return ended
+        if self.platform.build_lookup_input is not None and "scored" not in self.state:
+            # Candidates named without their numbers are looked up before they are scored
+            # (followers and engagement weigh in the score); resumable like the rest.
+            self.job.stage_state = dict(self.state)  # the lookups add to what is kept
+            ended = look_up_profiles(self.runner, self.job, self.platform,
+                                     progress=self.bump(stage_progress(Stage.PROCESSING)))
+            if ended.status is not Status.COMPLETED:
+                return ended
+            self.state = dict(self.job.stage_state or {})
         return self.score()
 
     # fetching_profile -------------------------------------------------------------------------
