@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import html
 import inspect
 import os
+import re
 import socket
 import threading
 import time
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+import httpx
 import psycopg
 import pytest
 import redis
@@ -203,6 +206,30 @@ def held_sandbox() -> Iterator[HeldSandbox]:
                              clock=lambda: now[0])
     with serve_in_thread(app, lifespan=False) as url:
         yield HeldSandbox(url, app.state.sandbox, now)  # type: ignore[attr-defined]
+
+
+# What `scrapetrack serve` prints without a terminal: where it wrote the sign-in link.
+SIGN_IN_FILE = re.compile(r"sign-in link \(.*\) is in (\S+);")
+
+
+def sign_in_url_in(output: str, cwd: Path) -> str | None:
+    """The sign-in link `scrapetrack serve` (started in `cwd`) wrote to its file, once its
+    output names the file."""
+    named = SIGN_IN_FILE.search(output)
+    if named is None:
+        return None
+    path = cwd / named.group(1)
+    return path.read_text().strip() if path.exists() else None
+
+
+def sign_in_by_link(client: httpx.Client, link: str) -> httpx.Response:
+    """What a person does with a sign-in link: open it, then press its button (a POST with
+    the page's CSRF token). The answer to the POST."""
+    page = client.get(link)
+    assert page.status_code == 200, page.text
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', page.text))
+    assert set(fields) == {"csrf_token", "code"}, page.text
+    return client.post("/login", data={k: html.unescape(v) for k, v in fields.items()})
 
 
 POLL_SECONDS = 0.02  # how often a waiting test looks again

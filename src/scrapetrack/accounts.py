@@ -1,13 +1,17 @@
-"""Users, API tokens and one-time sign-in codes. Tokens are kept as SHA-256 only.
+"""Users, API tokens, one-time sign-in codes and browser sessions. Secrets are kept as
+SHA-256 only.
 
-A browser session remembers which token or code signed it in, so revoking that token (or all
-of a user's) also ends the sessions it opened.
+A browser session is a row of its own (kind "session"), named in the signed cookie with the
+token or code that opened it: signing out revokes the row, and revoking that token (or all of
+a user's), or removing the user, ends the session too. An open event stream rests on the
+same credentials, and ends once one of them no longer stands.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +22,10 @@ from scrapetrack.store.repository import Later, Store
 
 TOKEN_PREFIX = "st_"
 OWNER_EMAIL = "owner@localhost"
-LOGIN_CODE_LIFETIME = timedelta(hours=12)
+LOGIN_CODE_LIFETIME = timedelta(minutes=15)
+SESSION_LIFETIME = timedelta(days=14)  # the session cookie's own max_age
+CODE_REFUSED = ("That sign-in link is not valid: a code works once, for "
+                f"{LOGIN_CODE_LIFETIME.seconds // 60} minutes")
 
 
 def hash_token(token: str) -> str:
@@ -53,7 +60,17 @@ class TokenInfo:
 @dataclass(frozen=True, slots=True)
 class SignIn:
     user: User
-    token_id: str  # the token or code the session rests on
+    session_id: str  # the session's own row: signing out revokes it
+    token_id: str  # the token or code that opened it
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as, and the credentials it rests on: its API token, or its
+    session and the token or code that opened that."""
+
+    user: User
+    credentials: tuple[str, ...]
 
 
 class Accounts:
@@ -74,19 +91,24 @@ class Accounts:
         self.store.add_token(user_id, hash_token(token), token[:10], "api")
         return token
 
-    def owner_login_code(self) -> str:
-        """Make sure the local owner exists, and give a one-time code to sign them in."""
-        owner = self.store.user_by_email(OWNER_EMAIL) or self.store.create_user(OWNER_EMAIL)
+    def login_code(self, email: str = OWNER_EMAIL) -> str:
+        """A one-time code that signs a browser in as the user (the local owner, made if
+        missing, by default), valid for LOGIN_CODE_LIFETIME."""
+        user = self.store.user_by_email(email.strip().lower())
+        if user is None and email == OWNER_EMAIL:
+            user = self.store.create_user(OWNER_EMAIL)
+        if user is None:
+            raise NotFound(f"No user with email {email.strip()}")
         code = secrets.token_urlsafe(24)
-        self.store.add_token(owner.id, hash_token(code), code[:10], "login",
+        self.store.add_token(user.id, hash_token(code), code[:10], "login",
                              expires_at=utcnow() + LOGIN_CODE_LIFETIME)
         return code
 
-    def authenticate(self, token: str) -> User:
-        user = self.store.user_for_token(hash_token(token), "api", utcnow())
-        if user is None:
+    def authenticate(self, token: str) -> Principal:
+        found = self.store.user_for_token(hash_token(token), utcnow())
+        if found is None:
             raise Unauthorized("Invalid or revoked token")
-        return user
+        return Principal(found[0], (found[1],))
 
     def job_state(self, token: str, job_id: str,
                   later: Later | None = None) -> JobRecord | None:
@@ -98,21 +120,42 @@ class Accounts:
             raise Unauthorized("Invalid or revoked token")
         return job
 
-    def redeem_login(self, secret: str) -> SignIn:
-        """A browser signs in with an API token or a one-time code."""
+    def code_owner(self, code: str) -> User:
+        """Whom a sign-in code would sign in, before it is spent (the page asks first)."""
+        user = self.store.code_owner(hash_token(code), utcnow())
+        if user is None:
+            raise Unauthorized(CODE_REFUSED)
+        return user
+
+    def sign_in(self, secret: str, *, codes_only: bool = False) -> SignIn:
+        """Open a browser session with a one-time code, or (pasted in the form, never in a
+        link) an API token."""
         now = utcnow()
-        found = (self.store.token_owner(hash_token(secret), "login", now)
-                 or self.store.token_owner(hash_token(secret), "api", now))
+        found = self.store.token_owner(hash_token(secret), "login", now)
+        if found is None and not codes_only:
+            found = self.store.token_owner(hash_token(secret), "api", now)
         if found is None:
-            raise Unauthorized("That token or code is not valid (codes work once)")
-        return SignIn(found[1], found[0].id)
+            raise Unauthorized(CODE_REFUSED if codes_only else
+                               "That token or code is not valid (codes work once)")
+        opener, user = found
+        session = secrets.token_urlsafe(24)
+        row = self.store.add_token(user.id, hash_token(session), session[:10], "session",
+                                   expires_at=now + SESSION_LIFETIME)
+        return SignIn(user, row.id, opener.id)
+
+    def sign_out(self, session_id: str) -> None:
+        self.store.revoke_tokens([session_id], utcnow())
 
     def user(self, user_id: str) -> User | None:
         return self.store.user_by_id(user_id)
 
-    def session_user(self, user_id: str, token_id: str) -> User | None:
-        """The session's user, unless the token it signed in with was revoked since."""
-        return self.store.session_user(user_id, token_id, utcnow())
+    def session_user(self, user_id: str, session_id: str, token_id: str) -> Principal | None:
+        """The session's user, while neither the session nor what opened it is revoked."""
+        user = self.store.session_user(user_id, session_id, token_id, utcnow())
+        return None if user is None else Principal(user, (session_id, token_id))
+
+    def live_credentials(self, ids: Iterable[str]) -> set[str]:
+        return self.store.live_credentials(ids, utcnow())
 
     # listing and revoking -----------------------------------------------------------------
     def tokens(self, email: str | None = None) -> list[TokenInfo]:

@@ -38,6 +38,7 @@ jobs = typer.Typer(help="List, show and cancel your jobs on a running server.",
 app.add_typer(jobs, name="jobs")
 campaigns = typer.Typer(help="Your campaigns on a running server.", no_args_is_help=True)
 app.add_typer(campaigns, name="campaigns")
+SIGN_IN_URL_FILE = "sign-in-url"
 err = Console(stderr=True)
 out = Console()
 
@@ -107,12 +108,10 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
         overrides["port"] = port
     settings = _process_settings(log_level, log_format, **overrides)
     runtime = _runtime(settings, embedded_worker=not no_worker)
-    code = runtime.accounts.owner_login_code()
-    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    typer.echo(f"scrapetrack on http://{shown}:{settings.port}")
+    typer.echo(f"scrapetrack on {_base_url(settings)}")
     if settings.uses_sandbox:
         typer.echo("APIFY_TOKEN is not set: searches run against the built-in sandbox")
-    typer.echo(f"Sign in as the local owner: http://{shown}:{settings.port}/login?code={code}")
+    _tell_sign_in_url(settings, _sign_in_url(settings, runtime.accounts.login_code()))
     sys.stdout.flush()
     application = create_app(settings, runtime=runtime, worker=not no_worker)
     # log_config=None: uvicorn's loggers go through ours (JSON or text, secrets scrubbed).
@@ -129,6 +128,35 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
         server.run()
     finally:
         runtime.close()
+
+
+def _base_url(settings: Settings) -> str:
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    return f"http://{shown}:{settings.port}"
+
+
+def _sign_in_url(settings: Settings, code: str) -> str:
+    return f"{_base_url(settings)}/login?code={code}"
+
+
+def _tell_sign_in_url(settings: Settings, url: str) -> None:
+    """A live sign-in link goes to the terminal of whoever started the server, never to a
+    log: without a terminal, to a file only its owner reads, which the log names."""
+    from scrapetrack.accounts import LOGIN_CODE_LIFETIME
+
+    lifetime = f"valid {LOGIN_CODE_LIFETIME.seconds // 60} minutes, once"
+    if sys.stdout.isatty():
+        typer.echo(f"Sign in as the local owner ({lifetime}): {url}")
+        return
+    from scrapetrack.store.db import private_file
+
+    path = settings.data_dir / SIGN_IN_URL_FILE
+    private_file(path)
+    path.write_text(url + "\n")
+    typer.echo(f"The local owner's sign-in link ({lifetime}) is in {path}; "
+               "`scrapetrack users sign-in` gives another")
 
 
 @app.command()
@@ -203,6 +231,9 @@ def _token_line(token: Any) -> str:
     if token.kind == "login":
         state = "sign-in code, " + ("used" if token.last_used_at else "unused")
         state += f", revoked {when(token.revoked_at)}" if token.revoked_at else ""
+    elif token.kind == "session":
+        state = "browser session, " + (f"ended {when(token.revoked_at)}" if token.revoked_at
+                                       else f"until {when(token.expires_at)}")
     return (f"{token.prefix}…  id {token.id}  created {when(token.created_at)}  "
             f"last used {when(token.last_used_at)}  {state}")
 
@@ -228,6 +259,37 @@ def users_revoke(token: Annotated[str | None, typer.Argument(
         fail(exc.message)
     finally:
         runtime.store.close()
+
+
+@users.command("sign-in")
+def users_sign_in(email: Annotated[str | None, typer.Argument(
+                      help="whom the link signs in (the local owner by default)")]
+                  = None) -> None:
+    """Print a one-time sign-in link for a user's browser (valid 15 minutes)."""
+    settings = load_settings()
+    runtime = _runtime(settings)
+    try:
+        code = (runtime.accounts.login_code(email) if email
+                else runtime.accounts.login_code())
+    except ScrapetrackError as exc:
+        fail(exc.message)
+    finally:
+        runtime.store.close()
+    typer.echo(_sign_in_url(settings, code))
+
+
+@users.command("remove")
+def users_remove(email: str) -> None:
+    """Remove a user with their campaigns and searches; their running searches are
+    cancelled first, and their sessions and event streams end."""
+    runtime = _runtime(load_settings())
+    try:
+        cancelled = runtime.service.remove_user(email)
+    except ScrapetrackError as exc:
+        fail(exc.message)
+    finally:
+        runtime.close()
+    typer.echo(f"removed {email.strip().lower()} ({cancelled} running search(es) cancelled)")
 
 
 @users.command("token")

@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     campaign_rate_limit_per_minute: int = Field(default=30,
                                                 alias="CAMPAIGN_RATE_LIMIT_PER_MINUTE")
     max_streams_per_user: int = Field(default=20, alias="MAX_STREAMS_PER_USER")
+    # How often each web process checks that its open streams' tokens and sessions still
+    # stand: a revoked one's streams end within this long.
+    stream_credential_check_seconds: float = Field(default=10.0, gt=0,
+                                                   alias="STREAM_CREDENTIAL_CHECK_SECONDS")
     # Request bodies are small JSON or forms; anything larger is refused before it is read.
     max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
     # Proxies whose X-Forwarded-Proto/-For uvicorn believes (so cookies get `Secure` behind

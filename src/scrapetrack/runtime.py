@@ -144,11 +144,13 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
     runner = JobRunner(settings, store, provider, new_worker_id(), publisher=publisher,
                        requeue=queue.enqueue, stop=stop)
     queue.bind(runner.run)
+    hub = Hub(store, bus, metrics=metrics,
+              credential_check_seconds=settings.stream_credential_check_seconds)
     runtime = Runtime(settings=settings, store=store, provider=provider, queue=queue,
                    accounts=Accounts(store),
                    service=Service(settings, store, queue, provider, publisher),
                    runner=runner, bus=bus, publisher=publisher,
-                   hub=Hub(store, bus, metrics=metrics), stop=stop, metrics=metrics)
+                   hub=hub, stop=stop, metrics=metrics)
     # A third of the heartbeat timeout: an orphan is queued again well within the timeout.
     queue.every(settings.heartbeat_timeout_seconds / 3, "reap", runtime.reap)
     return runtime

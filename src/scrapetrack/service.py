@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import re
@@ -22,6 +23,7 @@ from scrapetrack.exceptions import (
     JobFinished,
     JobNotFound,
     JobRateLimited,
+    NotFound,
     QueueUnavailable,
     TooManyActiveJobs,
 )
@@ -214,6 +216,23 @@ class Service:
         if finished.apify_run_id:
             self.provider.abort(finished.apify_run_id)
         return finished
+
+    def remove_user(self, email: str) -> int:
+        """Cancel a user's searches that are still going (their Apify runs aborted), then
+        remove the user with everything theirs: their sessions and streams end with it. How
+        many searches were cancelled."""
+        user = self.store.user_by_email(email.strip().lower())
+        if user is None:
+            raise NotFound(f"No user with email {email.strip()}")
+        cancelled = 0
+        for status in (Status.PENDING, Status.PROCESSING):
+            while jobs := self.store.user_jobs(user.id, status=status, limit=MAX_LIST_LIMIT):
+                for job in jobs:
+                    with contextlib.suppress(JobFinished):
+                        if self.cancel_job(user.id, job.id).status == Status.CANCELLED:
+                            cancelled += 1
+        self.store.delete_user(user.id)
+        return cancelled
 
     def results(self, user_id: str, job_id: str,
                 after_id: int | None = None) -> Sequence[CreatorRow]:

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import HeldSandbox, free_port, require, wait_until
+from tests.conftest import HeldSandbox, free_port, require, sign_in_url_in, wait_until
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -65,40 +64,39 @@ def serve(folder: Path, **extra_env: str) -> Iterator[Served]:
     process = subprocess.Popen([str(SCRAPETRACK), "serve", "--port", str(port)], cwd=folder,
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True)
-    lines: queue.Queue[str] = queue.Queue()
     output: list[str] = []
 
     def pump() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             output.append(line)
-            lines.put(line)
+
+    def written() -> str | None:
+        assert process.poll() is None, "".join(output)
+        return sign_in_url_in("".join(output), folder)
 
     threading.Thread(target=pump, daemon=True).start()
-    sign_in = ""
-    deadline = time.monotonic() + 60
-    while not sign_in and time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=1)
-        except queue.Empty:
-            assert process.poll() is None, "".join(output)
-            continue
-        if "/login?code=" in line:
-            sign_in = line.split()[-1]
-    assert sign_in, "".join(output)
+    # Without a terminal, the sign-in link goes to a file only its owner reads.
+    sign_in = wait_until(written, 60, "the sign-in link")
+    assert not any("/login?code=" in line for line in output), "".join(output)
     url = f"http://127.0.0.1:{port}"
     wait_until(lambda: _healthy(url), 30, "the server to answer /healthz")
     try:
         yield Served(url, sign_in, process, output)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         assert process.stdout is not None
         process.stdout.close()
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM, as a service manager stops it; killed if it has not ended within 30 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @pytest.fixture(scope="session")

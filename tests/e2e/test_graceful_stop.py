@@ -9,13 +9,13 @@ import threading
 
 import httpx
 
-from tests.conftest import wait_until
+from tests.conftest import sign_in_by_link, wait_until
 from tests.e2e.conftest import Served
 
 
 def test_sigterm_ends_open_streams_and_stops_promptly(served: Served) -> None:
     with httpx.Client(base_url=served.url, timeout=30) as browser:
-        assert browser.get(served.sign_in_url, follow_redirects=True).status_code == 200
+        assert sign_in_by_link(browser, served.sign_in_url).status_code == 303
         # A cookie-authenticated POST carries the page's CSRF token.
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', browser.get("/").text)
         assert csrf

@@ -9,7 +9,6 @@ import base64
 import json
 import os
 import re
-import signal
 import subprocess
 import threading
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Sandbox, free_port, wait_until
-from tests.e2e.conftest import OURS, SCRAPETRACK
+from tests.conftest import Sandbox, free_port, sign_in_by_link, sign_in_url_in, wait_until
+from tests.e2e.conftest import OURS, SCRAPETRACK, stop
 
 SECRETS = {
     "SECRET_KEY": "sk-7f3a91c2-never-print-me",
@@ -51,17 +50,11 @@ def test_no_secret_in_any_answer_or_log_line(tmp_path: Path, sandbox: Sandbox) -
     seen: list[str] = []  # every answer: status line, headers, body
     url = f"http://127.0.0.1:{port}"
     try:
-        sign_in = wait_until(lambda: next((line.split()[-1] for line in logs
-                                           if "/login?code=" in line), None),
-                             60, "the sign-in URL")
+        sign_in = wait_until(lambda: sign_in_url_in("".join(logs), tmp_path), 60,
+                             "the sign-in URL")
         session(url, sign_in, seen)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         for thread in pumps:
             thread.join(timeout=10)
         for stream in (process.stdout, process.stderr):
@@ -98,7 +91,7 @@ def session(url: str, sign_in: str, seen: list[str]) -> None:
                 return False
 
         wait_until(up, 30, "the server to answer /healthz")
-        keep(client.get(sign_in.replace("http://127.0.0.1:8000", url), follow_redirects=True))
+        keep(sign_in_by_link(client, sign_in))
         home = keep(client.get("/"))
         csrf = re.search(r'name="csrf-token" content="([^"]+)"', home.text)
         assert csrf, home.text

@@ -1,18 +1,27 @@
 """What an outside attack found open, each shut and kept shut: odd input that gave a 5xx, a
-creation flood, headers that said too much, files others could read, an open /metrics."""
+creation flood, headers that said too much, files others could read, an open /metrics, a
+link that signed a browser in, sessions and streams that outlived their credentials."""
 
 from __future__ import annotations
 
 import stat
+import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from scrapetrack.config import Settings
+from scrapetrack.service import SearchRequest
+from scrapetrack.store.models import ApiToken, utcnow
+from tests.conftest import sign_in_by_link, wait_until
 from tests.integration.conftest import App
 from tests.integration.test_cli import run
 from tests.integration.test_cli_client import client_env
+from tests.integration.test_security import csrf_of
 
 
 def test_odd_ids_and_event_ids_are_refused_not_a_server_error(app: App) -> None:
@@ -86,3 +95,143 @@ def test_the_cli_shows_scraped_markup_as_text(app: App) -> None:
                  "300"], {**env, "COLUMNS": "400"})
     assert shown.returncode == 0, shown.stderr
     assert "[/bold] [red]not markup[/red]" in shown.stdout
+
+
+# --- sign-in, sessions and streams ---------------------------------------------------------
+def signed_in_browser(app: App, email: str) -> tuple[httpx.Client, str]:
+    """A browser signed in as `email` through a one-time link, and its CSRF token."""
+    client = app.client()
+    link = f"/login?code={app.runtime.accounts.login_code(email)}"
+    assert sign_in_by_link(client, link).status_code == 303
+    return client, csrf_of(client.get("/").text)
+
+
+def whoami(client: httpx.Client) -> list[str]:
+    """The names of the campaigns the client's session sees: whose account it is in."""
+    return sorted(c["name"] for c in client.get("/api/campaigns").json())
+
+
+def test_a_link_never_signs_a_browser_in(app: App) -> None:
+    """A page on another site links alice's browser to /login?code=<bob's code>: the link
+    only shows a page that asks, so her next campaign stays hers; an API token in a link
+    signs no one in, and a forged POST of the code is refused."""
+    app.runtime.accounts.create_user("alice@example.com")
+    alice, alice_csrf = signed_in_browser(app, "alice@example.com")
+    alice.post("/api/campaigns", json={"name": "alice's"},
+               headers={"X-CSRF-Token": alice_csrf})
+    bob_token = app.runtime.accounts.create_user("bob@example.com").token
+    bob_code = app.runtime.accounts.login_code("bob@example.com")
+    asked = alice.get("/login", params={"code": bob_code})
+    assert asked.status_code == 200 and "Sign in as bob@example.com" in asked.text
+    assert whoami(alice) == ["alice's"]  # still alice
+    linked = alice.get("/login", params={"code": bob_token})
+    assert linked.status_code == 401 and whoami(alice) == ["alice's"]
+    forged = app.client().post("/login", data={"code": bob_code})  # no CSRF token
+    assert forged.status_code == 403
+    # Not spent by any of that: bob's own click signs him in.
+    bob = app.client()
+    assert sign_in_by_link(bob, f"/login?code={bob_code}").status_code == 303
+    assert whoami(bob) == []
+    assert whoami(alice) == ["alice's"]
+
+
+def test_sign_out_revocation_and_removal_end_every_copy_of_a_session(app: App) -> None:
+    app.user("alice@example.com")
+    alice, csrf = signed_in_browser(app, "alice@example.com")
+    copy = app.client()  # the cookie as someone copied it before sign-out
+    copy.cookies.update(alice.cookies)
+    assert copy.get("/api/campaigns").status_code == 200
+    assert alice.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    assert copy.get("/api/campaigns").status_code == 401
+    assert copy.post("/api/campaigns", json={"name": "x"},
+                     headers={"X-CSRF-Token": csrf}).status_code == 401
+    # Revoking every credential of the user ends a session too.
+    again, _ = signed_in_browser(app, "alice@example.com")
+    app.runtime.accounts.revoke_all("alice@example.com")
+    assert again.get("/api/campaigns").status_code == 401
+    # And so does removing the user.
+    app.runtime.accounts.create_user("carol@example.com")
+    carol, _ = signed_in_browser(app, "carol@example.com")
+    assert app.runtime.service.remove_user("carol@example.com") == 0
+    assert carol.get("/api/campaigns").status_code == 401
+    assert app.runtime.store.user_by_email("carol@example.com") is None
+
+
+def test_sign_in_codes_expire_after_15_minutes(app: App) -> None:
+    code = app.runtime.accounts.login_code()
+    [row] = [t for t in app.runtime.accounts.tokens() if t.kind == "login"]
+    assert row.expires_at is not None
+    lifetime = row.expires_at - row.created_at
+    assert timedelta(minutes=15) - timedelta(seconds=5) < lifetime <= timedelta(minutes=15)
+    with app.runtime.store.engine.begin() as conn:  # 15 minutes later
+        conn.execute(update(ApiToken).where(ApiToken.id == row.id).values(
+            expires_at=utcnow() - timedelta(seconds=1)))
+    expired = app.client().get("/login", params={"code": code})
+    assert expired.status_code == 401
+    assert "a code works once, for 15 minutes" in expired.text
+
+
+class Listener:
+    """An open event stream read on a thread, until the server ends it."""
+
+    def __init__(self, client: httpx.Client, path: str, **headers: str) -> None:
+        self.lines: list[str] = []
+        self.ended = threading.Event()
+        self.opened = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(client, path, headers),
+                                       daemon=True)
+        self.thread.start()
+        wait_until(self.opened.is_set, 30, f"the stream {path} to open")
+
+    def _read(self, client: httpx.Client, path: str, headers: dict[str, str]) -> None:
+        with client.stream("GET", path, headers=headers, timeout=None) as response:
+            assert response.status_code == 200
+            self.opened.set()
+            for line in response.iter_lines():  # returns once the server ends the stream
+                self.lines.append(line)
+        self.ended.set()
+
+
+def test_revoked_or_removed_credentials_end_their_streams_in_every_process(
+        start_app: Callable[..., App]) -> None:
+    """Two web processes on one store; streams opened with an API token, with a browser
+    session and by another user. Each revocation ends the streams resting on what was
+    revoked, in both processes, and no other."""
+    one = start_app(STREAM_CREDENTIAL_CHECK_SECONDS=0.2)
+    two = start_app(STREAM_CREDENTIAL_CHECK_SECONDS=0.2)
+    assert Settings.model_fields["stream_credential_check_seconds"].default <= 20
+    mallory_token = one.runtime.accounts.create_user("mallory@example.com").token
+    alice_token = one.runtime.accounts.create_user("alice@example.com").token
+    mallory_api = one.client(mallory_token)
+    campaign = mallory_api.post("/api/campaigns", json={"name": "m"}).json()
+    alice_api = one.client(alice_token)
+    alice_campaign = alice_api.post("/api/campaigns", json={"name": "a"}).json()
+    path = f"/api/campaigns/{campaign['id']}/events"
+    by_token = [Listener(app.client(mallory_token), path) for app in (one, two)]
+    browser, _ = signed_in_browser(two, "mallory@example.com")
+    by_session = Listener(browser, path)
+    alices = Listener(two.client(alice_token), f"/api/campaigns/{alice_campaign['id']}/events")
+
+    one.runtime.accounts.revoke(mallory_token[:10])
+    for listener in by_token:
+        wait_until(listener.ended.is_set, 20, "a revoked token's stream to end")
+    assert not by_session.ended.is_set()  # the browser signed in with a code, not the token
+    assert not alices.ended.is_set()
+    # A job started after the revocation reached none of the ended streams.
+    mallory = one.runtime.store.user_by_email("mallory@example.com")
+    assert mallory is not None
+    job = one.runtime.service.start_search(mallory.id, SearchRequest(
+        "tiktok", campaign["id"], keywords=["yoga"], target_results=500))
+    wait_until(lambda: job.id in "".join(by_session.lines), 20, "the session's stream to see it")
+    assert all(job.id not in "".join(listener.lines) for listener in by_token)
+
+    two.runtime.service.remove_user("mallory@example.com")
+    wait_until(by_session.ended.is_set, 20, "a removed user's session stream to end")
+    assert not alices.ended.is_set()
+    alice_browser, csrf = signed_in_browser(one, "alice@example.com")
+    alice_session = Listener(alice_browser, f"/api/campaigns/{alice_campaign['id']}/events")
+    assert alice_browser.post("/logout", data={"csrf_token": csrf}).status_code == 303
+    wait_until(alice_session.ended.is_set, 20, "a signed-out session's stream to end")
+    assert not alices.ended.is_set()
+    one.runtime.accounts.revoke_all("alice@example.com")
+    wait_until(alices.ended.is_set, 20, "the last stream to end")

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scrapetrack.config import Settings
+from tests.conftest import sign_in_by_link
 from tests.integration.conftest import App, wait_for_job
 
 SCRAPETRACK = str(Path(sys.executable).with_name("scrapetrack"))
@@ -49,6 +50,26 @@ def test_users_create_prints_the_token_last(make_settings: Callable[..., Setting
     listed = run(["users", "list"], env)
     assert "carol@example.com" in listed.stdout
     assert token not in listed.stdout
+
+
+def test_users_sign_in_and_remove(app: App) -> None:
+    """A fresh sign-in link for a teammate's browser; removing them ends their session."""
+    env = env_for(app.runtime.settings, PUBLIC_URL=app.url)
+    app.runtime.accounts.create_user("erin@example.com")
+    printed = run(["users", "sign-in", "erin@example.com"], env)
+    assert printed.returncode == 0, printed.stderr
+    link = printed.stdout.strip()
+    assert link.startswith(f"{app.url}/login?code=")
+    browser = app.client()
+    assert sign_in_by_link(browser, link).status_code == 303
+    assert "browser session, until" in run(["users", "list"], env).stdout
+    unknown = run(["users", "sign-in", "nobody@example.com"], env)
+    assert unknown.returncode == 1 and "No user with email nobody@example.com" in unknown.stderr
+    removed = run(["users", "remove", "erin@example.com"], env)
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout.strip() == "removed erin@example.com (0 running search(es) cancelled)"
+    assert browser.get("/api/campaigns").status_code == 401
+    assert "erin@example.com" not in run(["users", "list"], env).stdout
 
 
 def test_a_worker_process_runs_jobs_and_stops_on_sigterm(start_app: Callable[..., App]) -> None:

@@ -18,7 +18,7 @@ import pytest
 
 from scrapetrack.config import Settings
 from scrapetrack.logs import configure_logging, job_context
-from tests.conftest import free_port, wait_until
+from tests.conftest import free_port, sign_in_by_link, sign_in_url_in, wait_until
 from tests.integration.conftest import wait_for_job
 from tests.integration.test_cli import SCRAPETRACK, env_for, run
 from tests.integration.test_metrics import scrape, value
@@ -113,8 +113,7 @@ def test_processes_log_json_and_share_counters(make_settings: Callable[..., Sett
     web = Process(["serve", "--no-worker", "--port", str(port)], env)
     worker = Process(["worker", "--concurrency", "2", "--log-level", "debug"], env)
     try:
-        wait_until(lambda: any("/login?code=" in line for line in web.out), 60, "serve")
-        code = next(line for line in web.out if "/login?code=" in line).split("code=")[1].strip()
+        link = wait_until(lambda: sign_in_url_in("".join(web.out), Path.cwd()), 60, "serve")
 
         def healthy() -> bool:
             try:
@@ -123,7 +122,8 @@ def test_processes_log_json_and_share_counters(make_settings: Callable[..., Sett
                 return False
 
         wait_until(healthy, 30, "the web process to answer")
-        assert httpx.get(f"{url}/login", params={"code": code}).status_code == 303
+        with httpx.Client(base_url=url) as browser:  # the code goes through the access log
+            assert sign_in_by_link(browser, link).status_code == 303
         api = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"})
         campaign = api.post("/api/campaigns", json={"name": "logs"}).json()
         job = api.post("/api/scraping/tiktok", json={
@@ -154,7 +154,8 @@ def test_processes_log_json_and_share_counters(make_settings: Callable[..., Sett
         web.stop()
     web_records = web.records()
     assert any(r["logger"] == "uvicorn.access" for r in web_records)
-    everything = "".join(web.lines + worker.lines)
+    everything = "".join(web.lines + worker.lines + web.out)
+    code = link.split("code=")[1]
     for secret in (code, token, "not-to-be-logged-0123456789"):
         assert secret not in everything
     assert os.path.exists(settings.data_dir / "metrics")

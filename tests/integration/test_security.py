@@ -15,18 +15,22 @@ import redis.asyncio as aioredis
 
 from scrapetrack.events.slots import RedisSlots
 from scrapetrack.store.models import ScrapingJob
-from tests.conftest import HeldSandbox, Stack, run_async, until, wait_until
+from tests.conftest import HeldSandbox, Stack, run_async, sign_in_by_link, until, wait_until
 from tests.integration.conftest import App
 
 SESSION = "scrapetrack_session"
 
 
-def browser(app: App, secret: str | None = None) -> tuple[httpx.Client, str]:
-    """A cookie-carrying client signed in through the sign-in URL, and its CSRF token."""
+def browser(app: App, api_token: str | None = None) -> tuple[httpx.Client, str]:
+    """A cookie-carrying client signed in through a sign-in link (or with an API token
+    pasted in the form), and its CSRF token."""
     client = app.client()
-    code = secret or app.runtime.accounts.owner_login_code()
-    signed = client.get("/login", params={"code": code}, follow_redirects=True)
-    assert signed.status_code == 200 and signed.url.path == "/", signed.text
+    if api_token is None:
+        signed = sign_in_by_link(client, f"/login?code={app.runtime.accounts.login_code()}")
+    else:
+        signed = client.post("/login", data={"token": api_token,
+                                             "csrf_token": csrf_of(client.get("/login").text)})
+    assert signed.status_code == 303 and signed.headers["location"] == "/", signed.text
     return client, csrf_of(client.get("/").text)
 
 
@@ -43,7 +47,7 @@ def campaign(client: httpx.Client, **headers: str) -> httpx.Response:
 # --- sessions and CSRF -----------------------------------------------------------------------
 def test_the_session_cookie_is_signed_httponly_and_lax(app: App) -> None:
     client = app.client()
-    answer = client.get("/login", params={"code": app.runtime.accounts.owner_login_code()})
+    answer = sign_in_by_link(client, f"/login?code={app.runtime.accounts.login_code()}")
     assert answer.status_code == 303
     cookie = answer.headers["set-cookie"]
     assert cookie.startswith(f"{SESSION}=")
@@ -61,10 +65,8 @@ def test_the_session_cookie_is_signed_httponly_and_lax(app: App) -> None:
 def test_the_session_cookie_is_secure_behind_https(app: App) -> None:
     """uvicorn believes X-Forwarded-Proto from a trusted proxy (FORWARDED_ALLOW_IPS, here
     127.0.0.1): the request is https, and so the cookie is Secure."""
-    client = app.client()
-    answer = client.get("/login", params={"code": app.runtime.accounts.owner_login_code()},
-                        headers={"X-Forwarded-Proto": "https"})
-    assert answer.status_code == 303
+    answer = app.client().get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert answer.status_code == 200  # the session that carries the form's CSRF token
     flags = {p.strip().lower() for p in answer.headers["set-cookie"].split(";")[1:]}
     assert {"secure", "httponly", "samesite=lax"} <= flags
 
@@ -125,10 +127,12 @@ def test_the_login_form_needs_its_csrf_token(app: App) -> None:
 
 
 def test_a_login_code_works_once(app: App) -> None:
-    code = app.runtime.accounts.owner_login_code()
-    browser(app, code)
-    again = app.client().get("/login", params={"code": code})
+    code = app.runtime.accounts.login_code()
+    link = f"/login?code={code}"
+    assert sign_in_by_link(app.client(), link).status_code == 303
+    again = app.client().get(link)
     assert again.status_code == 401
+    assert "a code works once, for 15 minutes" in again.text
 
 
 def test_revoking_a_token_locks_out_its_api_calls_and_its_sessions(app: App) -> None:
@@ -137,7 +141,7 @@ def test_revoking_a_token_locks_out_its_api_calls_and_its_sessions(app: App) -> 
     assert api.get("/api/campaigns").status_code == 200
     client, _ = browser(app, created.token)  # a browser signed in with the same token
     assert client.get("/api/campaigns").status_code == 200
-    listed = app.runtime.accounts.tokens("mallory@example.com")
+    listed = [t for t in app.runtime.accounts.tokens("mallory@example.com") if t.kind == "api"]
     assert [t.prefix for t in listed] == [created.token[:10]]
     assert listed[0].last_used_at is not None and listed[0].revoked_at is None
     app.runtime.accounts.revoke(created.token[:10])

@@ -32,7 +32,7 @@ def test_a_stream_whose_request_stack_fails_after_the_handoff_gives_back_its_slo
 
     @app.get("/events", dependencies=[Depends(failing_teardown)])
     def events() -> EventStream:
-        return EventStream(Stream(never_used, lambda hub, watcher: None, slot=(slots, "alice")))
+        return EventStream(Stream(never_used, lambda hub, watcher: None, (), slot=(slots, "alice")))
 
     sent: list[MutableMapping[str, Any]] = []
 
@@ -101,7 +101,7 @@ def test_a_stream_ending_as_its_client_leaves_cancels_nothing_after_it(first: st
                 await round_trip()  # what follows the wait takes turns of its own
             sent.append(message["body"])
 
-        stream = Stream(cast(Hub, Unwatched()), register, slot=(slots, "alice"))
+        stream = Stream(cast(Hub, Unwatched()), register, (), slot=(slots, "alice"))
         stream.ticket = await slots.take("alice")
         task = asyncio.create_task(stream.run(receive, send))
         await waiting.wait()

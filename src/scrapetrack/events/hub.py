@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from scrapetrack.events.base import Bus, Notice, _Resync
 from scrapetrack.events.drive import drive
 from scrapetrack.jobs import TERMINAL
+from scrapetrack.store.models import utcnow
 from scrapetrack.store.repository import Store
 from scrapetrack.views import JobView
 
@@ -44,11 +45,15 @@ class Watcher:
     """One SSE connection: the newest frame per job while its client is busy, nothing more."""
 
     __slots__ = ("_busy", "_closing", "_ended", "_ends_with", "_final", "_pending", "_send",
-                 "seen")
+                 "credentials", "seen")
 
-    def __init__(self, send: Send, ends_with: str | None = None) -> None:
+    def __init__(self, send: Send, ends_with: str | None = None,
+                 credentials: tuple[str, ...] = ()) -> None:
         self._send = send
         self._ends_with = ends_with  # a job stream ends after this job's terminal status
+        # The tokens, codes or sessions the stream was opened with: it ends once one of them
+        # no longer stands (revoked, expired, its user removed).
+        self.credentials = credentials
         self._busy = False
         self._closing = False
         self._ended = False
@@ -138,8 +143,10 @@ class Hub:
     # Reads are capped per process, not per job: a job changes at most ~10 times a second (the
     # workers coalesce), and a higher cap keeps the wait for the next read short.
     def __init__(self, store: Store, bus: Bus, *, max_hz: float = 25.0,
-                 heartbeat_seconds: float = 15.0, metrics: Metrics | None = None) -> None:
+                 heartbeat_seconds: float = 15.0, credential_check_seconds: float = 10.0,
+                 metrics: Metrics | None = None) -> None:
         self.store = store
+        self.credential_check_seconds = credential_check_seconds
         self.metrics = metrics  # counts the open streams
         self.bus = bus
         self.min_interval = 1.0 / max_hz
@@ -170,7 +177,8 @@ class Hub:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._tasks = [asyncio.create_task(self.bus.listen(self._deliver), name="hub-listen"),
-                       asyncio.create_task(self._run(), name="hub-run")]
+                       asyncio.create_task(self._run(), name="hub-run"),
+                       asyncio.create_task(self._check_credentials(), name="hub-credentials")]
 
     def close_streams(self) -> None:
         """End every stream (on shutdown), so the server can stop within its grace period."""
@@ -306,6 +314,27 @@ class Hub:
         finally:
             if alarm is not None:
                 alarm.cancel()
+
+    async def _check_credentials(self) -> None:
+        """Every credential_check_seconds, one read for every stream of the process: a
+        stream whose token, session or user no longer stands ends, in every web process
+        (each checks its own), however it was revoked."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.credential_check_seconds)
+            watchers = [w for group in self._groups() for w in group if w.credentials]
+            if not watchers:
+                continue
+            wanted = {credential for w in watchers for credential in w.credentials}
+            try:
+                live = await loop.run_in_executor(self._reader, self.store.live_credentials,
+                                                  wanted, utcnow())
+            except Exception:  # the database may be restarting: the next check tries again
+                log.exception("the hub could not check its streams' credentials")
+                continue
+            for watcher in watchers:
+                if not live.issuperset(watcher.credentials):
+                    watcher.close()
 
     def _read_failed(self) -> None:
         # The database may be restarting: the next poll tries again, and reads everything.

@@ -8,7 +8,7 @@ None back and writes nothing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
+    delete,
     func,
     or_,
     select,
@@ -28,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import StoreUnavailable
@@ -163,18 +164,15 @@ class Store:
             s.add(token)
         return token
 
-    def user_for_token(self, token_hash: str, kind: str, now: datetime) -> User | None:
-        """The owner of a live API token (the hot path: one cached Core query, no ORM); a
-        login code goes through token_owner."""
-        if kind != "api":
-            found = self.token_owner(token_hash, kind, now)
-            return found[1] if found else None
+    def user_for_token(self, token_hash: str, now: datetime) -> tuple[User, str] | None:
+        """The owner of a live API token, and the token's id (the hot path: one cached Core
+        query, no ORM)."""
         row = self._fast.first(self._fast.prepare("token_owner", lambda: TOKEN_OWNER),
-                               {"hash": token_hash, "kind": kind})
+                               {"hash": token_hash, "kind": "api"})
         if row is None or (row.expires_at is not None and row.expires_at <= now):
             return None
         self._note_use(row.token_id, row.last_used_at, now)
-        return User(id=row.id, email=row.email, created_at=row.created_at)
+        return User(id=row.id, email=row.email, created_at=row.created_at), row.token_id
 
     def job_state_for_token(self, token_hash: str, job_id: str, now: datetime,
                             later: Later | None = None) -> tuple[bool, JobRecord | None]:
@@ -230,14 +228,46 @@ class Store:
                 return None
         return token, user
 
-    def session_user(self, user_id: str, token_id: str, now: datetime) -> User | None:
-        """The user of a browser session, while the token or code it signed in with is
-        neither revoked nor expired (a spent login code still backs its session)."""
+    def code_owner(self, token_hash: str, now: datetime) -> User | None:
+        """The user a live, unspent login code would sign in, without spending it."""
         with self.reading() as s:
             return s.scalar(select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-                User.id == user_id, ApiToken.id == token_id, ApiToken.revoked_at.is_(None),
+                ApiToken.token_hash == token_hash, ApiToken.kind == "login",
+                ApiToken.revoked_at.is_(None), ApiToken.last_used_at.is_(None),
+                ApiToken.expires_at > now))
+
+    def session_user(self, user_id: str, session_id: str, token_id: str,
+                     now: datetime) -> User | None:
+        """The user of a browser session while the session stands (not signed out, revoked
+        or expired) and so does the token or code that opened it (a spent login code still
+        backs its session)."""
+        session, opener = aliased(ApiToken), aliased(ApiToken)
+        with self.reading() as s:
+            return s.scalar(select(User).join(session, session.user_id == User.id)
+                            .join(opener, opener.user_id == User.id).where(
+                User.id == user_id, session.id == session_id, session.kind == "session",
+                session.revoked_at.is_(None), session.expires_at > now,
+                opener.id == token_id, opener.revoked_at.is_(None),
+                (opener.kind == "login") | opener.expires_at.is_(None)
+                | (opener.expires_at > now)))
+
+    def live_credentials(self, ids: Iterable[str], now: datetime) -> set[str]:
+        """Which of these tokens, codes and sessions still stand: a removed user's are gone
+        with them."""
+        wanted = list(set(ids))
+        if not wanted:
+            return set()
+        with self.reading() as s:
+            return set(s.scalars(select(ApiToken.id).where(
+                ApiToken.id.in_(wanted), ApiToken.revoked_at.is_(None),
                 (ApiToken.kind == "login") | ApiToken.expires_at.is_(None)
-                | (ApiToken.expires_at > now)))
+                | (ApiToken.expires_at > now))))
+
+    def delete_user(self, user_id: str) -> bool:
+        """Remove a user with their tokens, sessions, campaigns, jobs and creators."""
+        with self.writing() as s:  # the database cascades (foreign keys ON on SQLite)
+            done = s.execute(delete(User).where(User.id == user_id))
+            return bool(done.rowcount)  # type: ignore[attr-defined]
 
     def tokens(self, user_id: str | None = None) -> Sequence[tuple[ApiToken, str]]:
         """Tokens and codes with their owner's email, oldest first."""

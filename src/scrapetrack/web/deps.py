@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from scrapetrack.accounts import Principal
 from scrapetrack.exceptions import Unauthorized
 from scrapetrack.runtime import Runtime
 from scrapetrack.service import Service
@@ -14,6 +15,7 @@ from scrapetrack.store.models import User
 from scrapetrack.web import csrf
 
 SESSION_USER = "user_id"
+SESSION_ID = "session_id"  # the session's own row
 SESSION_TOKEN = "token_id"  # the token or code the browser signed in with
 # Declares Bearer auth in the OpenAPI description; the header itself is parsed below, so a
 # wrong scheme is a 401 rather than silently ignored.
@@ -42,40 +44,48 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def bearer_user(request: Request) -> User | None:
-    """The owner of the request's Bearer token; None when it has no Authorization header."""
+def bearer_principal(request: Request) -> Principal | None:
+    """Who the request's Bearer token is; None when it has no Authorization header."""
     token = bearer_token(request)
     return None if token is None else get_runtime(request).accounts.authenticate(token)
 
 
-def session_user(request: Request) -> User | None:
-    """The browser session's user, while the token it signed in with stands."""
-    user_id, token_id = request.session.get(SESSION_USER), request.session.get(SESSION_TOKEN)
-    if not (isinstance(user_id, str) and isinstance(token_id, str)):
+def session_principal(request: Request) -> Principal | None:
+    """The browser session's user, while the session and what opened it stand."""
+    ids = [request.session.get(key) for key in (SESSION_USER, SESSION_ID, SESSION_TOKEN)]
+    if not all(isinstance(value, str) for value in ids):
         return None
-    user = get_runtime(request).accounts.session_user(user_id, token_id)
-    if user is None:  # revoked meanwhile: forget the session
+    user_id, session_id, token_id = cast(list[str], ids)
+    found = get_runtime(request).accounts.session_user(user_id, session_id, token_id)
+    if found is None:  # signed out, revoked or removed meanwhile: forget the session
         request.session.clear()
-    return user
+    return found
 
 
 def optional_user(request: Request) -> User | None:
     """For pages: a Bearer token, or the session (pages check CSRF on their own forms)."""
-    return bearer_user(request) or session_user(request)
+    found = bearer_principal(request) or session_principal(request)
+    return None if found is None else _acting(request, found)
 
 
 def require_user(request: Request) -> User:
     """A Bearer token's owner, or the session's user plus its CSRF token on unsafe methods;
     also for routes that authenticate inside a thread they already run in."""
-    user = bearer_user(request)
-    if user is not None:
-        return user
-    user = session_user(request)
-    if user is None:
-        raise Unauthorized()
-    if request.method not in csrf.SAFE_METHODS:
-        csrf.check(request, request.headers.get(csrf.HEADER))
-    return user
+    found = bearer_principal(request)
+    if found is None:
+        found = session_principal(request)
+        if found is None:
+            raise Unauthorized()
+        if request.method not in csrf.SAFE_METHODS:
+            csrf.check(request, request.headers.get(csrf.HEADER))
+    return _acting(request, found)
+
+
+def _acting(request: Request, found: Principal) -> User:
+    """What the request rests on is kept on it, so an event stream can end once that no
+    longer stands."""
+    request.state.credentials = found.credentials
+    return found.user
 
 
 def current_user(request: Request,

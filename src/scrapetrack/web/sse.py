@@ -58,12 +58,14 @@ class Stream:
     """What an open stream keeps, and its life once handed over: of a stream's request, only
     this outlives the request stack."""
 
-    __slots__ = ("ends_with", "hub", "last_seen", "register", "slot", "ticket")
+    __slots__ = ("credentials", "ends_with", "hub", "last_seen", "register", "slot", "ticket")
 
     def __init__(self, hub: Hub, register: Callable[[Hub, Watcher], None],
-                 ends_with: str | None = None, last_seen: dict[str, int] | None = None,
+                 credentials: tuple[str, ...], ends_with: str | None = None,
+                 last_seen: dict[str, int] | None = None,
                  slot: tuple[StreamSlots, str] | None = None) -> None:
         self.hub = hub
+        self.credentials = credentials
         self.register: Callable[[Hub, Watcher], None] | None = register  # None once done
         self.ends_with = ends_with
         self.last_seen = last_seen
@@ -82,7 +84,7 @@ class Stream:
         or the stream to end, whichever comes first."""
         try:
             await send({"type": "http.response.body", "body": RETRY, "more_body": True})
-            watcher = _Waited(send, ends_with=self.ends_with)
+            watcher = _Waited(send, ends_with=self.ends_with, credentials=self.credentials)
             if self.last_seen:
                 watcher.seen.update(self.last_seen)
             # The client's leaving only shows as `http.disconnect` from `receive`, so this task
@@ -120,8 +122,9 @@ class _Waited(Watcher):
 
     __slots__ = ("waiting",)
 
-    def __init__(self, send: Send, ends_with: str | None) -> None:
-        super().__init__(send, ends_with)
+    def __init__(self, send: Send, ends_with: str | None,
+                 credentials: tuple[str, ...]) -> None:
+        super().__init__(send, ends_with, credentials)
         self.waiting: asyncio.Task[Any] | None = None
 
     def on_end(self) -> None:
@@ -159,13 +162,15 @@ class EventStream(Response):
 
 
 def job_stream(hub: Hub, job: JobView, last_event_id: int | None,
+               credentials: tuple[str, ...],
                slot: tuple[StreamSlots, str] | None = None) -> EventStream:
     return EventStream(Stream(
-        hub, lambda h, w: h.watch_job(w, job), ends_with=job.id,
+        hub, lambda h, w: h.watch_job(w, job), credentials, ends_with=job.id,
         last_seen={job.id: last_event_id} if last_event_id else None, slot=slot))
 
 
 def campaign_stream(hub: Hub, campaign_id: str, jobs: Sequence[JobView],
+                    credentials: tuple[str, ...],
                     slot: tuple[StreamSlots, str] | None = None) -> EventStream:
     return EventStream(Stream(hub, lambda h, w: h.watch_campaign(w, campaign_id, jobs),
-                              slot=slot))
+                              credentials, slot=slot))

@@ -49,7 +49,8 @@ def job_events(job_id: str, request: Request, user: CurrentUser, service: Servic
                slots: Slots, since: Annotated[int | None, Depends(last_event_id)]) -> Response:
     """The job's status on every change; ends after its terminal status."""
     job = view_of(service.get_job(user.id, job_id))
-    return job_stream(get_runtime(request).hub, job, since, slot=(slots, user.id))
+    return job_stream(get_runtime(request).hub, job, since, request.state.credentials,
+                      slot=(slots, user.id))
 
 
 @router.get("/campaigns/{campaign_id}/events", response_class=Response, responses=STREAM)
@@ -57,4 +58,5 @@ def campaign_events(campaign_id: str, request: Request, user: CurrentUser,
                     service: ServiceDep, slots: Slots) -> Response:
     """Every job of the campaign, including ones started later; ends when the client leaves."""
     jobs = [view_of(job) for job in service.campaign_jobs(user.id, campaign_id)]
-    return campaign_stream(get_runtime(request).hub, campaign_id, jobs, slot=(slots, user.id))
+    return campaign_stream(get_runtime(request).hub, campaign_id, jobs,
+                           request.state.credentials, slot=(slots, user.id))

@@ -13,7 +13,13 @@ from scrapetrack.runtime import Runtime
 from scrapetrack.store.models import User
 from scrapetrack.views import campaign_json, job_status
 from scrapetrack.web import csrf
-from scrapetrack.web.deps import SESSION_TOKEN, SESSION_USER, get_runtime, optional_user
+from scrapetrack.web.deps import (
+    SESSION_ID,
+    SESSION_TOKEN,
+    SESSION_USER,
+    get_runtime,
+    optional_user,
+)
 from scrapetrack.web.errors import status_for
 
 router = APIRouter(include_in_schema=False)
@@ -38,38 +44,46 @@ def to_login() -> RedirectResponse:
 
 @router.get("/login")
 def login_page(request: Request, runtime: RuntimeDep, code: str | None = None) -> Response:
-    if code:
-        return sign_in(request, runtime, code)
-    return render(request, "login.html", error=None)
+    """The sign-in form; with a link's one-time code, a page that says whom it signs in and
+    a button that does it by POST. A GET never signs in: a link on another site cannot."""
+    if not code:
+        return render(request, "login.html", error=None)
+    try:
+        user = runtime.accounts.code_owner(code)
+    except Unauthorized as exc:
+        return render(request, "login.html", status_code=401, error=exc.message)
+    return render(request, "login_code.html", code=code, email=user.email)
 
 
 @router.post("/login")
 def login_submit(request: Request, runtime: RuntimeDep, token: Annotated[str, Form()] = "",
-                 csrf_token: CsrfField = "") -> Response:
+                 code: Annotated[str, Form()] = "", csrf_token: CsrfField = "") -> Response:
+    """Sign in with a pasted token or code, or a link's code (`code`: codes only)."""
     try:  # a forged sign-in would put the victim in the attacker's account
         csrf.check(request, csrf_token)
     except CsrfFailed as exc:
         return render(request, "login.html", status_code=403, error=exc.message)
-    return sign_in(request, runtime, token.strip())
-
-
-def sign_in(request: Request, runtime: Runtime, secret: str) -> Response:
     try:
-        signed = runtime.accounts.redeem_login(secret)
+        signed = (runtime.accounts.sign_in(code.strip(), codes_only=True) if code
+                  else runtime.accounts.sign_in(token.strip()))
     except Unauthorized as exc:
         return render(request, "login.html", status_code=401, error=exc.message)
     request.session.clear()  # a fresh session, and with it a fresh CSRF token
     request.session[SESSION_USER] = signed.user.id
+    request.session[SESSION_ID] = signed.session_id
     request.session[SESSION_TOKEN] = signed.token_id
     return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: CsrfField = "") -> Response:
+def logout(request: Request, runtime: RuntimeDep, csrf_token: CsrfField = "") -> Response:
     try:
         csrf.check(request, csrf_token)
     except CsrfFailed as exc:
         return refused(request, exc)
+    session_id = request.session.get(SESSION_ID)
+    if isinstance(session_id, str):  # a copy of the cookie no longer signs anyone in
+        runtime.accounts.sign_out(session_id)
     request.session.clear()
     return to_login()
 
