@@ -6,12 +6,16 @@ it and publishes the next message with a delay, until the Apify run ends. QStash
 least once, so a delivery is only a suggestion: the job row decides (only one worker can claim
 a job, and a finished one is not claimable), and a copy that finds nothing to do answers 2xx.
 If a next message is lost (publishing failed, the process died), the reaper publishes again.
+A signed delivery sent again (a replay, or QStash's own duplicate) is acknowledged without
+running: what was handled is noted in the store while its signature is valid.
 
 No qstash type or error leaves this module.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -19,15 +23,18 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
+import jwt
 from qstash import QStash, Receiver
 from qstash.errors import QStashError
 
 from scrapetrack.config import Settings
 from scrapetrack.exceptions import ConfigError, InputError, QueueUnavailable, Unauthorized
 from scrapetrack.queue import Queue
+from scrapetrack.store.repository import Store
 from scrapetrack.worker import Parked
 
 log = logging.getLogger(__name__)
@@ -49,6 +56,10 @@ class Message:
     # the stall limit spans deliveries and the waits between them.
     quiet_since: float | None = None
     reap: bool = False
+    # What names this delivery (its signature's hash, its message id), and until when its
+    # signature is valid: a copy within that time is a replay.
+    seen_as: tuple[str, ...] = ()
+    valid_until: datetime | None = None
 
     @classmethod
     def parse(cls, body: bytes) -> Message:
@@ -144,7 +155,8 @@ class QStashQueue(Queue):
         return []
 
     # receiving ----------------------------------------------------------------------------
-    def verify(self, signature: str | None, body: bytes) -> Message:
+    def verify(self, signature: str | None, body: bytes,
+               message_id: str | None = None) -> Message:
         """The message, if QStash signed exactly this body for exactly our URL, with the
         current or the next signing key, within its validity; Unauthorized otherwise."""
         if not signature:
@@ -153,15 +165,38 @@ class QStashQueue(Queue):
             text = body.decode("utf-8")
             self.receiver.verify(signature=signature, body=text, url=self.url,
                                  clock_tolerance=self.tolerance)
+            # Verified just above: read for its expiry alone.
+            expires = jwt.decode(signature, options={"verify_signature": False})["exp"]
         except QStashError as exc:
             raise Unauthorized(f"Invalid QStash signature: {exc}") from None
         except (UnicodeDecodeError, KeyError, TypeError, AttributeError, ValueError):
             # A token without a `body` claim, or a body no signer could have hashed.
             raise Unauthorized("Invalid QStash signature: malformed claims") from None
-        return Message.parse(body)
+        seen_as = ["signature:" + hashlib.sha256(signature.encode()).hexdigest()]
+        if message_id:
+            seen_as.append("message:" + message_id[:80])
+        valid_until = datetime.fromtimestamp(float(expires) + self.tolerance, UTC)
+        return dataclasses.replace(Message.parse(body), seen_as=tuple(seen_as),
+                                   valid_until=valid_until)
 
-    def deliver(self, message: Message, reap: Callable[[], object]) -> dict[str, Any]:
-        """Act on a verified message; what was done, for the answer."""
+    def deliver(self, message: Message, reap: Callable[[], object],
+                handled: Store) -> dict[str, Any]:
+        """Act on a verified message, once: a copy of one handled (the same signature, or
+        the same message id) while its signature is valid is acknowledged and not run
+        again; a delivery that fails is forgotten, so QStash's retry runs. What was done,
+        for the answer."""
+        assert message.valid_until is not None
+        if not handled.claim_delivery(message.seen_as, message.valid_until):
+            log.info("a QStash delivery came again (%s): acknowledged, not run",
+                     message.seen_as[-1].split(":")[0])
+            return {"replayed": True}
+        try:
+            return self._act(message, reap)
+        except BaseException:
+            handled.release_delivery(message.seen_as)
+            raise
+
+    def _act(self, message: Message, reap: Callable[[], object]) -> dict[str, Any]:
         if message.reap:
             reap()
             return {"reaped": True}

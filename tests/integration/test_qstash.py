@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from scrapetrack.config import Settings
-from scrapetrack.exceptions import ConfigError
+from scrapetrack.exceptions import ConfigError, QueueUnavailable
 from scrapetrack.qstash import PATH
 from scrapetrack.runtime import build_runtime
 from scrapetrack.serving import serve_in_thread
@@ -346,3 +346,43 @@ def test_without_qstash_the_route_refuses_every_delivery(app: App) -> None:
         "Upstash-Signature": sign(body, f"{app.url}{PATH}", CURRENT_KEY)})
     assert response.status_code == 401
     assert "not enabled" in response.json()["error"]
+
+
+def test_a_replayed_delivery_is_acknowledged_and_not_run(
+        start_qstash_app: Callable[..., App], standin: QStashStandIn, sandbox: Sandbox) -> None:
+    """A signed delivery captured and sent again (the same signature), or QStash's own
+    duplicate (the same message id, signed anew), is answered 2xx and not run; a delivery
+    that failed is forgotten, so QStash's retry of it runs."""
+    app = start_qstash_app()
+    client = app.client()
+    url = f"{app.url}{PATH}"
+    reap = b'{"reap": true}'
+    signature = sign(reap, url, CURRENT_KEY)
+    headers = {"Content-Type": "application/json", "Upstash-Signature": signature}
+    answers = [client.post(PATH, content=reap, headers=headers).json() for _ in range(20)]
+    assert answers == [{"reaped": True}] + [{"replayed": True}] * 19
+    by_id = {"Content-Type": "application/json", "Upstash-Message-Id": "msg_1"}
+    first = client.post(PATH, content=reap, headers={
+        **by_id, "Upstash-Signature": sign(reap, url, CURRENT_KEY)})
+    again = client.post(PATH, content=reap, headers={
+        **by_id, "Upstash-Signature": sign(reap, url, NEXT_KEY)})
+    assert (first.json(), again.json()) == ({"reaped": True}, {"replayed": True})
+
+    # A delivery that fails (here its job runner) answers 5xx, and QStash's retry runs.
+    queue = app.runtime.queue
+    runner = queue._run_job  # type: ignore[attr-defined]
+
+    def fails(*_: Any, **__: Any) -> None:
+        raise QueueUnavailable("down for a moment")
+
+    queue.bind(fails)
+    body = json.dumps({"jobId": "00000000-0000-4000-8000-000000000000"}).encode()
+    retried = {"Content-Type": "application/json", "Upstash-Message-Id": "msg_2"}
+    failed = client.post(PATH, content=body, headers={
+        **retried, "Upstash-Signature": sign(body, url, CURRENT_KEY)})
+    assert failed.status_code == 503
+    queue.bind(runner)
+    retry = client.post(PATH, content=body, headers={
+        **retried, "Upstash-Signature": sign(body, url, CURRENT_KEY)})
+    assert retry.status_code == 200
+    assert retry.json() == {"jobId": "00000000-0000-4000-8000-000000000000", "parked": False}

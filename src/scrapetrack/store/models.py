@@ -208,3 +208,12 @@ class CreatorRow(Base):
         if not self.engagement_samples:
             return None
         return self.engagement_sum / self.engagement_samples
+
+
+class QStashDelivery(Base):
+    """A QStash delivery already handled, by its signature's hash or its message id, kept
+    while its signature is valid: a copy sent again is acknowledged without running."""
+
+    __tablename__ = "qstash_deliveries"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

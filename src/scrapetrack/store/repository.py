@@ -28,14 +28,22 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
 from scrapetrack.store.db import reader, writer
-from scrapetrack.store.models import ApiToken, Campaign, CreatorRow, ScrapingJob, User, utcnow
+from scrapetrack.store.models import (
+    ApiToken,
+    Campaign,
+    CreatorRow,
+    QStashDelivery,
+    ScrapingJob,
+    User,
+    utcnow,
+)
 from scrapetrack.store.prepared import DriverStatements
 from scrapetrack.views import JobView, kept_status, status_text, view_of
 
@@ -287,6 +295,25 @@ class Store:
                 ApiToken.id.in_(list(token_ids)), ApiToken.revoked_at.is_(None))
                 .values(revoked_at=now))
             return int(done.rowcount)  # type: ignore[attr-defined]
+
+    # QStash deliveries ----------------------------------------------------------------------
+    def claim_delivery(self, keys: Sequence[str], expires_at: datetime) -> bool:
+        """Note a delivery as being handled, under each of its keys, until `expires_at`;
+        False (nothing noted) when one of them was noted before and has not expired. Lapsed
+        notes are dropped on the way."""
+        now = utcnow()
+        try:
+            with self.writing() as s:
+                s.execute(delete(QStashDelivery).where(QStashDelivery.expires_at <= now))
+                s.add_all(QStashDelivery(key=key, expires_at=expires_at) for key in keys)
+        except IntegrityError:
+            return False
+        return True
+
+    def release_delivery(self, keys: Sequence[str]) -> None:
+        """Forget a delivery that failed, so QStash's retry of it runs."""
+        with self.writing() as s:
+            s.execute(delete(QStashDelivery).where(QStashDelivery.key.in_(list(keys))))
 
     # campaigns ----------------------------------------------------------------------------
     def create_campaign(self, user_id: str, name: str, description: str | None,

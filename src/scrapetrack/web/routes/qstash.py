@@ -18,7 +18,8 @@ router = APIRouter(tags=["qstash"])
 
 @router.post(PATH, responses={
     **answer(200, {"jobId": JOB_ID, "parked": True}, "The delivery was handled: the job "
-             "advanced (parked: it goes on in the next message), or had nothing to do"),
+             "advanced (parked: it goes on in the next message), or had nothing to do; "
+             "`{\"replayed\": true}` for a copy of a delivery already handled"),
     **errors(400, 401, 413, 422, 503)})
 async def process_scraping(request: Request,
                            runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
@@ -26,8 +27,10 @@ async def process_scraping(request: Request,
     queue = runtime.queue
     if not isinstance(queue, QStashQueue):
         raise Unauthorized("QStash delivery is not enabled: QUEUE_URL is not qstash")
-    message = queue.verify(request.headers.get("upstash-signature"), await request.body())
+    message = queue.verify(request.headers.get("upstash-signature"), await request.body(),
+                           request.headers.get("upstash-message-id"))
     # Their own thread pool: deliveries that wait on Apify never starve the API's threads.
     result: dict[str, Any] = await anyio.to_thread.run_sync(
-        queue.deliver, message, runtime.reap, limiter=request.app.state.qstash_limiter)
+        queue.deliver, message, runtime.reap, runtime.store,
+        limiter=request.app.state.qstash_limiter)
     return result
