@@ -73,6 +73,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.include_router(pages.router)
     app.include_router(qstash.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
     if settings.uses_sandbox and not settings.apify_api_url:
         from scrapetrack.sandbox.app import SANDBOX_RUNS_FILE, create_sandbox_app
 
