@@ -98,7 +98,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     """Run the web app, with an embedded worker unless --no-worker."""
     import uvicorn
 
-    from scrapetrack.serving import GracefulServer
+    from scrapetrack.serving import GracefulServer, bounded_heads
     from scrapetrack.web.app import create_app
 
     overrides: dict[str, Any] = {}
@@ -119,7 +119,10 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
                                            log_config=None, log_level=settings.log_level,
                                            timeout_graceful_shutdown=10, proxy_headers=True,
                                            server_header=False,
-                                           forwarded_allow_ips=settings.forwarded_allow_ips),
+                                           forwarded_allow_ips=settings.forwarded_allow_ips,
+                                           http=bounded_heads(  # type: ignore[arg-type]
+                                               settings.http_head_timeout_seconds,
+                                               settings.max_head_bytes)),
                             on_exit=runtime.hub.close_streams_threadsafe)
     # Once shut down, uvicorn raises again the signal that stopped it; as SystemExit, the
     # runtime below still closes (its last notices sent, its connections returned).

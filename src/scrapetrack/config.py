@@ -90,6 +90,11 @@ class Settings(BaseSettings):
                                                    alias="STREAM_CREDENTIAL_CHECK_SECONDS")
     # Request bodies are small JSON or forms; anything larger is refused before it is read.
     max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
+    # A request's head (request line and headers) must arrive whole within this long, and
+    # be at most this large: a slow or endless head holds no connection (see serving.py).
+    http_head_timeout_seconds: float = Field(default=10.0, gt=0,
+                                             alias="HTTP_HEAD_TIMEOUT_SECONDS")
+    max_head_bytes: int = Field(default=64 * 1024, ge=1024, alias="MAX_HEAD_BYTES")
     # Proxies whose X-Forwarded-Proto/-For uvicorn believes (so cookies get `Secure` behind
     # an HTTPS proxy); uvicorn's own default.
     forwarded_allow_ips: str = Field(default="127.0.0.1", alias="FORWARDED_ALLOW_IPS")

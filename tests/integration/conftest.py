@@ -15,7 +15,7 @@ import pytest
 from scrapetrack.config import Settings
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.runtime import Runtime, build_runtime
-from scrapetrack.serving import serve_in_thread
+from scrapetrack.serving import bounded_heads, serve_in_thread
 from scrapetrack.store.db import make_engine
 from scrapetrack.store.migrate import upgrade
 from scrapetrack.store.models import ScrapingJob
@@ -50,7 +50,8 @@ def start_app(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., 
     def start(**overrides: Any) -> App:
         settings = make_settings(**overrides)
         runtime = build_runtime(settings, migrate=True)
-        server = serve_in_thread(create_app(settings, runtime=runtime))
+        server = serve_in_thread(create_app(settings, runtime=runtime), http=bounded_heads(
+            settings.http_head_timeout_seconds, settings.max_head_bytes))
         stack.append(server)
         apps.append(App(server.__enter__(), runtime))
         return apps[-1]

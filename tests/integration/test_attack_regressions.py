@@ -4,8 +4,11 @@ link that signed a browser in, sessions and streams that outlived their credenti
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import stat
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -235,3 +238,58 @@ def test_revoked_or_removed_credentials_end_their_streams_in_every_process(
     assert not alices.ended.is_set()
     one.runtime.accounts.revoke_all("alice@example.com")
     wait_until(alices.ended.is_set, 20, "the last stream to end")
+
+
+# --- slow and huge request heads -------------------------------------------------------------
+def connect(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    return socket.create_connection((host, int(port)), timeout=30)
+
+
+def answer_of(sock: socket.socket) -> bytes:
+    """What the server sends until it closes the connection."""
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_slow_heads_are_dropped_and_huge_ones_refused(start_app: Callable[..., App]) -> None:
+    """Slowloris: connections that never finish their request head, one header byte at a
+    time, are answered 408 and closed once HTTP_HEAD_TIMEOUT_SECONDS have passed, however
+    many there are, while other clients are served; a head over MAX_HEAD_BYTES is 431."""
+    app = start_app(HTTP_HEAD_TIMEOUT_SECONDS=1, MAX_HEAD_BYTES=8192)
+    assert Settings.model_fields["http_head_timeout_seconds"].default <= 10
+    slow = [connect(app.url) for _ in range(40)]
+    silent = connect(app.url)  # sends nothing at all
+    started = time.monotonic()
+    for sock in slow:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+
+    def dripping() -> bool:  # a byte per connection each round, as slowloris does
+        for sock in slow:
+            with contextlib.suppress(OSError):
+                sock.sendall(b"X")
+        return all(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) for sock in slow)
+
+    assert httpx.get(f"{app.url}/healthz").status_code == 200  # others are served meanwhile
+    wait_until(lambda: _safe(dripping), 30, "every slow connection to be answered")
+    assert time.monotonic() - started >= 1  # none before its time was up
+    for sock in [*slow, silent]:
+        assert answer_of(sock).startswith(b"HTTP/1.1 408 Request Timeout"), sock
+        sock.close()
+
+    huge = connect(app.url)
+    huge.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Fill: " + b"a" * 9000 + b"\r\n\r\n")
+    assert answer_of(huge).startswith(b"HTTP/1.1 431 ")
+    huge.close()
+    fine = httpx.get(f"{app.url}/healthz", headers={"X-Fill": "a" * 4000})
+    assert fine.status_code == 200
+
+
+def _safe(check: Callable[[], bool]) -> bool:
+    try:
+        return check()
+    except BlockingIOError:  # nothing to read yet
+        return False
