@@ -188,14 +188,23 @@ def sandbox(port: Annotated[int, typer.Option()] = 8001,
     import uvicorn
 
     from scrapetrack.sandbox.app import SANDBOX_RUNS_FILE, create_sandbox_app
+    from scrapetrack.sandbox.state import SandboxLimits
+    from scrapetrack.serving import bounded_heads
 
     settings = load_settings()
+    if settings.apify_token is None:
+        fail("set APIFY_TOKEN: the sandbox requires it, and the workers send it")
+    assert settings.apify_token is not None
     typer.echo(f"sandbox on http://{host}:{port} (set APIFY_API_URL to it)")
     uvicorn.run(create_sandbox_app(items_per_second=settings.sandbox_items_per_second,
                                    start_delay_seconds=settings.sandbox_start_delay_seconds,
                                    faults=settings.sandbox_faults,
+                                   token=settings.apify_token.get_secret_value(),
+                                   limits=SandboxLimits(settings.max_target_results),
                                    keep_runs_in=settings.data_dir / SANDBOX_RUNS_FILE),
-                host=host, port=port, log_level="warning")
+                host=host, port=port, log_level="warning", server_header=False,
+                http=bounded_heads(settings.http_head_timeout_seconds,  # type: ignore[arg-type]
+                                   settings.max_head_bytes))
 
 
 @users.command("create")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from pathlib import Path
 
@@ -136,6 +138,15 @@ class Settings(BaseSettings):
         if self.uses_sandbox:
             return f"http://{self.host}:{self.port}/sandbox"
         return "https://api.apify.com"
+
+    def sandbox_token(self) -> str | None:
+        """The token the embedded sandbox requires and the app sends it: derived from
+        SECRET_KEY (see with_secret_key), so every process of one deployment knows it and
+        nobody else does. None when searches go elsewhere (Apify, or APIFY_API_URL)."""
+        if not self.uses_sandbox or self.apify_api_url or self.secret_key is None:
+            return None
+        return hmac.new(self.secret_key.get_secret_value().encode(), b"scrapetrack sandbox",
+                        hashlib.sha256).hexdigest()
 
     def with_secret_key(self) -> Settings:
         """Settings whose SECRET_KEY is set: from the environment, else a file in data_dir."""

@@ -136,7 +136,8 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
         upgrade(store.engine)
     bus = bus or make_bus(settings, store, embedded_worker=embedded_worker)
     publisher = CoalescingPublisher(bus)
-    token = settings.apify_token.get_secret_value() if settings.apify_token else None
+    token = (settings.apify_token.get_secret_value() if settings.apify_token
+             else settings.with_secret_key().sandbox_token())
     provider = provider or ApifyProvider(
         token, settings.resolved_apify_api_url(), max_retries=settings.apify_max_retries,
         request_timeout=timedelta(seconds=settings.apify_timeout_seconds), metrics=metrics)

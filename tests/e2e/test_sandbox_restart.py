@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 
+from scrapetrack.config import load_settings
 from tests.conftest import wait_until
 from tests.e2e.conftest import OURS, SCRAPETRACK, serve
 
@@ -53,12 +54,17 @@ def test_a_search_resumes_its_run_after_serve_restarts(tmp_path: Path) -> None:
         after = wait_until(resumed, 60, "the job to be taken up by the new worker")
         assert after["apifyRunId"] == before["apifyRunId"]  # the same run, not a new one
         # The new process's sandbox knows the run: running still, with what it wrote.
-        run = httpx.get(f"{second.url}/sandbox/v2/actor-runs/{after['apifyRunId']}",
-                        timeout=30)
+        # Asked with the token the app sends it, derived from the deployment's SECRET_KEY.
+        deployment = load_settings(SCRAPETRACK_DATA_DIR=tmp_path / "var", apify_token=None,
+                                   apify_api_url=None).with_secret_key()
+        sandbox = httpx.Client(base_url=f"{second.url}/sandbox", timeout=30, headers={
+            "Authorization": f"Bearer {deployment.sandbox_token()}"})
+        run = sandbox.get(f"/v2/actor-runs/{after['apifyRunId']}")
         assert run.status_code == 200, run.text
         assert run.json()["data"]["status"] == "RUNNING"
         dataset = run.json()["data"]["defaultDatasetId"]
-        items = httpx.get(f"{second.url}/sandbox/v2/datasets/{dataset}/items", timeout=30)
+        items = sandbox.get(f"/v2/datasets/{dataset}/items")
+        sandbox.close()
         assert len(items.json()) == 60
         assert after["itemsRead"] == 60 and after["error"] is None
         assert (after["processedResults"], after["skippedItems"]) == (

@@ -12,13 +12,20 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import update
 
 from scrapetrack.config import Settings
+from scrapetrack.exceptions import ProviderRejected
+from scrapetrack.providers.apify import ApifyProvider
+from scrapetrack.providers.base import RunCaps
+from scrapetrack.sandbox import create_sandbox_app
+from scrapetrack.sandbox.state import SandboxLimits
 from scrapetrack.service import SearchRequest
+from scrapetrack.serving import serve_in_thread
 from scrapetrack.store.models import ApiToken, utcnow
 from tests.conftest import sign_in_by_link, wait_until
 from tests.integration.conftest import App
@@ -293,3 +300,80 @@ def _safe(check: Callable[[], bool]) -> bool:
         return check()
     except BlockingIOError:  # nothing to read yet
         return False
+
+
+# --- the embedded sandbox --------------------------------------------------------------------
+TIKTOK_RUNS = "/sandbox/v2/acts/apidojo~tiktok-scraper/runs"
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_the_embedded_sandbox_needs_the_apps_token_and_has_limits(
+        start_app: Callable[..., App]) -> None:
+    """In sandbox mode the app mounts the sandbox at /sandbox: a stranger gets 401; the
+    token the app itself sends (derived from SECRET_KEY) works; a run writes at most
+    MAX_TARGET_RESULTS items, whatever it asks."""
+    app = start_app(apify_api_url=None, apify_token=None, MAX_TARGET_RESULTS=500)
+    token = app.runtime.settings.with_secret_key().sandbox_token()
+    assert token
+    run_input = {"keywords": ["yoga"], "maxItems": 1_000_000}
+    stranger = httpx.post(f"{app.url}{TIKTOK_RUNS}", json=run_input)
+    assert stranger.status_code == 401, stranger.text
+    assert stranger.json()["error"]["type"] == "token-not-provided"
+    wrong = httpx.post(f"{app.url}{TIKTOK_RUNS}", json=run_input,
+                       headers={"Authorization": "Bearer not-it"})
+    assert wrong.status_code == 401
+    started = httpx.post(f"{app.url}{TIKTOK_RUNS}", json=run_input, params={
+        "maxItems": 1_000_000}, headers={"Authorization": f"Bearer {token}"})
+    assert started.status_code == 201, started.text
+    assert started.json()["data"]["options"]["maxItems"] == 500
+    # apify-client with that token, as the app's worker sends it, is let in.
+    provider = ApifyProvider(token, f"{app.url}/sandbox", max_retries=0)
+    run = provider.start("apidojo~tiktok-scraper", {"keywords": ["yoga"]}, RunCaps(5))
+    assert provider.get_run(run.run_id).run_id == run.run_id
+    with pytest.raises(ProviderRejected):
+        ApifyProvider(None, f"{app.url}/sandbox", max_retries=0).start(
+            "apidojo~tiktok-scraper", {"keywords": ["yoga"]})
+
+class MadeOn:
+    """A run's item factory that notes which thread makes each item."""
+
+    def __init__(self, factory: Any) -> None:
+        self.factory = factory
+        self.threads: set[str] = set()
+
+    def item(self, index: int) -> dict[str, Any]:
+        self.threads.add(threading.current_thread().name)
+        return dict(self.factory.item(index))
+
+
+def test_a_sandbox_holds_runs_and_items_within_its_limits() -> None:
+    """At most max_live_runs going at once (then 402, as Apify answers an account at its
+    limit), finished runs forgotten after forget_after_seconds, and items made on a
+    thread, never on the event loop that answers everyone."""
+    now = [0.0]
+    app = create_sandbox_app(items_per_second=10.0, start_delay_seconds=0.0,
+                             clock=lambda: now[0], token="t0ken",
+                             limits=SandboxLimits(max_run_items=100, max_live_runs=2,
+                                                  forget_after_seconds=60))
+    state = app.state.sandbox  # type: ignore[attr-defined]
+    with serve_in_thread(app, lifespan=False) as url:
+        client = httpx.Client(base_url=url, headers={"Authorization": "Bearer t0ken"})
+        path = "/v2/acts/apidojo~tiktok-scraper/runs"
+        first, second = (client.post(path, json={"keywords": [k], "maxItems": 50}).json()
+                         ["data"] for k in ("yoga", "hiit"))
+        third = client.post(path, json={"keywords": ["pilates"], "maxItems": 50})
+        assert third.status_code == 402
+        assert third.json()["error"]["type"] == "actor-memory-limit-exceeded"
+        now[0] = 10.0  # every run has written its 50 items and finished
+        made = MadeOn(state.run(first["id"]).factory)
+        state.run(first["id"]).factory = made
+        items = client.get(f"/v2/datasets/{first['defaultDatasetId']}/items")
+        assert len(items.json()) == 50
+        assert made.threads and not any(name.startswith("uvicorn-") for name in made.threads)
+        assert client.post(path, json={"keywords": ["pilates"]}).status_code == 201
+        now[0] = 100.0  # more than a minute after they finished
+        assert client.post(path, json={"keywords": ["barre"]}).status_code == 201
+        assert client.get(f"/v2/actor-runs/{first['id']}").status_code == 404
+        assert client.get(f"/v2/datasets/{second['defaultDatasetId']}").status_code == 404
+        assert len(state.runs) == 1 and state.runs_started == 4
+        client.close()

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import gzip
 import hashlib
+import hmac
 import json
 import socket
 import struct
@@ -38,7 +39,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from scrapetrack.sandbox.faults import STATUS, Family, Fault, FaultCounter, FaultPlan
 from scrapetrack.sandbox.persist import RunFile
 from scrapetrack.sandbox.resources import dataset_json, error_json, run_json, stable_id
-from scrapetrack.sandbox.state import Caps, Clock, SandboxError, SandboxRun, SandboxState
+from scrapetrack.sandbox.state import (
+    NO_LIMITS,
+    Caps,
+    Clock,
+    SandboxError,
+    SandboxLimits,
+    SandboxRun,
+    SandboxState,
+)
 
 # Where the embedded sandbox keeps its runs, in the data folder (var/).
 SANDBOX_RUNS_FILE = "sandbox-runs.json"
@@ -64,7 +73,8 @@ _NON_OBJECTS: tuple[Any, ...] = (None, "not an object", 42, ["a", "list"])
 def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: float = 1.5,
                        clock: Clock = time.monotonic, token: str | None = None,
                        faults: FaultPlan | str | None = None,
-                       keep_runs_in: Path | None = None) -> ASGIApp:
+                       keep_runs_in: Path | None = None,
+                       limits: SandboxLimits = NO_LIMITS) -> ASGIApp:
     """Build a sandbox with its own in-memory state.
 
     `items_per_second` and `start_delay_seconds` are the default pace of every run (a run's
@@ -72,13 +82,15 @@ def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: f
     a fake one. With `token` set, requests must carry it, like the real API; without, any or
     no token is accepted. `faults` is the sandbox-wide fault plan, or its spec (the value of
     `SANDBOX_FAULTS`); a bad spec raises `FaultSpecError` here, before anything is served.
+    A sandbox others can reach is served with `limits` (see SandboxLimits) and a token.
     """
     plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
     if keep_runs_in is not None:
         clock = time.time  # the runs' times must mean the same after a restart
     state = SandboxState(items_per_second=items_per_second,
                          start_delay_seconds=start_delay_seconds, clock=clock, faults=plan,
-                         keep=RunFile(keep_runs_in) if keep_runs_in is not None else None)
+                         keep=RunFile(keep_runs_in) if keep_runs_in is not None else None,
+                         limits=limits)
     api = _Api(state)
     routes = [
         *(Route(f"/v2/{kind}/{actor}/runs", api.start_run, methods=["POST"])
@@ -161,7 +173,8 @@ class _Api:
         dataset_id = request.path_params["dataset_id"]
 
         async def respond() -> Response:
-            return _items_response(request, self.state.dataset(dataset_id), self.state.clock())
+            return await _items_response(request, self.state.dataset(dataset_id),
+                                         self.state.clock())
 
         return await self._answer(request, "items", self.state.dataset_faults(dataset_id),
                                   respond)
@@ -170,7 +183,7 @@ class _Api:
         run_id = request.path_params["run_id"]
 
         async def respond() -> Response:
-            return _items_response(request, self.state.run(run_id), self.state.clock())
+            return await _items_response(request, self.state.run(run_id), self.state.clock())
 
         return await self._answer(request, "items", self.state.run_faults(run_id), respond)
 
@@ -208,7 +221,9 @@ class _Api:
             await asyncio.sleep(min(_POLL_SECONDS, remaining))
 
 
-def _items_response(request: Request, run: SandboxRun, now: float) -> Response:
+async def _items_response(request: Request, run: SandboxRun, now: float) -> Response:
+    """A page of the dataset, its items made and encoded on a thread: a large page never
+    holds up the other requests."""
     query = request.query_params
     if query.get("format", "json") != "json":
         raise SandboxError(400, "invalid-parameter", "The sandbox serves only format=json")
@@ -216,17 +231,24 @@ def _items_response(request: Request, run: SandboxRun, now: float) -> Response:
     limit = _int_param(request, "limit")
     desc = _bool_param(request, "desc")
     clean = _bool_param(request, "clean")
+    skip_hidden = clean or _bool_param(request, "skipHidden")
+    skip_empty = clean or _bool_param(request, "skipEmpty")
     available = run.produced(now)
     stop = available if limit is None else min(available, offset + limit)
-    if desc:  # newest first: offset counts from the end
-        rows = list(reversed(run.items(0, available)))[offset:stop]
-    else:
-        rows = run.items(offset, stop) if offset < stop else []
-    scanned = len(rows)
-    if clean or _bool_param(request, "skipHidden"):
-        rows = [{k: v for k, v in row.items() if not k.startswith("#")} for row in rows]
-    if clean or _bool_param(request, "skipEmpty"):
-        rows = [row for row in rows if row]
+
+    def page() -> tuple[int, bytes]:
+        if desc:  # newest first: offset counts from the end
+            rows = list(reversed(run.items(0, available)))[offset:stop]
+        else:
+            rows = run.items(offset, stop) if offset < stop else []
+        scanned = len(rows)
+        if skip_hidden:
+            rows = [{k: v for k, v in row.items() if not k.startswith("#")} for row in rows]
+        if skip_empty:
+            rows = [row for row in rows if row]
+        return scanned, bytes(JSONResponse(rows).body)
+
+    scanned, body = await asyncio.to_thread(page)
     headers = {
         # Like Apify, the total is the dataset's (lagging) itemCount, not what was just read.
         "X-Apify-Pagination-Total": str(run.item_count(now)),
@@ -235,7 +257,7 @@ def _items_response(request: Request, run: SandboxRun, now: float) -> Response:
         "X-Apify-Pagination-Count": str(scanned),
         "X-Apify-Pagination-Desc": "true" if desc else "false",
     }
-    return JSONResponse(rows, headers=headers)
+    return Response(body, media_type="application/json", headers=headers)
 
 
 def _status_answer(fault: Fault) -> Response:
@@ -390,14 +412,16 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 class _TokenCheck:
     """Answers 401 like Apify when the expected token is missing (header or ?token=)."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: Starlette, token: str) -> None:
         self.app, self.token = app, token
+        self.state = app.state  # the sandbox's, as for an app without a token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             request = Request(scope)
             given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-            if (given or request.query_params.get("token")) != self.token:
+            given_token = given or request.query_params.get("token") or ""
+            if not hmac.compare_digest(given_token.encode(), self.token.encode()):
                 body: dict[str, Any] = error_json(
                     "user-or-token-not-found" if given else "token-not-provided",
                     "User was not found or authentication token is not valid")

@@ -11,11 +11,13 @@ sandbox saw and what it broke, for tests and figures.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import re
 import secrets
 import string
+import threading
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -255,6 +257,8 @@ class SandboxRun:
     aborted_at: float | None = None
     run_input: dict[str, Any] = field(default_factory=dict)  # kept: it rebuilds the run
     _items: list[dict[str, Any]] = field(default_factory=list)
+    # Items are made off the event loop, by more than one request at a time.
+    _making: threading.Lock = field(default_factory=threading.Lock)
 
     def to_json(self) -> dict[str, Any]:
         """What rebuilds the run after a restart: item i is a function of its plan, so its
@@ -314,23 +318,41 @@ class SandboxRun:
 
     def items(self, start: int, stop: int) -> list[dict[str, Any]]:
         """Items [start, stop) of the dataset, generated on first need and kept."""
-        while len(self._items) < stop:
-            self._items.append(self.factory.item(len(self._items)))
-        return self._items[start:stop]
+        with self._making:
+            while len(self._items) < stop:
+                self._items.append(self.factory.item(len(self._items)))
+            return self._items[start:stop]
 
     def wall(self, clock_time: float) -> datetime:
         return self.started_at + timedelta(seconds=clock_time - self.started)
 
 
-class SandboxState:
-    """Every run and dataset the sandbox knows, in memory, for the life of the app.
+@dataclass(frozen=True, slots=True)
+class SandboxLimits:
+    """What a served sandbox holds at most, whoever asks: the items one run writes (a larger
+    maxItems or input is cut to it), the runs going at once (one more is refused with 402
+    actor-memory-limit-exceeded, as Apify refuses an account at its limit), and how long a
+    finished run is kept (then it is forgotten, and answers 404 as an expired one does)."""
 
-    Only the app's event loop touches it, so it needs no lock; tests read the counters.
+    max_run_items: int | None = 10_000
+    max_live_runs: int | None = 200
+    forget_after_seconds: float | None = 3600.0
+
+
+NO_LIMITS = SandboxLimits(None, None, None)
+
+
+class SandboxState:
+    """Every run and dataset the sandbox knows, in memory, while it is kept.
+
+    Only the app's event loop changes it, so it needs no lock (a run's items, made on a
+    thread, have their own); tests read the counters.
     """
 
     def __init__(self, *, items_per_second: float, start_delay_seconds: float,
                  clock: Clock, faults: FaultPlan | None = None,
-                 keep: RunFile | None = None) -> None:
+                 keep: RunFile | None = None, limits: SandboxLimits = NO_LIMITS) -> None:
+        self.limits = limits
         self.items_per_second = items_per_second
         self.start_delay_seconds = start_delay_seconds
         self.clock = clock
@@ -340,6 +362,7 @@ class SandboxState:
         self._shared = self.faults.counter()
         self._runs: dict[str, SandboxRun] = {}
         self._by_dataset: dict[str, SandboxRun] = {}
+        self._started = 0
         # A start that a run's own rule fails creates no run, so until one does, that rule's
         # counter lives here, keyed by the request (the client's retries send the same one).
         self._starting: dict[str, FaultCounter] = {}
@@ -359,7 +382,7 @@ class SandboxState:
     @property
     def runs_started(self) -> int:
         """Runs begun: a client retrying a start must not have paid for a second one."""
-        return len(self._runs)
+        return self._started
 
     def plan(self, actor_id: str, run_input: dict[str, Any], *,
              caps: Caps | None = None) -> RunPlan:
@@ -367,6 +390,9 @@ class SandboxState:
         if not _KNOWN_ACTOR.search(actor_id):
             raise SandboxError(404, "record-not-found",
                                f"Actor with ID or name '{actor_id}' was not found")
+        caps = caps or Caps()
+        if (most := self.limits.max_run_items) is not None:
+            caps = dataclasses.replace(caps, max_items=min(caps.max_items or most, most))
         return RunPlan.from_input(actor_id, run_input, items_per_second=self.items_per_second,
                                   start_delay=self.start_delay_seconds,
                                   caps=caps, faults=self.faults)
@@ -376,6 +402,13 @@ class SandboxState:
               start_key: str | None = None) -> SandboxRun:
         if plan is None:
             plan = self.plan(actor_id, run_input, caps=caps)
+        now = self.clock()
+        self._forget_finished(now)
+        live = sum(1 for run in self._runs.values() if not run.status(now).finished)
+        if self.limits.max_live_runs is not None and live >= self.limits.max_live_runs:
+            raise SandboxError(402, "actor-memory-limit-exceeded",
+                               f"By launching this job you will exceed the sandbox's limit "
+                               f"of {self.limits.max_live_runs} runs at once")
         counter = self._starting.pop(start_key, None) if start_key else None
         if counter is None and plan.faults.rules:
             counter = plan.faults.counter()
@@ -384,12 +417,27 @@ class SandboxState:
                          started_at=datetime.now(UTC), input_len=input_len, faults=counter,
                          run_input=run_input)
         self._add(run)
+        self._started += 1
         return run
 
     def _add(self, run: SandboxRun) -> None:
         self._runs[run.id] = run
         self._by_dataset[run.dataset_id] = run
         self._save()
+
+    def _forget_finished(self, now: float) -> None:
+        """Drop the runs that finished longer than forget_after_seconds ago, with their
+        items."""
+        keep_for = self.limits.forget_after_seconds
+        if keep_for is None:
+            return
+        gone = [run for run in self._runs.values()
+                if run.status(now).finished and now - run.ended_at() > keep_for]
+        for run in gone:
+            del self._runs[run.id]
+            del self._by_dataset[run.dataset_id]
+        if gone:
+            self._save()
 
     def _save(self) -> None:
         if self._keep is not None:
@@ -409,6 +457,7 @@ class SandboxState:
                          run_input=run_input)
         self._runs[run.id] = run
         self._by_dataset[run.dataset_id] = run
+        self._started += 1
 
     def start_faults(self, start_key: str, plan: RunPlan) -> FaultCounter | None:
         """The counter of a run's own rules for a start request not yet answered."""

@@ -76,10 +76,12 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
     if settings.uses_sandbox and not settings.apify_api_url:
         from scrapetrack.sandbox.app import SANDBOX_RUNS_FILE, create_sandbox_app
+        from scrapetrack.sandbox.state import SandboxLimits
 
         app.mount("/sandbox", create_sandbox_app(
             items_per_second=settings.sandbox_items_per_second,
             start_delay_seconds=settings.sandbox_start_delay_seconds,
-            faults=settings.sandbox_faults,
+            faults=settings.sandbox_faults, token=settings.sandbox_token(),
+            limits=SandboxLimits(max_run_items=settings.max_target_results),
             keep_runs_in=settings.data_dir / SANDBOX_RUNS_FILE))
     return app
