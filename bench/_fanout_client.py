@@ -105,7 +105,8 @@ class SSEConn(Conn):
 
 
 class PollConn(Conn):
-    """The seed's browser: one keep-alive connection asking for the status every period."""
+    """The original design's browser: one keep-alive connection asking for the status every
+    period."""
 
     recording = False
 

@@ -89,7 +89,7 @@ def trace(runtime: Any, path: Path) -> None:
 
     out = path.open("a", buffering=1)
     bus, hub, store = runtime.bus, runtime.hub, runtime.store
-    listen, read, absorb = bus.listen, store.job_views, hub._absorb
+    listen, read, absorb = bus.listen, store.job_views, hub._update_state
 
     async def traced_listen(deliver: Any) -> None:
         def traced(item: Any) -> None:
@@ -110,7 +110,7 @@ def trace(runtime: Any, path: Path) -> None:
 
     setattr(bus, "listen", traced_listen)  # noqa: B010 - instance attributes, not methods
     setattr(store, "job_views", traced_read)  # noqa: B010
-    setattr(hub, "_absorb", traced_absorb)  # noqa: B010
+    setattr(hub, "_update_state", traced_absorb)  # noqa: B010
 
 
 def build_app(args: argparse.Namespace, stats: Stats) -> tuple[Any, Any]:

@@ -6,7 +6,7 @@ For N in 10, 100, 1,000 and 5,000 it measures, each on a fresh server:
            here that writes with `Store.update_owned` and publishes through the worker's
            `CoalescingPublisher` on the bus the web process listens to (Redis when it answers
            at 127.0.0.1:6379, as `EVENT_BUS=auto` picks with REDIS_URL; else the poll bus);
-  * poll:  the seed's design on the same server: N clients each polling
+  * poll:  the original design's design on the same server: N clients each polling
            `GET /api/scraping/tiktok?jobId=` every 3 s on a keep-alive connection;
   * bare:  DESIGN.md's baseline, a bare ASGI loop writing one pre-encoded frame to every
            connection's `send` 10 times a second, no framework, no database.
@@ -65,11 +65,12 @@ from bench._summary import record  # noqa: E402
 
 SERVER_CORE, CLIENT_CORE = 0, 1
 TICK_HZ = 10.0  # the job's changes per second, and the hub's most reads per second
-POLL_PERIOD = 3.0  # the seed's browser
+POLL_PERIOD = 3.0  # the original design's browser
 REDIS_URL = "redis://127.0.0.1:6379/0"
 DESIGNS = ("bare", "push", "poll")
 DISTURBED_PCT = 15.0  # flag a case when others took more of the server's core than this
-LABELS = {"bare": "bare ASGI loop", "push": "push (SSE)", "poll": "seed polling 3 s"}
+LABELS = {"bare": "bare ASGI loop", "push": "push (SSE)",
+          "poll": "polling as originally designed 3 s"}
 
 
 # The job and its driver ------------------------------------------------------------------
@@ -577,13 +578,14 @@ def targets(results: list[Result], plan: Plan) -> tuple[list[str], bool]:
              if ("push", n) in by and ("poll", n) in by]
     # CPU is read in nanoseconds (schedstat), each the median of its runs: "below" is below.
     below = check(bool(pairs) and all(p.cpu_per_min < q.cpu_per_min for p, q in pairs),
-                  "push CPU below seed polling at every count: " + ", ".join(
+                  "push CPU below polling as originally designed at every count: " + ", ".join(
                       f"{p.n:,}: {p.cpu_per_min:.2f} vs {q.cpu_per_min:.2f} s/min"
                       for p, q in pairs))
     if pairs:  # the count where push comes closest to (or above) polling
         p, q = max(pairs, key=lambda pq: pq[0].cpu_per_min / pq[1].cpu_per_min
                    if pq[1].cpu_per_min else float("inf"))
-        record("fanout", f"push CPU vs seed polling, worst count ({p.n:,} watchers)",
+        record("fanout", "push CPU vs polling as originally designed, worst count "
+               f"({p.n:,} watchers)",
                f"{p.cpu_per_min:.2f} s/min", f"{q.cpu_per_min:.2f} s/min (polling)",
                p.cpu_per_min / q.cpu_per_min if q.cpu_per_min else None,
                "below polling at every count", below)

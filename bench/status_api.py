@@ -1,4 +1,5 @@
-"""Status API: requests per second of the seed's status route against the same app's /healthz.
+"""Status API: requests per second of the original design's status route against the same
+app's /healthz.
 
 One web process (the product's app, `_fanout_server --mode app`, pinned to core 0, SQLite) and a
 closed-loop load client here, pinned to core 1: C keep-alive HTTP/1.1 connections, each sending

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from scrapetrack.exceptions import InputError, NotFound, Unauthorized
 from scrapetrack.jobs import JobRecord
 from scrapetrack.store.models import ApiToken, User, utcnow
-from scrapetrack.store.repository import Later, Store
+from scrapetrack.store.repository import DeferWrite, Store
 
 TOKEN_PREFIX = "st_"
 OWNER_EMAIL = "owner@localhost"
@@ -111,10 +111,10 @@ class Accounts:
         return Principal(found[0], (found[1],))
 
     def job_state(self, token: str, job_id: str,
-                  later: Later | None = None) -> JobRecord | None:
+                  later: DeferWrite | None = None) -> JobRecord | None:
         """An API token's owner's job (None if they have no such job), checked together:
-        what the seed's status pollers ask for, in one query (see Store.job_state_for_token
-        for `later`)."""
+        what the original design's status pollers ask for, in one query (see
+        Store.job_state_for_token for `later`)."""
         live, job = self.store.job_state_for_token(hash_token(token), job_id, utcnow(), later)
         if not live:
             raise Unauthorized("Invalid or revoked token")

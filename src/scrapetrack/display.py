@@ -21,7 +21,7 @@ from rich.text import Text
 
 
 def status_text(job: dict[str, Any]) -> str:
-    """The page's words for where a job is (the seed's texts)."""
+    """The page's words for where a job is (the original design's texts)."""
     status = job["status"]
     if status == "pending":
         return "Starting search..."

@@ -105,7 +105,8 @@ class JobRecord(Protocol):
 
 
 class Stage(enum.StrEnum):
-    """The seed's similar-creators stages, in order; keyword jobs use them too for display."""
+    """The original design's similar-creators stages, in order; keyword jobs use them too for
+    display."""
 
     INITIALIZING = "initializing"
     FETCHING_PROFILE = "fetching_profile"
@@ -126,7 +127,7 @@ def keyword_progress(processed: int, target: int) -> int:
 
 
 def stage_progress(stage: Stage, done: int = 0, total: int = 0) -> int:
-    """The seed's stage percentage, finer within a stage where the work is countable."""
+    """The original design's stage percentage, finer within a stage where the work is countable."""
     index = STAGES.index(stage)
     base = math.floor(index * 100 / (len(STAGES) - 1))
     if stage is Stage.COMPLETED:

@@ -1,4 +1,4 @@
-"""QStash as the queue (QUEUE_URL=qstash): the seed's serverless delivery, done right.
+"""QStash as the queue (QUEUE_URL=qstash): the original design's serverless delivery, done right.
 
 Creating a job publishes `{"jobId": ...}` to `${PUBLIC_URL}/api/qstash/process-scraping`;
 QStash POSTs it back, signed. A delivery advances its job for at most the time budget, parks

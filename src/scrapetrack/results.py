@@ -6,8 +6,8 @@ import csv
 import io
 from collections.abc import Iterable
 
+from scrapetrack.serializers import creator_json
 from scrapetrack.store.models import CreatorRow
-from scrapetrack.views import creator_json
 
 COLUMNS = ("platform", "handle", "displayName", "followers", "engagementRate", "bio",
            "profileUrl", "avatarUrl", "matchedKeyword", "similarityScore", "similarityReason")

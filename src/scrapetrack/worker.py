@@ -125,7 +125,7 @@ class JobRunner:
             return self.store.claim(job_id, self.worker_id, now, stale)
 
         try:
-            job = self._patiently(claim)
+            job = self._retry_store_write(claim)
         except StoreUnavailable as exc:
             log.warning("job %s not claimed, the reaper will queue it again: %s", job_id,
                         exc.message)
@@ -174,7 +174,7 @@ class JobRunner:
         progress = 100 if outcome.status is Status.COMPLETED else None
         news = self._take_news(job)
         try:
-            finished = self._patiently(lambda: self.store.finish(
+            finished = self._retry_store_write(lambda: self.store.finish(
                 job_id, outcome.status, error=outcome.error, worker_id=self.worker_id,
                 progress=progress, values=news))
         except StoreUnavailable as exc:  # its heartbeat goes stale; the reaper takes it on
@@ -254,7 +254,7 @@ class JobRunner:
         if self.stop.is_set():
             self._hand_back(job)
             raise LostJob()
-        self._mind_the_budget(job, idle_seconds=0.0)
+        self._park_if_out_of_time(job, idle_seconds=0.0)
         if heartbeat and not self.store.heartbeat(job.id, self.worker_id):
             raise LostJob()
 
@@ -275,7 +275,7 @@ class JobRunner:
             if self.stop.is_set():
                 self._hand_back(job)
                 raise LostJob()
-            self._mind_the_budget(job, idle_seconds=self.clock() - cursor.last_news)
+            self._park_if_out_of_time(job, idle_seconds=self.clock() - cursor.last_news)
             try:
                 outcome, more = self._step(job, run_id, dataset_id, cursor, on_page)
             except (ProviderUnavailable, StoreUnavailable) as exc:
@@ -378,7 +378,7 @@ class JobRunner:
             self.note_run(job, self.provider.get_run(run_id))
         return Outcome(Status.COMPLETED)
 
-    def _patiently(self, write: Callable[[], T]) -> T:
+    def _retry_store_write(self, write: Callable[[], T]) -> T:
         """A short write, tried again through a database blip (a restart, a full pool) for
         up to the heartbeat timeout before the reaper's slower path takes over."""
         deadline = self.clock() + self.settings.heartbeat_timeout_seconds
@@ -413,7 +413,7 @@ class JobRunner:
             except QueueUnavailable as exc:  # it is pending: the reaper queues it later
                 log.warning("job %s handed back but not queued yet: %s", job.id, exc.message)
 
-    def _mind_the_budget(self, job: ScrapingJob, idle_seconds: float) -> None:
+    def _park_if_out_of_time(self, job: ScrapingJob, idle_seconds: float) -> None:
         """Past its delivery's deadline a job is parked, to go on in the next delivery."""
         deadline = self._budgets.get(job.id, Budget()).deadline
         if deadline is not None and self.clock() >= deadline:

@@ -19,8 +19,8 @@ from scrapetrack.events.base import RESYNC, Notice
 from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.events.hub import Hub, Watcher
 from scrapetrack.jobs import Status
+from scrapetrack.serializers import view_of
 from scrapetrack.store.models import utcnow
-from scrapetrack.views import view_of
 from tests.conftest import until
 from tests.contract.conftest import Case
 

@@ -80,7 +80,7 @@ def wait_for_job(client: httpx.Client, job: dict[str, Any], timeout: float = 60,
     def ended() -> dict[str, Any] | None:
         if meanwhile is not None:
             meanwhile()
-        # /api/jobs/{id}: the seed's route shows a cancelled job as an error.
+        # /api/jobs/{id}: the original design's route shows a cancelled job as an error.
         response = client.get(f"/api/jobs/{job['id']}")
         assert response.status_code == 200, response.text
         seen.append(response.json())

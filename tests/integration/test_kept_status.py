@@ -1,5 +1,5 @@
-"""The status JSON a job's writer keeps beside each version (`Store._restate`), on SQLite and
-PostgreSQL: every write keeps the one of its version, streams send it as kept, and a row
+"""The status JSON a job's writer keeps beside each version (`Store._save_status_json`), on
+SQLite and PostgreSQL: every write keeps the one of its version, streams send it as kept, and a row
 without one for its version (from before revision 0003, or changed by an older release) is
 rendered from the row instead."""
 
@@ -12,10 +12,10 @@ from sqlalchemy import update
 
 from scrapetrack.creators import Creator
 from scrapetrack.jobs import Status
+from scrapetrack.serializers import JobView, job_status, status_payload, status_text
 from scrapetrack.store.migrate import alembic_config, upgrade
 from scrapetrack.store.models import utcnow
 from scrapetrack.store.repository import JOBS, Store
-from scrapetrack.views import JobView, job_status, status_payload, status_text
 from tests.integration.conftest import new_job
 
 

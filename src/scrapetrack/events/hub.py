@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from scrapetrack.events.base import Bus, Notice, _Resync
 from scrapetrack.events.drive import drive
 from scrapetrack.jobs import TERMINAL
+from scrapetrack.serializers import JobView
 from scrapetrack.store.models import utcnow
 from scrapetrack.store.repository import Store
-from scrapetrack.views import JobView
 
 if TYPE_CHECKING:
     from scrapetrack.metrics import Metrics
@@ -159,7 +159,7 @@ class Hub:
         self._dirty_campaigns: set[str] = set()
         self._full_read = True
         self._wake = asyncio.Event()
-        self._poked = False
+        self._read_requested = False
         self._last_read = -math.inf  # loop time of the last read
         self._next_poll = math.inf  # loop time of the next safety poll (set by _run)
         self._tasks: list[asyncio.Task[None]] = []
@@ -208,7 +208,7 @@ class Hub:
         if self._closed:
             watcher.close()
             return
-        self._absorb(snapshot)
+        self._update_state(snapshot)
         state = self._jobs[snapshot.id]
         watcher.offer(snapshot.id, state.version, state.job_frame, state.terminal)
         if state.terminal and watcher.seen.get(snapshot.id, 0) >= state.version:
@@ -224,13 +224,13 @@ class Hub:
             watcher.close()
             return
         for view in snapshot:
-            self._absorb(view)
+            self._update_state(view)
         for state_id, state in self._jobs.items():
             if state.campaign_id == campaign_id:
                 watcher.offer(state_id, state.version, self._campaign_frame(state), False)
         if first:  # a job created between the snapshot and now must not wait for a poll
             self._dirty_campaigns.add(campaign_id)
-            self._poke()
+            self._request_read()
 
     def unwatch(self, watcher: Watcher) -> None:
         for groups in (self._job_watchers, self._campaign_watchers):
@@ -254,17 +254,17 @@ class Hub:
             self._dirty.add(item.job_id)
         else:  # RESYNC: we may have missed notices
             self._full_read = True
-        self._poke()
+        self._request_read()
 
-    def _poke(self) -> None:
+    def _request_read(self) -> None:
         """There is something to read (a notice, a RESYNC, a new campaign watcher): read it
         at once when the store is a local file and the rate cap allows, else wake the loop."""
-        self._poked = True
+        self._read_requested = True
         if (self.store.local and self._loop is not None
                 and self._loop.time() - self._last_read >= self.min_interval):
             # A SQLite read of a few rows takes tens of µs from a local file, and WAL readers
             # never wait for writers: here, it saves the change a second turn of the loop.
-            self._poked = False
+            self._read_requested = False
             self._read_local()
         else:
             self._wake.set()
@@ -289,19 +289,19 @@ class Hub:
                 await self._wake.wait()
                 self._wake.clear()
                 now = loop.time()
-                poked, self._poked = self._poked, False
+                requested, self._read_requested = self._read_requested, False
                 if now >= next_ping:
                     next_ping = now + self.heartbeat_seconds
                     self._ping_all()
                 if now >= self._next_poll:
                     self._full_read = True
                     self._next_poll = now + self.bus.safety_poll_seconds
-                    if not poked and now - self._last_read < SAFETY_DEFER_SECONDS:
+                    if not requested and now - self._last_read < SAFETY_DEFER_SECONDS:
                         # Notices are flowing: the next one's read covers every watched job
                         # instead, so the safety poll costs no query of its own.
                         self._next_poll = now + SAFETY_DEFER_SECONDS
                         continue
-                elif not poked:
+                elif not requested:
                     armed = math.nan  # woken a little early (timers round): arm it again
                     continue
                 # At most max_hz reads a second: notices arriving meanwhile coalesce.
@@ -342,7 +342,7 @@ class Hub:
         log.exception("the hub could not read job states")
         self._full_read = True
 
-    def _take(self) -> _Read | None:
+    def _next_read(self) -> _Read | None:
         """What to read next: what changed, or everything watched after a RESYNC or a
         safety poll (then `full`); None when there is nothing to read."""
         assert self._loop is not None
@@ -361,7 +361,7 @@ class Hub:
         return _Read(job_ids, campaign_ids, full, self._loop.time())
 
     def _read_local(self) -> None:
-        if (read := self._take()) is not None:
+        if (read := self._next_read()) is not None:
             try:
                 self._deliver_rows(read, self.store.job_views(read.job_ids, read.campaign_ids))
             except Exception:
@@ -369,7 +369,7 @@ class Hub:
 
     async def _read_remote(self) -> None:
         """A network round trip: on a thread of its own, one read at a time."""
-        if (read := self._take()) is not None:
+        if (read := self._next_read()) is not None:
             assert self._loop is not None
             try:
                 self._deliver_rows(read, await self._loop.run_in_executor(
@@ -383,9 +383,9 @@ class Hub:
             self._next_poll = read.started + self.bus.safety_poll_seconds
         self.reads += 1
         for view in views:
-            self._absorb(view, broadcast=True)
+            self._update_state(view, broadcast=True)
 
-    def _absorb(self, view: JobView, broadcast: bool = False) -> None:
+    def _update_state(self, view: JobView, broadcast: bool = False) -> None:
         """Keep the newer of what we hold and `view`; on news, deliver it to its watchers."""
         known = self._jobs.get(view.id)
         if known is not None and known.version >= view.version:

@@ -1,4 +1,5 @@
-"""Similar-creators search: the seed's stages, each one real, each resumable from the row.
+"""Similar-creators search: the original design's stages, each one real, each resumable from
+the row.
 
     stage              progress  what happens
     initializing        0        the job is claimed

@@ -113,7 +113,7 @@ class Campaign(Base):
 
 
 class ScrapingJob(Base):
-    """The seed's scraping_jobs, plus what a worker needs to resume after any crash."""
+    """The original design's scraping_jobs, plus what a worker needs to resume after any crash."""
 
     __tablename__ = "scraping_jobs"
     __table_args__ = (Index("ix_scraping_jobs_status_heartbeat", "status", "heartbeat_at"),)

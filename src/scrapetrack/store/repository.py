@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
+from scrapetrack.serializers import JobView, kept_status, status_text, view_of
 from scrapetrack.store.db import reader, writer
 from scrapetrack.store.models import (
     ApiToken,
@@ -45,10 +46,9 @@ from scrapetrack.store.models import (
     utcnow,
 )
 from scrapetrack.store.prepared import DriverStatements
-from scrapetrack.views import JobView, kept_status, status_text, view_of
 
 # Runs a write elsewhere (a thread), for a caller that must not wait on the write lock.
-Later = Callable[[Callable[[], None]], object]
+DeferWrite = Callable[[Callable[[], None]], object]
 CHUNK = 500  # ids per IN (...) list
 ACTIVE = [status.value for status in Status if not status.terminal]
 RATE_WINDOW = timedelta(minutes=1)
@@ -183,9 +183,9 @@ class Store:
         return User(id=row.id, email=row.email, created_at=row.created_at), row.token_id
 
     def job_state_for_token(self, token_hash: str, job_id: str, now: datetime,
-                            later: Later | None = None) -> tuple[bool, JobRecord | None]:
-        """The seed's status poll in one statement: whether the API token is live, and its
-        owner's job `job_id` as a plain row (None when they have no such job). With `later`,
+                            later: DeferWrite | None = None) -> tuple[bool, JobRecord | None]:
+        """The original design's status poll in one statement: whether the API token is live,
+        and its owner's job `job_id` as a plain row (None when they have no such job). With `later`,
         the token's last-use write, when one is due, is handed to it instead of done here."""
         row = self._fast.first(self._fast.prepare("token_job", lambda: TOKEN_JOB),
                                {"hash": token_hash, "job": job_id})
@@ -195,7 +195,7 @@ class Store:
         return True, (cast(JobRecord, row) if row.id is not None else None)
 
     def _note_use(self, token_id: str, last_used: datetime | None, now: datetime,
-                  later: Later | None = None) -> None:
+                  later: DeferWrite | None = None) -> None:
         """An API token's last use, written at most once a minute: every request
         authenticates."""
         if last_used is not None and now - last_used < LAST_USED_EVERY:
@@ -356,7 +356,7 @@ class Store:
             job = ScrapingJob(**values)
             s.add(job)
             s.flush()
-            self._restate(s, job.id)
+            self._save_status_json(s, job.id)
         return job
 
     @staticmethod
@@ -457,7 +457,7 @@ class Store:
                 version=JOBS.c.version + 1, updated_at=now))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            self._restate(s, job_id)
+            self._save_status_json(s, job_id)
             return s.get(ScrapingJob, job_id)
 
     def update_owned(self, job_id: str, owner: str, **values: Any) -> int | None:
@@ -465,7 +465,7 @@ class Store:
         with self.writing() as s:
             version = self._update_owned(s, job_id, owner, values)
             if version is not None:
-                self._restate(s, job_id)
+                self._save_status_json(s, job_id)
             return version
 
     def ingest(self, job_id: str, worker_id: str, *, from_offset: int, to_offset: int,
@@ -496,7 +496,7 @@ class Store:
             if creators:
                 self._upsert_creators(s, job_id, creators)
                 s.execute(RECOUNT_CREATORS, {"job": job_id})
-            self._restate(s, job_id)
+            self._save_status_json(s, job_id)
             return version
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
@@ -529,7 +529,7 @@ class Store:
         with self.writing() as s:
             if s.execute(query.values(**row)).rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            self._restate(s, job_id)
+            self._save_status_json(s, job_id)
             return s.get(ScrapingJob, job_id)
 
     def creators(self, job_id: str, after_id: int | None = None,
@@ -605,7 +605,7 @@ class Store:
                 s.execute(update(CREATORS).where(
                     CREATORS.c.job_id == job_id, CREATORS.c.handle_key.in_(list(failed)))
                     .values(profile_lookup="failed"))
-            self._restate(s, job_id)
+            self._save_status_json(s, job_id)
             return version
 
     def creator_keys(self, job_id: str) -> set[str]:
@@ -633,12 +633,12 @@ class Store:
                 s.execute(update(CREATORS).where(
                     CREATORS.c.id == creator_id, CREATORS.c.job_id == job_id).values(
                     similarity_score=score, similarity_reason=reason))
-            self._restate(s, job_id)
+            self._save_status_json(s, job_id)
             return version
 
     # helpers ------------------------------------------------------------------------------
     @staticmethod
-    def _restate(s: Session, job_id: str) -> None:
+    def _save_status_json(s: Session, job_id: str) -> None:
         """Keep the job's status JSON beside its new version, in the change's own transaction:
         every stream and status poll of this version then sends it without rendering it."""
         row = s.execute(select(JOBS).where(JOBS.c.id == job_id)).one()

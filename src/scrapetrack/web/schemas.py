@@ -1,4 +1,4 @@
-"""Request bodies, as the seed names their fields (camelCase)."""
+"""Request bodies, as the original design names their fields (camelCase)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class SearchIn(BaseModel):
     model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [
         {"campaignId": "9b2e7c10-4a3d-4e5f-8a6b-7c8d9e0f1a2b", "keywords": ["fitness coach"],
          "targetResults": 200}]})
-    campaignId: str  # the seed's field names
+    campaignId: str  # the original design's field names
     keywords: list[str] | None = Field(default=None, examples=[["fitness coach"]])
     targetUsername: str | None = None
     targetResults: int | None = Field(default=None, examples=[200])

@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from scrapetrack.events.hub import Hub, Watcher
 from scrapetrack.events.slots import StreamSlots
-from scrapetrack.views import JobView
+from scrapetrack.serializers import JobView
 from scrapetrack.web.errors import error
 
 HEADERS = [(b"content-type", b"text/event-stream; charset=utf-8"),
@@ -84,7 +84,7 @@ class Stream:
         or the stream to end, whichever comes first."""
         try:
             await send({"type": "http.response.body", "body": RETRY, "more_body": True})
-            watcher = _Waited(send, ends_with=self.ends_with, credentials=self.credentials)
+            watcher = _StreamWatcher(send, ends_with=self.ends_with, credentials=self.credentials)
             if self.last_seen:
                 watcher.seen.update(self.last_seen)
             # The client's leaving only shows as `http.disconnect` from `receive`, so this task
@@ -117,7 +117,7 @@ class Stream:
         register(self.hub, watcher)
 
 
-class _Waited(Watcher):
+class _StreamWatcher(Watcher):
     """A stream's watcher: its end cancels the task waiting on the client, if one is."""
 
     __slots__ = ("waiting",)

@@ -13,9 +13,9 @@ from starlette.concurrency import run_in_threadpool
 from scrapetrack.exceptions import InputError, JobNotFound
 from scrapetrack.jobs import JobRecord
 from scrapetrack.results import results_csv
+from scrapetrack.serializers import campaign_json, creator_json, job_status, seed_status_payload
 from scrapetrack.service import SearchRequest, check_platform, looks_like_id
-from scrapetrack.store.repository import Later
-from scrapetrack.views import campaign_json, creator_json, job_status, seed_status_payload
+from scrapetrack.store.repository import DeferWrite
 from scrapetrack.web.deps import (
     CurrentUser,
     ServiceDep,
@@ -86,12 +86,12 @@ def start_search(user: CurrentUser, platform: Platform, body: SearchIn,
 async def search_status(platform: str, request: Request,
                         job_id: str | None = Query(default=None, alias="jobId"),
                         if_none_match: str | None = Header(default=None)) -> Any:
-    """The seed's status. Its ETag names the job's version, so a poller that sends it back in
-    `If-None-Match` gets a bodiless 304 until the job changes."""
+    """The original design's status. Its ETag names the job's version, so a poller that sends
+    it back in `If-None-Match` gets a bodiless 304 until the job changes."""
 
     runtime = get_runtime(request)
 
-    def read(later: Later | None = None) -> JobRecord:
+    def read(later: DeferWrite | None = None) -> JobRecord:
         token = bearer_token(request)
         if token is None:  # a browser's session
             user = require_user(request)
@@ -106,8 +106,8 @@ async def search_status(platform: str, request: Request,
             raise JobNotFound()
         return found
 
-    # The seed's pollers call this route most. On SQLite the reads are of a local file, and
-    # WAL readers never wait for writers: done here, they cost far less than a hop to the
+    # The original design's pollers call this route most. On SQLite the reads are of a local
+    # file, and WAL readers never wait for writers: done here, they cost far less than a hop to the
     # threadpool; the rare write (a token's last use, once a minute) goes to a thread. A
     # database across a network is read on the threadpool, authentication and job in one hop.
     if runtime.store.local:

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from scrapetrack.events.slots import StreamSlots
 from scrapetrack.exceptions import InputError
-from scrapetrack.views import view_of
+from scrapetrack.serializers import view_of
 from scrapetrack.web.deps import CurrentUser, ServiceDep, get_runtime
 from scrapetrack.web.openapi import ANY, EVENTS, errors
 from scrapetrack.web.sse import campaign_stream, job_stream

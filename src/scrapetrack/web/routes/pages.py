@@ -10,8 +10,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from scrapetrack.exceptions import CsrfFailed, ScrapetrackError, Unauthorized
 from scrapetrack.providers.platforms import PLATFORMS
 from scrapetrack.runtime import Runtime
+from scrapetrack.serializers import campaign_json, job_status
 from scrapetrack.store.models import User
-from scrapetrack.views import campaign_json, job_status
 from scrapetrack.web import csrf
 from scrapetrack.web.deps import (
     SESSION_ID,

@@ -35,7 +35,7 @@ class JobView(NamedTuple):
 
 
 def job_status(job: JobRecord) -> dict[str, Any]:
-    """The seed's status object, and more.
+    """The original design's status object, and more.
 
     The store keeps this rendered beside each version of a job (`status_text`, written with
     the change): a change to its shape needs a migration that clears `status_version`, so
@@ -97,8 +97,9 @@ def status_payload(job: JobRecord) -> str:
 
 
 def seed_status_payload(job: JobRecord) -> str:
-    """The status as the seed's pollers know it: the seed had no `cancelled`, so a cancelled
-    job reads as `error` with the error "Cancelled", and such a client stops polling."""
+    """The status as the original design's pollers know it: that design had no `cancelled`,
+    so a cancelled job reads as `error` with the error "Cancelled", and such a client stops
+    polling."""
     if job.status != "cancelled":
         return status_payload(job)
     return _compact({**job_status(job), "status": "error", "error": "Cancelled",
