@@ -207,16 +207,30 @@ def sandbox(port: Annotated[int, typer.Option()] = 8001,
                                    settings.max_head_bytes))
 
 
-@users.command("create")
-def users_create(email: str) -> None:
-    """Create a user; the last line printed is their new API token."""
-    runtime = _runtime(load_settings())
+@contextmanager
+def _accounts(settings: Settings | None = None) -> Iterator[Any]:
+    """Accounts over the store alone, migrated: all the users commands open (no queue, no
+    bus). Our errors end the command with their message."""
+    from scrapetrack.accounts import Accounts
+    from scrapetrack.store.db import make_engine
+    from scrapetrack.store.migrate import upgrade
+    from scrapetrack.store.repository import Store
+
+    store = Store(make_engine((settings or load_settings()).database_url))
     try:
-        created = runtime.accounts.create_user(email)
+        upgrade(store.engine)
+        yield Accounts(store)
     except ScrapetrackError as exc:
         fail(exc.message)
     finally:
-        runtime.store.close()
+        store.close()
+
+
+@users.command("create")
+def users_create(email: str) -> None:
+    """Create a user; the last line printed is their new API token."""
+    with _accounts() as accounts:
+        created = accounts.create_user(email)
     typer.echo(f"created {created.user.email}; their API token (shown once):")
     typer.echo(created.token)
 
@@ -224,15 +238,12 @@ def users_create(email: str) -> None:
 @users.command("list")
 def users_list() -> None:
     """List users and their tokens: prefix, id, created, last used, revoked (never the token)."""
-    runtime = _runtime(load_settings())
-    try:
-        tokens = runtime.accounts.tokens()
-        for user in runtime.store.list_users():
+    with _accounts() as accounts:
+        tokens = accounts.tokens()
+        for user in accounts.store.list_users():
             typer.echo(f"{user.id}  {user.email}  {user.created_at:%Y-%m-%d}")
             for token in (t for t in tokens if t.email == user.email):
                 typer.echo("    " + _token_line(token))
-    finally:
-        runtime.store.close()
 
 
 def _token_line(token: Any) -> str:
@@ -259,18 +270,13 @@ def users_revoke(token: Annotated[str | None, typer.Argument(
     """Revoke a token (its browser sessions end too), or all of a user's with --email."""
     if (token is None) == (email is None):
         fail("give a token prefix or id, or --email EMAIL")
-    runtime = _runtime(load_settings())
-    try:
+    with _accounts() as accounts:
         if email is not None:
-            count = runtime.accounts.revoke_all(email)
+            count = accounts.revoke_all(email)
             typer.echo(f"revoked {count} token(s) of {email.strip().lower()}")
         else:
-            revoked = runtime.accounts.revoke(token or "")
+            revoked = accounts.revoke(token or "")
             typer.echo(f"revoked {revoked.prefix}… of {revoked.email}")
-    except ScrapetrackError as exc:
-        fail(exc.message)
-    finally:
-        runtime.store.close()
 
 
 @users.command("sign-in")
@@ -279,22 +285,16 @@ def users_sign_in(email: Annotated[str | None, typer.Argument(
                   = None) -> None:
     """Print a one-time sign-in link for a user's browser (valid 15 minutes)."""
     settings = load_settings()
-    runtime = _runtime(settings)
-    try:
-        code = (runtime.accounts.login_code(email) if email
-                else runtime.accounts.login_code())
-    except ScrapetrackError as exc:
-        fail(exc.message)
-    finally:
-        runtime.store.close()
+    with _accounts(settings) as accounts:
+        code = accounts.login_code(email) if email else accounts.login_code()
     typer.echo(_sign_in_url(settings, code))
 
 
 @users.command("remove")
 def users_remove(email: str) -> None:
     """Remove a user with their campaigns and searches; their running searches are
-    cancelled first, and their sessions and event streams end."""
-    runtime = _runtime(load_settings())
+    cancelled first (their Apify runs aborted), and their sessions and event streams end."""
+    runtime = _runtime(load_settings(), embedded_worker=False)
     try:
         cancelled = runtime.service.remove_user(email)
     except ScrapetrackError as exc:
@@ -307,13 +307,8 @@ def users_remove(email: str) -> None:
 @users.command("token")
 def users_token(email: str) -> None:
     """Give an existing user a new API token; the last line printed is the token."""
-    runtime = _runtime(load_settings())
-    try:
-        token = runtime.accounts.new_token(email)
-    except ScrapetrackError as exc:
-        fail(exc.message)
-    finally:
-        runtime.store.close()
+    with _accounts() as accounts:
+        token = accounts.new_token(email)
     typer.echo(f"a new API token for {email.strip().lower()} (shown once):")
     typer.echo(token)
 

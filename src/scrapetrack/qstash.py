@@ -33,9 +33,8 @@ from qstash.errors import QStashError
 
 from scrapetrack.config import Settings
 from scrapetrack.exceptions import ConfigError, InputError, QueueUnavailable, Unauthorized
-from scrapetrack.queue import Queue
+from scrapetrack.queue import Parked, Queue
 from scrapetrack.store.repository import Store
-from scrapetrack.worker import Parked
 
 log = logging.getLogger(__name__)
 

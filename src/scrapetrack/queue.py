@@ -13,6 +13,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,18 @@ class EmbeddedConsumer(Consumer):  # type: ignore[misc]
 
     def _set_signal_handlers(self) -> None:
         pass
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """A job left at the end of a delivery's time budget (QStash): still `processing`,
+    owned by no worker, claimable by the next delivery (or by anyone once its heartbeat is
+    stale)."""
+
+    job_id: str
+    version: int
+    # Seconds without new items when it was parked, so the stall limit spans deliveries.
+    idle_seconds: float
 
 
 class Queue(ABC):

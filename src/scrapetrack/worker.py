@@ -29,10 +29,10 @@ from scrapetrack.exceptions import (
 )
 from scrapetrack.jobs import RateSample, Status
 from scrapetrack.logs import bind, job_context
-from scrapetrack.pipelines.base import Cursor, LostJob, Outcome, run_outcome
-from scrapetrack.pipelines.keyword import run_keyword_job
-from scrapetrack.pipelines.similar import run_similar_job
-from scrapetrack.providers.base import ItemsPage, Provider, RunCaps, RunInfo
+from scrapetrack.pipelines import PIPELINES
+from scrapetrack.pipelines.base import Cursor, LostJob, Outcome, PageHandler, run_outcome
+from scrapetrack.providers.base import Provider, RunCaps, RunInfo
+from scrapetrack.queue import Parked
 from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.repository import Store
 
@@ -41,8 +41,6 @@ T = TypeVar("T")
 
 __all__ = ["Cursor", "JobRunner", "LostJob", "Outcome", "Parked", "run_outcome"]
 
-# A page handler commits one page of items (and moves the cursor) or raises LostJob.
-PageHandler = Callable[[ItemsPage, float], None]
 MAX_CAPACITY_WAIT_SECONDS = 300.0
 # An Apify run's page in Console (Apify's documented consoleRunUrl form).
 CONSOLE_RUN_URL = "https://console.apify.com/actors/runs/"
@@ -58,17 +56,6 @@ def charge_left(job: ScrapingJob) -> float | None:
         raise BudgetSpent(f"This search's budget of ${job.budget_usd:g} is spent "
                                f"(its runs cost ${job.cost_usd or 0:g})")
     return left
-
-
-@dataclass(frozen=True, slots=True)
-class Parked:
-    """A job left at the end of its time budget: still `processing`, owned by no worker,
-    claimable by the next delivery (or by anyone once its heartbeat is stale)."""
-
-    job_id: str
-    version: int
-    # Seconds without new items when it was parked, so the stall limit spans deliveries.
-    idle_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -437,6 +424,3 @@ class JobRunner:
             log.warning("could not abort run %s: %s", run_id, exc.message)
 
 
-# A job's kind → the pipeline that drives it (one module each, in pipelines/).
-PIPELINES: dict[str, Callable[[JobRunner, ScrapingJob], Outcome]] = {
-    "keyword": run_keyword_job, "similar": run_similar_job}

@@ -1,12 +1,18 @@
-"""What pipelines and the runner share: how a job ended, where a run's reading stands."""
+"""What pipelines and the runner share: the runner's primitives as the pipelines see them
+(`JobDriver`), how a job ended, where a run's reading stands."""
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Protocol
 
+from scrapetrack.config import Settings
 from scrapetrack.jobs import RateSample, Status
-from scrapetrack.providers.base import RunInfo, RunStatus
+from scrapetrack.providers.base import ItemsPage, RunInfo, RunStatus
+from scrapetrack.store.models import ScrapingJob
+from scrapetrack.store.repository import Store
 
 RATE_WINDOW_SECONDS = 10.0
 
@@ -51,3 +57,38 @@ class Cursor:
         self.samples.append(RateSample(now, processed))
         while len(self.samples) > 2 and self.samples[0].at < now - RATE_WINDOW_SECONDS:
             self.samples.popleft()
+
+
+# A page handler commits one page of items (and moves the cursor) or raises LostJob.
+PageHandler = Callable[[ItemsPage, float], None]
+
+
+class JobDriver(Protocol):
+    """What a pipeline drives a job with (the worker's JobRunner implements it)."""
+
+    store: Store
+    settings: Settings
+    worker_id: str
+
+    def start_run(self, job: ScrapingJob, actor_id: str, run_input: dict[str, Any], *,
+                  max_items: int | None = None, **values: Any) -> RunInfo:
+        """Start a run, capped, and save its id with `values` before any waiting."""
+
+    def write(self, job: ScrapingJob, **values: Any) -> int:
+        """Change a job this worker owns; LostJob if it is no longer ours."""
+
+    def ingest(self, job: ScrapingJob, **page: Any) -> int:
+        """Save one page of items with the job's counters (Store.ingest's arguments)."""
+
+    def owned(self, job: ScrapingJob, version: int | None) -> int:
+        """The version a write of ours made; LostJob when it found the job no longer ours."""
+
+    def cursor(self, job: ScrapingJob, offset: int, processed: int) -> Cursor:
+        """Where reading the job's current run starts."""
+
+    def check_in(self, job: ScrapingJob, heartbeat: bool = True) -> None:
+        """Between steps that call no run: hand back on a stop, beat the heartbeat."""
+
+    def follow(self, job: ScrapingJob, run_id: str, dataset_id: str, cursor: Cursor,
+               on_page: PageHandler) -> Outcome:
+        """Follow a run page by page to its end (or the cursor's), each page to `on_page`."""

@@ -5,21 +5,16 @@ without their numbers (Instagram), the profile lookups follow (see lookups.py)."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from scrapetrack.creators import Creator
 from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, keyword_progress
-from scrapetrack.pipelines.base import Outcome
+from scrapetrack.pipelines.base import JobDriver, Outcome
 from scrapetrack.pipelines.lookups import look_up_profiles
 from scrapetrack.providers.base import ItemsPage
 from scrapetrack.providers.platforms import Platform, get_platform
 from scrapetrack.store.models import ScrapingJob
 
-if TYPE_CHECKING:
-    from scrapetrack.worker import JobRunner
 
-
-def run_keyword_job(runner: JobRunner, job: ScrapingJob) -> Outcome:
+def run_keyword_job(runner: JobDriver, job: ScrapingJob) -> Outcome:
     platform = get_platform(job.platform)
     if job.stage == Stage.PROCESSING:  # resumed after the search, among its lookups
         return look_up_profiles(runner, job, platform)
@@ -29,7 +24,7 @@ def run_keyword_job(runner: JobRunner, job: ScrapingJob) -> Outcome:
     return outcome
 
 
-def search(runner: JobRunner, job: ScrapingJob, platform: Platform) -> Outcome:
+def search(runner: JobDriver, job: ScrapingJob, platform: Platform) -> Outcome:
     target = job.target_results
     if job.apify_run_id is None or job.apify_dataset_id is None:
         run_input = platform.build_keyword_input(job.keywords or [], target, runner.settings)

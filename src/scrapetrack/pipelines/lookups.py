@@ -21,23 +21,20 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import ProviderRejected
 from scrapetrack.jobs import Stage, Status
-from scrapetrack.pipelines.base import LostJob, Outcome
+from scrapetrack.pipelines.base import JobDriver, LostJob, Outcome
 from scrapetrack.providers.base import ItemsPage
 from scrapetrack.providers.platforms import Platform
 from scrapetrack.store.models import ScrapingJob
 
-if TYPE_CHECKING:
-    from scrapetrack.worker import JobRunner
-
 log = logging.getLogger(__name__)
 
 
-def look_up_profiles(runner: JobRunner, job: ScrapingJob, platform: Platform,
+def look_up_profiles(runner: JobDriver, job: ScrapingJob, platform: Platform,
                      **values: Any) -> Outcome:
     """Look the job's unknown creators up, batch by batch; `values` go with the write that
     begins the stage."""
@@ -78,7 +75,7 @@ def look_up_profiles(runner: JobRunner, job: ScrapingJob, platform: Platform,
         save(runner, job, state, found, sorted(wanted - found.keys()))
 
 
-def save(runner: JobRunner, job: ScrapingJob, state: dict[str, Any],
+def save(runner: JobDriver, job: ScrapingJob, state: dict[str, Any],
          found: dict[str, Creator], failed: list[str], **values: Any) -> None:
     """One batch's answer, with the counts in `state`, in one write."""
     lookups = state["lookups"]
@@ -89,7 +86,7 @@ def save(runner: JobRunner, job: ScrapingJob, state: dict[str, Any],
     job.stage_state = dict(state)
 
 
-def give_up(runner: JobRunner, job: ScrapingJob, state: dict[str, Any],
+def give_up(runner: JobDriver, job: ScrapingJob, state: dict[str, Any],
             reason: str) -> Outcome:
     """No lookup run can start: every creator left stays unknown, the job completes with
     what the search found, and its status message says why."""
@@ -102,7 +99,7 @@ def give_up(runner: JobRunner, job: ScrapingJob, state: dict[str, Any],
     return Outcome(Status.COMPLETED)
 
 
-def read_whole(runner: JobRunner, job: ScrapingJob) -> tuple[Outcome, list[dict[str, Any]]]:
+def read_whole(runner: JobDriver, job: ScrapingJob) -> tuple[Outcome, list[dict[str, Any]]]:
     """The job's current run followed to its end, its items kept in memory (a small run)."""
     assert job.apify_run_id is not None and job.apify_dataset_id is not None
     items: list[dict[str, Any]] = []

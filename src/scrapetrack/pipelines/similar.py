@@ -32,26 +32,23 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from scrapetrack.creators import Creator
 from scrapetrack.jobs import RateSample, Stage, Status, ingest_rate, stage_progress
-from scrapetrack.pipelines.base import LostJob, Outcome
+from scrapetrack.pipelines.base import JobDriver, LostJob, Outcome
 from scrapetrack.pipelines.lookups import look_up_profiles
 from scrapetrack.providers.base import ItemsPage
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.similarity import Candidate, Profile, Terms, analyze, candidate_terms, score
 from scrapetrack.store.models import ScrapingJob
 
-if TYPE_CHECKING:
-    from scrapetrack.worker import JobRunner
-
 # The search run asks for this many items per result wanted: videos repeat their creators.
 SEARCH_ITEMS_PER_RESULT = 2
 SCORE_BATCH = 200
 
 
-def run_similar_job(runner: JobRunner, job: ScrapingJob) -> Outcome:
+def run_similar_job(runner: JobDriver, job: ScrapingJob) -> Outcome:
     return SimilarSearch(runner, job).drive()
 
 
@@ -66,7 +63,7 @@ def profile_size(run_input: Mapping[str, Any]) -> int:
 
 
 class SimilarSearch:
-    def __init__(self, runner: JobRunner, job: ScrapingJob) -> None:
+    def __init__(self, runner: JobDriver, job: ScrapingJob) -> None:
         self.runner = runner
         self.store = runner.store
         self.settings = runner.settings
