@@ -6,11 +6,12 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
@@ -28,6 +29,7 @@ from scrapetrack.display import (
 )
 from scrapetrack.exceptions import Conflict, ScrapetrackError
 from scrapetrack.logs import configure_logging
+from scrapetrack.schemas import JobOut
 
 app = typer.Typer(help="Creator-discovery scraping jobs with live progress.",
                   no_args_is_help=True)
@@ -336,8 +338,11 @@ def _errors_as_messages() -> Iterator[None]:
         fail(exc.message)
 
 
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, indent=2, ensure_ascii=False))
+def _print_json(value: BaseModel | Sequence[BaseModel]) -> None:
+    """A model, or a list of them, as the server sent it (indented)."""
+    data = value.model_dump(mode="json") if isinstance(value, BaseModel) else [
+        item.model_dump(mode="json") for item in value]
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
 @app.command()
@@ -365,21 +370,21 @@ def search(platform: Annotated[str, typer.Argument(help="tiktok, instagram or yo
     if on_interrupt not in INTERRUPT_CHOICES:
         fail(f"--on-interrupt is one of {', '.join(INTERRUPT_CHOICES)}")
     with _errors_as_messages(), _client(url, token) as client:
-        campaign_id = client.campaign_named(campaign)["id"]
+        campaign_id = client.campaign_named(campaign).id
         job = client.start_search(platform, campaign_id, keywords=keyword,
                                   similar_to=similar_to, target=target)
         final = _follow(client, job, as_json=as_json, stream=not no_stream,
                         on_interrupt=on_interrupt, announce=True)
         _summarise(client, final, as_json=as_json, top=top)
-    if final["status"] != "completed":
+    if final.status != "completed":
         raise typer.Exit(1)
 
 
 INTERRUPT_CHOICES = ("ask", "cancel", "leave")
 
 
-def _follow(client: Client, job: dict[str, Any], *, as_json: bool, stream: bool,
-            on_interrupt: str, announce: bool = False) -> dict[str, Any]:
+def _follow(client: Client, job: JobOut, *, as_json: bool, stream: bool,
+            on_interrupt: str, announce: bool = False) -> JobOut:
     """Follow the job to its end; on Ctrl-C, cancel it or leave it running. With `announce`,
     say that it started first: inside the Ctrl-C handling, so a Ctrl-C at any moment after
     that line asks."""
@@ -387,7 +392,7 @@ def _follow(client: Client, job: dict[str, Any], *, as_json: bool, stream: bool,
     last = job
     try:
         if announce:
-            err.print(f"job {job['id']} started")
+            err.print(f"job {job.id} started")
         with view:
             view.update(job)
             for status in client.follow(job, stream=stream, on_fallback=lambda why: view.note(
@@ -401,9 +406,9 @@ def _follow(client: Client, job: dict[str, Any], *, as_json: bool, stream: bool,
     return last
 
 
-def _interrupted(client: Client, job: dict[str, Any], choice: str) -> dict[str, Any]:
+def _interrupted(client: Client, job: JobOut, choice: str) -> JobOut:
     if choice == "ask":
-        err.print(f"\nCancel job {job['id']}? It keeps running otherwise. [y/N] ", end="",
+        err.print(f"\nCancel job {job.id}? It keeps running otherwise. [y/N] ", end="",
                   markup=False)
         sys.stderr.flush()
         try:
@@ -412,26 +417,25 @@ def _interrupted(client: Client, job: dict[str, Any], choice: str) -> dict[str, 
             answer = ""
         choice = "cancel" if answer in ("y", "yes") else "leave"
     if choice == "leave":
-        err.print(f"left running: follow it with `scrapetrack jobs show {job['id']} --follow`")
+        err.print(f"left running: follow it with `scrapetrack jobs show {job.id} --follow`")
         return job
     try:
-        cancelled = client.cancel(job["id"])
+        cancelled = client.cancel(job.id)
     except Conflict:  # it ended meanwhile: say how
-        cancelled = client.job(job["id"])
-    err.print(f"job {job['id']} {cancelled['status']}")
+        cancelled = client.job(job.id)
+    err.print(f"job {job.id} {cancelled.status}")
     return cancelled
 
 
-def _summarise(client: Client, job: dict[str, Any], *, as_json: bool, top: int) -> None:
+def _summarise(client: Client, job: JobOut, *, as_json: bool, top: int) -> None:
     if as_json:
         return
-    cost = usd(job.get("costUsd"))
-    typer.echo(f"{job['status']}: {job['processedResults']} items, "
-               f"{job.get('creatorsCount', 0)} creators"
+    cost = usd(job.costUsd)
+    typer.echo(f"{job.status}: {job.processedResults} items, {job.creatorsCount} creators"
                + (f", cost {cost}" if cost else "")
-               + (f" ({job['error']})" if job.get("error") else ""))
-    if job["status"] in TERMINAL and top > 0:
-        rows = client.results(job["id"])
+               + (f" ({job.error})" if job.error else ""))
+    if job.status in TERMINAL and top > 0:
+        rows = client.results(job.id)
         if rows:
             out.print(creators_table(rows, top))
 
@@ -482,7 +486,7 @@ def jobs_show(job_id: str,
             _print_json(job)
         else:
             out.print(job_details(job))
-    if follow and job["status"] != "completed":
+    if follow and job.status != "completed":
         raise typer.Exit(1)
 
 
@@ -495,7 +499,7 @@ def jobs_cancel(job_id: str, as_json: AsJson = False, url: Url = DEFAULT_URL,
     if as_json:
         _print_json(job)
     else:
-        typer.echo(f"job {job['id']} {job['status']}")
+        typer.echo(f"job {job.id} {job.status}")
 
 
 @campaigns.command("list")

@@ -8,6 +8,7 @@ exceptions (an answer's `{"error": ...}` is the message):
     404 "Unknown platform"                → UnknownPlatform   404 → NotFound
     409                                   → Conflict          429, 5xx → Unavailable
 
+Every answer is read into its model (schemas.py), the same the server answers with.
 `follow()` yields a job's status on every change: from the event stream
 (`GET /api/jobs/{id}/events`, resumed with Last-Event-ID after a drop), or, if the stream
 cannot be had, by polling the status once a second.
@@ -15,13 +16,13 @@ cannot be had, by polling the status once a second.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import TypeAdapter, ValidationError
 
 from scrapetrack.exceptions import (
     Conflict,
@@ -32,8 +33,10 @@ from scrapetrack.exceptions import (
     Unavailable,
     UnknownPlatform,
 )
+from scrapetrack.schemas import CampaignOut, CreatorOut, JobOut
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TERMINAL = frozenset({"completed", "error", "timeout", "cancelled"})
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -78,79 +81,72 @@ class Client:
         self._http.close()
 
     # the API --------------------------------------------------------------------------------
-    def campaigns(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._json("GET", "/api/campaigns")
-        return result
+    def campaigns(self) -> list[CampaignOut]:
+        return self._answer(list[CampaignOut], "GET", "/api/campaigns")
 
-    def campaign_named(self, name: str) -> dict[str, Any]:
+    def campaign_named(self, name: str) -> CampaignOut:
         """The user's campaign with this name; created if there is none."""
         for campaign in self.campaigns():
-            if campaign["name"] == name:
+            if campaign.name == name:
                 return campaign
-        created: dict[str, Any] = self._json("POST", "/api/campaigns", json={"name": name})
-        return created
+        return self._answer(CampaignOut, "POST", "/api/campaigns", json={"name": name})
 
     def start_search(self, platform: str, campaign_id: str, *, keywords: list[str] | None,
-                     similar_to: str | None, target: int | None) -> dict[str, Any]:
+                     similar_to: str | None, target: int | None) -> JobOut:
         body: dict[str, Any] = {"campaignId": campaign_id, "targetResults": target}
         if similar_to is not None:
             body["targetUsername"] = similar_to.lstrip("@")
         else:
             body["keywords"] = keywords
-        job: dict[str, Any] = self._json("POST", f"/api/scraping/{platform}", json=body)
-        return job
+        return self._answer(JobOut, "POST", f"/api/scraping/{platform}", json=body)
 
-    def job(self, job_id: str) -> dict[str, Any]:
-        job: dict[str, Any] = self._json("GET", f"/api/jobs/{job_id}")
-        return job
+    def job(self, job_id: str) -> JobOut:
+        return self._answer(JobOut, "GET", f"/api/jobs/{job_id}")
 
     def jobs(self, *, status: str | None = None, campaign_id: str | None = None,
-             limit: int = 50) -> list[dict[str, Any]]:
+             limit: int = 50) -> list[JobOut]:
         params: dict[str, Any] = {"limit": limit}
         if status:
             params["status"] = status
         if campaign_id:
             params["campaignId"] = campaign_id
-        jobs: list[dict[str, Any]] = self._json("GET", "/api/jobs", params=params)
-        return jobs
+        return self._answer(list[JobOut], "GET", "/api/jobs", params=params)
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
-        job: dict[str, Any] = self._json("POST", f"/api/jobs/{job_id}/cancel")
-        return job
+    def cancel(self, job_id: str) -> JobOut:
+        return self._answer(JobOut, "POST", f"/api/jobs/{job_id}/cancel")
 
-    def results(self, job_id: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self._json("GET", f"/api/jobs/{job_id}/results")
-        return rows
+    def results(self, job_id: str) -> list[CreatorOut]:
+        return self._answer(list[CreatorOut], "GET", f"/api/jobs/{job_id}/results")
 
     def results_csv(self, job_id: str) -> str:
         return self._request("GET", f"/api/jobs/{job_id}/results",
                              params={"format": "csv"}).text
 
     # following a job ------------------------------------------------------------------------
-    def follow(self, job: dict[str, Any], *, stream: bool = True,
+    def follow(self, job: JobOut, *, stream: bool = True,
                on_fallback: Callable[[str], None] | None = None,
-               sleep: Callable[[float], None] = time.sleep) -> Iterator[dict[str, Any]]:
+               sleep: Callable[[float], None] = time.sleep) -> Iterator[JobOut]:
         """The job's status on every change, ending with its terminal status."""
         last = job
         if stream:
             try:
-                for status in self._stream(job["id"]):
+                for status in self._stream(job.id):
                     last = status
                     yield status
-                    if status["status"] in TERMINAL:
+                    if status.status in TERMINAL:
                         return
             except (Unavailable, InputError) as exc:
                 # A proxy that buffers or cuts streams, an old server: polling still works.
                 if on_fallback is not None:
                     on_fallback(exc.message)
-        while last["status"] not in TERMINAL:
+        while last.status not in TERMINAL:
             sleep(POLL_SECONDS)
-            status = self.job(job["id"])
-            if status.get("version") != last.get("version") or status["status"] in TERMINAL:
+            status = self.job(job.id)
+            if status.version != last.version or status.status in TERMINAL:
                 yield status
             last = status
 
-    def _stream(self, job_id: str) -> Iterator[dict[str, Any]]:
+    def _stream(self, job_id: str) -> Iterator[JobOut]:
         """Statuses from the event stream; reconnects (resuming after the last event) a few
         times before giving up with Unavailable."""
         last_id: str | None = None
@@ -172,9 +168,9 @@ class Client:
                     for event_id, data in parse_events(response.iter_lines()):
                         last_id = event_id or last_id
                         drops = 0
-                        status: dict[str, Any] = json.loads(data)
+                        status = self._parse(JobOut, data)
                         yield status
-                        if status.get("status") in TERMINAL:
+                        if status.status in TERMINAL:
                             return
             except httpx.HTTPError as exc:
                 drops += 1
@@ -189,13 +185,16 @@ class Client:
                 raise Unavailable("The event stream kept ending early")
 
     # plumbing -------------------------------------------------------------------------------
-    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._request(method, path, **kwargs)
+    def _answer(self, shape: type[T], method: str, path: str, **kwargs: Any) -> T:
+        """The answer to a request, read into its model."""
+        return self._parse(shape, self._request(method, path, **kwargs).content)
+
+    def _parse(self, shape: type[T], body: str | bytes) -> T:
         try:
-            return response.json()
-        except ValueError:
-            raise ScrapetrackError(f"The server at {self.url} sent an answer that is not "
-                                   f"JSON for {method} {path}") from None
+            return TypeAdapter(shape).validate_json(body)
+        except ValidationError as exc:
+            raise ScrapetrackError(f"The server at {self.url} sent an answer this client "
+                                   f"cannot read: {exc.errors()[0]['msg']}") from None
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,14 +18,16 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from scrapetrack.schemas import CampaignOut, CreatorOut, JobOut
 
-def status_text(job: dict[str, Any]) -> str:
+
+def status_text(job: JobOut) -> str:
     """The page's words for where a job is (the original design's texts)."""
-    status = job["status"]
+    status = job.status
     if status == "pending":
         return "Starting search..."
     if status == "processing":
-        return "Saving results..." if job["progress"] >= 99 else "Processing your search..."
+        return "Saving results..." if job.progress >= 99 else "Processing your search..."
     if status == "completed":
         return "100% completed"
     words = {"error": "Failed", "timeout": "Timed out", "cancelled": "Cancelled"}
@@ -41,18 +42,18 @@ def duration(seconds: float | None) -> str:
         f"{rest // 60}:{rest % 60:02d}"
 
 
-def counts(job: dict[str, Any]) -> str:
-    text = f"{job['processedResults']}/{job['targetResults']} items"
-    if job.get("creatorsCount"):
-        text += f" · {job['creatorsCount']} creators"
+def counts(job: JobOut) -> str:
+    text = f"{job.processedResults}/{job.targetResults} items"
+    if job.creatorsCount:
+        text += f" · {job.creatorsCount} creators"
     return text
 
 
-def speed(job: dict[str, Any]) -> str:
-    rate = job.get("ratePerSecond")
+def speed(job: JobOut) -> str:
+    rate = job.ratePerSecond
     if not rate:
         return ""
-    return f"{rate:.1f}/s · ETA {duration(job.get('etaSeconds'))}"
+    return f"{rate:.1f}/s · ETA {duration(job.etaSeconds)}"
 
 
 class View(Protocol):
@@ -62,7 +63,7 @@ class View(Protocol):
 
     def __exit__(self, *exc: object) -> None: ...
 
-    def update(self, job: dict[str, Any]) -> None: ...
+    def update(self, job: JobOut) -> None: ...
 
     def note(self, text: str) -> None: ...
 
@@ -87,9 +88,9 @@ class ProgressView:
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
 
-    def update(self, job: dict[str, Any]) -> None:
+    def update(self, job: JobOut) -> None:
         assert self.task is not None
-        self.progress.update(self.task, completed=job["progress"],
+        self.progress.update(self.task, completed=job.progress,
                              description=escape(status_text(job)), counts=counts(job),
                              speed=speed(job))
 
@@ -110,8 +111,8 @@ class JsonLines:
     def __exit__(self, *exc: object) -> None:
         pass
 
-    def update(self, job: dict[str, Any]) -> None:
-        self.out.file.write(json.dumps(job, separators=(",", ":")) + "\n")
+    def update(self, job: JobOut) -> None:
+        self.out.file.write(job.model_dump_json() + "\n")
         self.out.file.flush()
 
     def note(self, text: str) -> None:
@@ -123,32 +124,34 @@ def _add(table: Table, *cells: str) -> None:
     table.add_row(*(Text(cell) for cell in cells))
 
 
-def creators_table(rows: Sequence[dict[str, Any]], top: int) -> Table:
+def creators_table(rows: Sequence[CreatorOut], top: int) -> Table:
     table = Table(title=f"Top {min(top, len(rows))} of {len(rows)} creators", title_justify="left")
     for name, justify in (("#", "right"), ("handle", "left"), ("name", "left"),
                           ("followers", "right"), ("engagement", "right"),
                           ("videos", "right"), ("keyword", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for rank, row in enumerate(rows[:top], 1):
-        rate = row.get("engagementRate")
-        _add(table, str(rank), f"@{row['handle']}", row.get("displayName") or "",
-                      f"{row['followers']:,}" if row.get("followers") is not None else "-",
-                      f"{rate * 100:.2f}%" if rate is not None else "-",
-                      str(row.get("videos") or ""), row.get("matchedKeyword") or "")
+        rate = row.engagementRate
+        _add(table, str(rank), f"@{row.handle}", row.displayName or "",
+             f"{row.followers:,}" if row.followers is not None else "-",
+             f"{rate * 100:.2f}%" if rate is not None else "-",
+             str(row.videos or ""), row.matchedKeyword or "")
     return table
 
 
-def jobs_table(jobs: Sequence[dict[str, Any]]) -> Table:
+def search_of(job: JobOut) -> str:
+    return ", ".join(job.keywords or []) or f"@{job.targetUsername}"
+
+
+def jobs_table(jobs: Sequence[JobOut]) -> Table:
     table = Table()
     for name in ("id", "platform", "status", "progress", "items", "creators", "search",
                  "created"):
         table.add_column(name, no_wrap=name == "id")
     for job in jobs:
-        search = ", ".join(job.get("keywords") or []) or f"@{job.get('targetUsername')}"
-        _add(table, job["id"], job["platform"], job["status"], f"{job['progress']}%",
-                      f"{job['processedResults']}/{job['targetResults']}",
-                      str(job.get("creatorsCount", 0)), search,
-                      (job.get("createdAt") or "")[:19].replace("T", " "))
+        _add(table, job.id, job.platform, job.status, f"{job.progress}%",
+             f"{job.processedResults}/{job.targetResults}", str(job.creatorsCount),
+             search_of(job), job.createdAt[:19].replace("T", " "))
     return table
 
 
@@ -159,34 +162,32 @@ def usd(value: object) -> str | None:
     return f"${value:.4f}" if 0 < value < 0.01 else f"${value:.2f}"
 
 
-def job_details(job: dict[str, Any]) -> Table:
+def job_details(job: JobOut) -> Table:
     table = Table(show_header=False, box=None)
     table.add_column(style="bold")
     table.add_column()
     for label, value in (
-            ("id", job["id"]), ("status", f"{job['status']} ({status_text(job)})"),
-            ("platform", job["platform"]), ("campaign", job.get("campaignId")),
-            ("search", ", ".join(job.get("keywords") or [])
-             or f"@{job.get('targetUsername')}"),
-            ("progress", f"{job['progress']}%"), ("items", counts(job)),
-            ("skipped items", job.get("skippedItems")), ("rate", speed(job) or "-"),
-            ("stage", job.get("stage")), ("apify run", job.get("apifyRunId")),
-            ("run says", job.get("statusMessage")), ("console", job.get("consoleUrl")),
-            ("cost", usd(job.get("costUsd"))), ("budget", usd(job.get("budgetUsd"))),
-            ("created", job.get("createdAt")),
-            ("started", job.get("startedAt")), ("finished", job.get("finishedAt")),
-            ("error", job.get("error"))):
+            ("id", job.id), ("status", f"{job.status} ({status_text(job)})"),
+            ("platform", job.platform), ("campaign", job.campaignId),
+            ("search", search_of(job)),
+            ("progress", f"{job.progress}%"), ("items", counts(job)),
+            ("skipped items", job.skippedItems), ("rate", speed(job) or "-"),
+            ("stage", job.stage), ("apify run", job.apifyRunId),
+            ("run says", job.statusMessage), ("console", job.consoleUrl),
+            ("cost", usd(job.costUsd)), ("budget", usd(job.budgetUsd)),
+            ("created", job.createdAt),
+            ("started", job.startedAt), ("finished", job.finishedAt),
+            ("error", job.error)):
         if value not in (None, ""):
             _add(table, label, str(value))
     return table
 
 
-def campaigns_table(campaigns: Sequence[dict[str, Any]]) -> Table:
+def campaigns_table(campaigns: Sequence[CampaignOut]) -> Table:
     table = Table()
     for name in ("id", "name", "created", "description"):
         table.add_column(name, no_wrap=name == "id")
     for campaign in campaigns:
-        _add(table, campaign["id"], campaign["name"],
-                      (campaign.get("createdAt") or "")[:19].replace("T", " "),
-                      campaign.get("description") or "")
+        _add(table, campaign.id, campaign.name, campaign.createdAt[:19].replace("T", " "),
+             campaign.description or "")
     return table

@@ -102,8 +102,7 @@ def seed_status_payload(job: JobRecord) -> str:
     polling."""
     if job.status != "cancelled":
         return status_payload(job)
-    return _compact({**job_status(job), "status": "error", "error": "Cancelled",
-                     "cancelled": True})
+    return _compact({**job_status(job), "status": "error", "error": "Cancelled"})
 
 
 def view_of(job: JobRecord) -> JobView:

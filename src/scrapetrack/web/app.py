@@ -50,9 +50,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
 
     # /docs is served by routes/docs.py: FastAPI's own page has an inline script.
     # No trailing-slash redirects: Starlette builds their Location from the Host header.
+    # Operation ids are the route functions' names (create_campaign, get_job, ...).
     app = StreamingApp(title="scrapetrack", version="0.1.0", lifespan=lifespan,
                        docs_url=None, redoc_url=None, redirect_slashes=False,
-                       description="Creator-discovery scraping jobs with live progress.")
+                       description="Creator-discovery scraping jobs with live progress.",
+                       generate_unique_id_function=lambda route: route.name)
     assert settings.secret_key is not None
     public_https = (settings.public_url or "").startswith("https://")
     # Signed (itsdangerous), HttpOnly, SameSite=Lax; Secure added by SecurityHeaders on HTTPS.

@@ -1,53 +1,18 @@
-"""What `/docs` shows beyond the routes themselves: an example answer for each, and the
-`{"error": "..."}` body of every error status, so a client knows what to expect."""
+"""What `/docs` shows beyond the routes' own models (schemas.py): the `{"error": "..."}` body
+of every error status, and the answers that are not JSON (CSV, event streams)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from scrapetrack.schemas import JOB_ID, ErrorOut
 
-JOB_ID = "3f6c1a52-8d1e-4f2b-9a57-1c2d3e4f5a6b"
-CAMPAIGN_ID = "9b2e7c10-4a3d-4e5f-8a6b-7c8d9e0f1a2b"
-
-JOB: dict[str, Any] = {
-    "id": JOB_ID, "status": "processing", "progress": 42, "processedResults": 84,
-    "targetResults": 200, "error": None, "platform": "tiktok", "kind": "keyword",
-    "campaignId": CAMPAIGN_ID, "keywords": ["fitness coach"], "targetUsername": None,
-    "stage": "searching", "creatorsCount": 61, "skippedItems": 2, "ratePerSecond": 12.5,
-    "etaSeconds": 9.3, "version": 17, "createdAt": "2025-03-01T10:00:00.120Z",
-    "updatedAt": "2025-03-01T10:00:09.480Z", "startedAt": "2025-03-01T10:00:00.310Z",
-    "finishedAt": None,
-}
-PENDING_JOB = {**JOB, "status": "pending", "progress": 0, "processedResults": 0,
-               "stage": "initializing", "creatorsCount": 0, "skippedItems": 0,
-               "ratePerSecond": None, "etaSeconds": None, "version": 1,
-               "updatedAt": JOB["createdAt"], "startedAt": None}
-CANCELLED_JOB = {**JOB, "status": "cancelled", "error": "Cancelled by the user",
-                 "ratePerSecond": None, "etaSeconds": None, "version": 18,
-                 "finishedAt": "2025-03-01T10:00:10.002Z"}
-CAMPAIGN: dict[str, Any] = {"id": CAMPAIGN_ID, "name": "Spring fitness launch",
-                            "description": "Coaches for the new app",
-                            "createdAt": "2025-03-01T09:58:12.004Z"}
-CREATOR: dict[str, Any] = {
-    "id": 1, "platform": "tiktok", "handle": "coach.maria", "displayName": "Maria | Coach",
-    "followers": 182000, "engagementRate": 0.0734, "bio": "Online fitness coach",
-    "profileUrl": "https://www.tiktok.com/@coach.maria",
-    "avatarUrl": "https://p16-sign.tiktokcdn.com/avatar.jpeg",
-    "matchedKeyword": "fitness coach", "verified": False, "videos": 3}
 CSV = ("platform,handle,displayName,followers,engagementRate,bio,profileUrl,avatarUrl,"
        "matchedKeyword\r\ntiktok,coach.maria,Maria | Coach,182000,0.0734,Online fitness coach,"
        "https://www.tiktok.com/@coach.maria,https://p16-sign.tiktokcdn.com/avatar.jpeg,"
        "fitness coach\r\n")
 EVENTS = (f"retry: 2000\n\nid: 17\nevent: progress\ndata: "
           f'{{"id":"{JOB_ID}","status":"processing","progress":42,...}}\n\n')
-
-
-class ErrorOut(BaseModel):
-    """Every error answer: one sentence a person understands."""
-
-    model_config = ConfigDict(json_schema_extra={"examples": [{"error": "Job not found"}]})
-    error: str = Field(description="What went wrong, and often what to do about it")
 
 
 # What each status means here, and a typical message.

@@ -13,6 +13,14 @@ from starlette.concurrency import run_in_threadpool
 from scrapetrack.exceptions import InputError, JobNotFound
 from scrapetrack.jobs import JobRecord
 from scrapetrack.results import results_csv
+from scrapetrack.schemas import (
+    CampaignDetailOut,
+    CampaignIn,
+    CampaignOut,
+    CreatorOut,
+    JobOut,
+    SearchIn,
+)
 from scrapetrack.serializers import campaign_json, creator_json, job_status, seed_status_payload
 from scrapetrack.service import SearchRequest, check_platform, looks_like_id
 from scrapetrack.store.repository import DeferWrite
@@ -23,18 +31,7 @@ from scrapetrack.web.deps import (
     get_runtime,
     require_user,
 )
-from scrapetrack.web.openapi import (
-    ANY,
-    CAMPAIGN,
-    CANCELLED_JOB,
-    CREATOR,
-    CSV,
-    JOB,
-    PENDING_JOB,
-    answer,
-    errors,
-)
-from scrapetrack.web.schemas import CampaignIn, SearchIn
+from scrapetrack.web.openapi import ANY, CSV, errors
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["api"])
@@ -49,39 +46,38 @@ def known_platform(platform: str) -> str:
 Platform = Annotated[str, Depends(known_platform)]
 
 
-@router.post("/campaigns", status_code=201, responses={
-    **answer(201, CAMPAIGN), **errors(400, *UNSAFE, *ANY)})
-def create_campaign(body: CampaignIn, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
-    return campaign_json(service.create_campaign(user.id, body.name, body.description))
+@router.post("/campaigns", status_code=201, responses=errors(400, *UNSAFE, *ANY))
+def create_campaign(body: CampaignIn, user: CurrentUser, service: ServiceDep) -> CampaignOut:
+    return CampaignOut(**campaign_json(service.create_campaign(user.id, body.name,
+                                                                body.description)))
 
 
-@router.get("/campaigns", responses={**answer(200, [CAMPAIGN]), **errors(*ANY)})
-def list_campaigns(user: CurrentUser, service: ServiceDep) -> list[dict[str, Any]]:
-    return [campaign_json(c) for c in service.list_campaigns(user.id)]
+@router.get("/campaigns", responses=errors(*ANY))
+def list_campaigns(user: CurrentUser, service: ServiceDep) -> list[CampaignOut]:
+    return [CampaignOut(**campaign_json(c)) for c in service.list_campaigns(user.id)]
 
 
-@router.get("/campaigns/{campaign_id}", responses={
-    **answer(200, {**CAMPAIGN, "scrapingJobs": [JOB]}), **errors(404, *ANY)})
-def get_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
+@router.get("/campaigns/{campaign_id}", responses=errors(404, *ANY))
+def get_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> CampaignDetailOut:
     campaign = service.get_campaign(user.id, campaign_id)
     jobs = service.campaign_jobs(user.id, campaign.id)
-    return {**campaign_json(campaign), "scrapingJobs": [job_status(j) for j in jobs],
-            "costUsd": round(sum(j.cost_usd or 0.0 for j in jobs), 4)}
+    return CampaignDetailOut(**campaign_json(campaign),
+                             scrapingJobs=[JobOut(**job_status(j)) for j in jobs],
+                             costUsd=round(sum(j.cost_usd or 0.0 for j in jobs), 4))
 
 
-@router.post("/scraping/{platform}", status_code=202, responses={
-    **answer(202, PENDING_JOB), **errors(400, 404, *UNSAFE, *ANY)})
+@router.post("/scraping/{platform}", status_code=202, responses=errors(400, 404, *UNSAFE, *ANY))
 def start_search(user: CurrentUser, platform: Platform, body: SearchIn,
-                 service: ServiceDep) -> dict[str, Any]:
+                 service: ServiceDep) -> JobOut:
     job = service.start_search(user.id, SearchRequest(
         platform=platform, campaign_id=body.campaignId, keywords=body.keywords,
         target_username=body.targetUsername, target_results=body.targetResults,
         budget_usd=body.budgetUsd))
-    return job_status(job)
+    return JobOut(**job_status(job))
 
 
-@router.get("/scraping/{platform}", responses={
-    **answer(200, JOB), **errors(400, 404, *ANY),
+@router.get("/scraping/{platform}", response_model=JobOut, responses={
+    **errors(400, 404, *ANY),
     304: {"description": "Not modified: the job's version is the one in If-None-Match"}})
 async def search_status(platform: str, request: Request,
                         job_id: str | None = Query(default=None, alias="jobId"),
@@ -136,15 +132,15 @@ def _required(job_id: str | None) -> str:
     return job_id
 
 
-@router.post("/jobs/{job_id}/cancel", status_code=202, responses={
-    **answer(202, CANCELLED_JOB), **errors(404, 409, 502, *UNSAFE, *ANY)})
-def cancel_job(job_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
-    return job_status(service.cancel_job(user.id, job_id))
+@router.post("/jobs/{job_id}/cancel", status_code=202,
+             responses=errors(404, 409, 502, *UNSAFE, *ANY))
+def cancel_job(job_id: str, user: CurrentUser, service: ServiceDep) -> JobOut:
+    return JobOut(**job_status(service.cancel_job(user.id, job_id)))
 
 
-@router.get("/jobs/{job_id}/results", responses={
-    200: {"description": "The creators, as JSON or (format=csv) CSV", "content": {
-        "application/json": {"example": [CREATOR]}, "text/csv": {"example": CSV}}},
+@router.get("/jobs/{job_id}/results", response_model=list[CreatorOut], responses={
+    200: {"description": "The creators, as JSON or (format=csv) CSV",
+          "content": {"text/csv": {"example": CSV}}},
     **errors(404, *ANY)})
 def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
                 format: str = Query(default="json", pattern="^(json|csv)$"),
@@ -156,20 +152,20 @@ def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
     if format == "csv":
         return Response(results_csv(rows), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="creators-{job_id}.csv"'})
-    return [creator_json(r) for r in rows]
+    return [CreatorOut(**creator_json(r)) for r in rows]
 
 
-@router.get("/jobs", responses={**answer(200, [JOB]), **errors(400, *ANY)})
+@router.get("/jobs", responses=errors(400, *ANY))
 def list_jobs(user: CurrentUser, service: ServiceDep,
               status: str | None = Query(default=None, description="only jobs in this status"),
               campaign_id: str | None = Query(default=None, alias="campaignId"),
-              limit: int = Query(default=50, ge=1, le=1000)) -> list[dict[str, Any]]:
+              limit: int = Query(default=50, ge=1, le=1000)) -> list[JobOut]:
     """The user's jobs, newest first, across campaigns."""
-    return [job_status(j) for j in service.list_jobs(user.id, status=status,
-                                                      campaign_id=campaign_id, limit=limit)]
+    return [JobOut(**job_status(j)) for j in service.list_jobs(
+        user.id, status=status, campaign_id=campaign_id, limit=limit)]
 
 
-@router.get("/jobs/{job_id}", responses={**answer(200, JOB), **errors(404, *ANY)})
-def get_job(job_id: str, user: CurrentUser, service: ServiceDep) -> dict[str, Any]:
+@router.get("/jobs/{job_id}", responses=errors(404, *ANY))
+def get_job(job_id: str, user: CurrentUser, service: ServiceDep) -> JobOut:
     """A job's status, whatever its platform."""
-    return job_status(service.get_job(user.id, job_id))
+    return JobOut(**job_status(service.get_job(user.id, job_id)))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from scrapetrack.schemas import HealthOut
+
 router = APIRouter(tags=["health"])
+OK = HealthOut(status="ok")
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz() -> HealthOut:
+    return OK

@@ -10,17 +10,15 @@ from fastapi import APIRouter, Depends, Request
 from scrapetrack.exceptions import Unauthorized
 from scrapetrack.qstash import PATH, QStashQueue
 from scrapetrack.runtime import Runtime
+from scrapetrack.schemas import DeliveryOut
 from scrapetrack.web.deps import get_runtime
-from scrapetrack.web.openapi import JOB_ID, answer, errors
+from scrapetrack.web.openapi import errors
 
 router = APIRouter(tags=["qstash"])
 
 
-@router.post(PATH, responses={
-    **answer(200, {"jobId": JOB_ID, "parked": True}, "The delivery was handled: the job "
-             "advanced (parked: it goes on in the next message), or had nothing to do; "
-             "`{\"replayed\": true}` for a copy of a delivery already handled"),
-    **errors(400, 401, 413, 422, 503)})
+@router.post(PATH, response_model=DeliveryOut, response_model_exclude_none=True,
+             responses=errors(400, 401, 413, 422, 503))
 async def process_scraping(request: Request,
                            runtime: Annotated[Runtime, Depends(get_runtime)]) -> dict[str, Any]:
     """Advance the job a QStash message names, for at most QSTASH_BUDGET_SECONDS."""

@@ -1,0 +1,144 @@
+"""The HTTP API's bodies, as the original design names their fields (camelCase): the routes
+answer with these models, the OpenAPI description and its examples come from them, and the
+CLI's client reads every answer into them. A job has one public shape, `JobOut`, wherever it
+appears: an answer, a list, a campaign, an event stream."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JOB_ID = "3f6c1a52-8d1e-4f2b-9a57-1c2d3e4f5a6b"
+CAMPAIGN_ID = "9b2e7c10-4a3d-4e5f-8a6b-7c8d9e0f1a2b"
+WHEN = "2025-03-01T10:00:00.120Z"
+JobStatus = Literal["pending", "processing", "completed", "error", "timeout", "cancelled"]
+
+
+class Body(BaseModel):
+    # Fields a newer server adds are ignored by an older client, and vice versa.
+    model_config = ConfigDict(extra="ignore")
+
+
+# --- requests --------------------------------------------------------------------------------
+class CampaignIn(Body):
+    name: str = Field(examples=["Spring fitness launch"])
+    description: str | None = Field(default=None, examples=["Coaches for the new app"])
+
+
+class SearchIn(Body):
+    campaignId: str = Field(examples=[CAMPAIGN_ID])
+    keywords: list[str] | None = Field(default=None, examples=[["fitness coach"]])
+    targetUsername: str | None = Field(default=None, examples=[None],
+                                       description="a similar-creators search: whose")
+    targetResults: int | None = Field(default=None, examples=[200])
+    budgetUsd: float | None = Field(default=None, examples=[1.5],
+                                    description="the most this search's Apify runs may charge")
+
+
+# --- answers ---------------------------------------------------------------------------------
+class ErrorOut(Body):
+    """Every error answer: one sentence a person understands."""
+
+    error: str = Field(description="What went wrong, and often what to do about it",
+                       examples=["Job not found"])
+
+
+class CampaignOut(Body):
+    id: str = Field(examples=[CAMPAIGN_ID])
+    name: str = Field(examples=["Spring fitness launch"])
+    description: str | None = Field(examples=["Coaches for the new app"])
+    createdAt: str = Field(examples=[WHEN], description="ISO 8601, UTC")
+
+
+class SimilarToOut(Body):
+    """What a similar-creators search learnt about its source creator."""
+
+    handle: str | None = Field(examples=["coach.maria"])
+    displayName: str | None = Field(examples=["Maria | Coach"])
+    followers: int | None = Field(examples=[182000])
+    engagementRate: float | None = Field(examples=[0.0734])
+    hashtags: list[str] = Field(examples=[["fitness", "hiit"]])
+    keywords: list[str] = Field(examples=[["coach"]])
+
+
+class ProfileLookupsOut(Body):
+    """How far looking up the creators found without their numbers (Instagram) stands."""
+
+    total: int = Field(examples=[40])
+    done: int = Field(examples=[32])
+    failed: int = Field(examples=[1])
+
+
+class JobOut(Body):
+    """A search: the original design's status object, and more."""
+
+    id: str = Field(examples=[JOB_ID])
+    status: JobStatus = Field(examples=["processing"])
+    progress: int = Field(ge=0, le=100, examples=[42])
+    processedResults: int = Field(examples=[84])
+    targetResults: int = Field(examples=[200])
+    error: str | None = Field(examples=[None])
+    platform: str = Field(examples=["tiktok"])
+    kind: Literal["keyword", "similar"] = Field(examples=["keyword"])
+    campaignId: str = Field(examples=[CAMPAIGN_ID])
+    keywords: list[str] | None = Field(examples=[["fitness coach"]])
+    targetUsername: str | None = Field(examples=[None])
+    stage: str = Field(examples=["searching"])
+    creatorsCount: int = Field(examples=[61])
+    skippedItems: int = Field(examples=[2])
+    ratePerSecond: float | None = Field(examples=[12.5], description="items a second, now")
+    etaSeconds: float | None = Field(examples=[9.3])
+    version: int = Field(examples=[17], description="grows with every change: the ETag")
+    createdAt: str = Field(examples=[WHEN])
+    updatedAt: str = Field(examples=["2025-03-01T10:00:09.480Z"])
+    startedAt: str | None = Field(examples=["2025-03-01T10:00:00.310Z"])
+    finishedAt: str | None = Field(examples=[None])
+    similarTo: SimilarToOut | None = Field(examples=[None])
+    itemsRead: int = Field(examples=[86], description="items of the current run read")
+    apifyRunId: str | None = Field(examples=["HG7ML7M8z78YcAPEB"])
+    statusMessage: str | None = Field(examples=["Scraped 86 of 200 items"])
+    consoleUrl: str | None = Field(
+        examples=["https://console.apify.com/actors/runs/HG7ML7M8z78YcAPEB"])
+    costUsd: float | None = Field(examples=[0.0258])
+    budgetUsd: float | None = Field(examples=[None])
+    profileLookups: ProfileLookupsOut | None = Field(examples=[None])
+
+
+class CampaignDetailOut(CampaignOut):
+    scrapingJobs: list[JobOut]
+    costUsd: float = Field(examples=[0.0258], description="what its searches cost so far")
+
+
+class CreatorOut(Body):
+    id: int = Field(examples=[1])
+    platform: str = Field(examples=["tiktok"])
+    handle: str = Field(examples=["coach.maria"])
+    displayName: str | None = Field(examples=["Maria | Coach"])
+    followers: int | None = Field(examples=[182000])
+    engagementRate: float | None = Field(examples=[0.0734])
+    bio: str | None = Field(examples=["Online fitness coach"])
+    profileUrl: str | None = Field(examples=["https://www.tiktok.com/@coach.maria"])
+    avatarUrl: str | None = Field(examples=["https://p16-sign.tiktokcdn.com/avatar.jpeg"])
+    matchedKeyword: str | None = Field(examples=["fitness coach"])
+    verified: bool = Field(examples=[False])
+    videos: int = Field(examples=[3], description="its items the search found")
+    similarityScore: float | None = Field(examples=[None])
+    similarityReason: str | None = Field(examples=[None])
+
+
+class DeliveryOut(Body):
+    """What a QStash delivery did; each field appears only when it applies."""
+
+    jobId: str | None = Field(default=None, description="the job it advanced",
+                              examples=[JOB_ID])
+    parked: bool | None = Field(default=None, description="it goes on in the next message",
+                                examples=[True])
+    reaped: bool | None = Field(default=None, description="a reaper tick ran",
+                                examples=[None])
+    replayed: bool | None = Field(default=None, description="a copy of one handled: not run",
+                                  examples=[None])
+
+
+class HealthOut(Body):
+    status: Literal["ok"] = Field(examples=["ok"])
