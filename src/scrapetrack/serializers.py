@@ -4,6 +4,7 @@ the CLI and the exports alike."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -31,15 +32,11 @@ class JobView(NamedTuple):
     campaign_id: str
     version: int
     status: str
-    payload: str  # status_text of this version
+    payload: str  # the status JSON of this version
 
 
 def job_status(job: JobRecord) -> dict[str, Any]:
-    """The original design's status object, and more.
-
-    The store keeps this rendered beside each version of a job (`status_text`, written with
-    the change): a change to its shape needs a migration that clears `status_version`, so
-    that readers render the rows written before it (see the 0003 revision)."""
+    """The original design's status object, and more (schemas.JobOut)."""
     rate = job.rate_per_second if job.status == "processing" else None
     # A similar search's target counts creators, not the items its stages read: no ETA.
     eta = eta_seconds(rate, job.processed_results, job.target_results) \
@@ -84,16 +81,25 @@ def status_text(job: JobRecord) -> str:
     return _compact(job_status(job))
 
 
-def kept_status(job: JobRecord) -> str | None:
-    """The status JSON the job's writer kept, if it is this version's (not for rows from
-    before the store kept them, or written by an older release)."""
-    return job.status_json if job.status_version == job.version else None
+# Each version of a job rendered once in this process: every stream and status poll of that
+# version sends the same text (a write always makes a new version). The oldest entries go
+# first past the bound.
+_RENDERED: dict[tuple[str, int], str] = {}
+RENDERED_MAX = 10_000
+_rendering = threading.Lock()
 
 
 def status_payload(job: JobRecord) -> str:
-    """The job's status JSON: the one kept for this version, else rendered now."""
-    kept = kept_status(job)
-    return kept if kept is not None else status_text(job)
+    """The job's status JSON for its version: rendered once, then remembered."""
+    key = (job.id, job.version)
+    payload = _RENDERED.get(key)
+    if payload is None:
+        payload = status_text(job)
+        with _rendering:
+            if len(_RENDERED) >= RENDERED_MAX:
+                del _RENDERED[next(iter(_RENDERED))]
+            _RENDERED[key] = payload
+    return payload
 
 
 def seed_status_payload(job: JobRecord) -> str:

@@ -164,10 +164,6 @@ class ScrapingJob(Base):
     holds_run: Mapped[bool] = mapped_column(Boolean, default=False)
     # A pending job waiting for Apify capacity is not claimed, nor queued again, before this.
     not_before: Mapped[datetime | None] = mapped_column(default=None)
-    # The job's status JSON (views.status_text) as of `status_version`, written with each
-    # change in its own transaction: streams and status polls send it without rendering it.
-    status_json: Mapped[str | None] = mapped_column(Text, default=None)
-    status_version: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class CreatorRow(Base):

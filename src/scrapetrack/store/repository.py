@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
-from scrapetrack.serializers import JobView, kept_status, status_text, view_of
+from scrapetrack.serializers import JobView, view_of
 from scrapetrack.store.db import reader, writer
 from scrapetrack.store.models import (
     ApiToken,
@@ -76,20 +76,14 @@ RECOUNT_CREATORS = update(JOBS).where(JOBS.c.id == bindparam("job")).values(
         CREATORS.c.job_id == bindparam("job")).scalar_subquery())
 
 
-# What a stream needs of a job whose status its writer kept.
-VIEW_COLUMNS = (JOBS.c.id, JOBS.c.campaign_id, JOBS.c.version, JOBS.c.status,
-                JOBS.c.status_json, JOBS.c.status_version)
-
-
-def job_states_select(ids: int, campaigns: int, views: bool = False) -> Select[Any]:
-    """The jobs among `ids` ids, and those of `campaigns` campaigns (binds i0…, c0…): whole
-    rows, or with `views` the VIEW_COLUMNS."""
+def job_states_select(ids: int, campaigns: int) -> Select[Any]:
+    """The jobs among `ids` ids, and those of `campaigns` campaigns (binds i0…, c0…)."""
     wanted = []
     if ids:
         wanted.append(JOBS.c.id.in_([bindparam(f"i{k}") for k in range(ids)]))
     if campaigns:
         wanted.append(JOBS.c.campaign_id.in_([bindparam(f"c{k}") for k in range(campaigns)]))
-    return (select(*VIEW_COLUMNS) if views else select(JOBS)).where(or_(*wanted))
+    return select(JOBS).where(or_(*wanted))
 
 
 def _padded(prefix: str, values: Sequence[str]) -> tuple[int, dict[str, str]]:
@@ -356,7 +350,6 @@ class Store:
             job = ScrapingJob(**values)
             s.add(job)
             s.flush()
-            self._save_status_json(s, job.id)
         return job
 
     @staticmethod
@@ -402,33 +395,22 @@ class Store:
     def job_states(self, job_ids: Sequence[str],
                    campaign_ids: Sequence[str] = ()) -> list[JobRecord]:
         """The jobs named, and every job of the campaigns named, as whole rows."""
-        return self._job_rows(job_ids, campaign_ids, views=False)
+        return self._job_rows(job_ids, campaign_ids)
 
     def job_views(self, job_ids: Sequence[str],
                   campaign_ids: Sequence[str] = ()) -> list[JobView]:
-        """The same jobs as streams send them: the hub's read on every change, so only the
-        status their writers kept, and whole rows only for those kept for an older version."""
-        views: list[JobView] = []
-        stale: list[str] = []
-        for row in self._job_rows(job_ids, campaign_ids, views=True):
-            if (payload := kept_status(row)) is not None:
-                views.append(JobView(row.id, row.campaign_id, row.version, row.status, payload))
-            else:
-                stale.append(row.id)
-        if stale:  # rendered from whole rows (a job deleted meanwhile is left out)
-            views.extend(map(view_of, self.job_states(stale)))
-        return views
+        """The same jobs as streams send them (the hub's read on every change)."""
+        return [view_of(row) for row in self._job_rows(job_ids, campaign_ids)]
 
-    def _job_rows(self, job_ids: Sequence[str], campaign_ids: Sequence[str],
-                  views: bool) -> list[Any]:
+    def _job_rows(self, job_ids: Sequence[str], campaign_ids: Sequence[str]) -> list[Any]:
         """One prepared query per chunk of ids and campaigns."""
         rows: list[Any] = []
         for start in range(0, max(len(job_ids), len(campaign_ids)), CHUNK):
             ids, id_values = _padded("i", job_ids[start:start + CHUNK])
             campaigns, campaign_values = _padded("c", campaign_ids[start:start + CHUNK])
             prepared = self._fast.prepare(
-                ("job_states", ids, campaigns, views),
-                functools.partial(job_states_select, ids, campaigns, views))
+                ("job_states", ids, campaigns),
+                functools.partial(job_states_select, ids, campaigns))
             rows.extend(self._fast.all(prepared, id_values | campaign_values))
         return rows
 
@@ -457,16 +439,12 @@ class Store:
                 version=JOBS.c.version + 1, updated_at=now))
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            self._save_status_json(s, job_id)
             return s.get(ScrapingJob, job_id)
 
     def update_owned(self, job_id: str, owner: str, **values: Any) -> int | None:
         """Change a job `owner` still runs; the new version, or None if it is not theirs."""
         with self.writing() as s:
-            version = self._update_owned(s, job_id, owner, values)
-            if version is not None:
-                self._save_status_json(s, job_id)
-            return version
+            return self._update_owned(s, job_id, owner, values)
 
     def ingest(self, job_id: str, worker_id: str, *, from_offset: int, to_offset: int,
                creators: Sequence[Creator], skipped: int, progress: int,
@@ -496,7 +474,6 @@ class Store:
             if creators:
                 self._upsert_creators(s, job_id, creators)
                 s.execute(RECOUNT_CREATORS, {"job": job_id})
-            self._save_status_json(s, job_id)
             return version
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
@@ -529,7 +506,6 @@ class Store:
         with self.writing() as s:
             if s.execute(query.values(**row)).rowcount != 1:  # type: ignore[attr-defined]
                 return None
-            self._save_status_json(s, job_id)
             return s.get(ScrapingJob, job_id)
 
     def creators(self, job_id: str, after_id: int | None = None,
@@ -605,7 +581,6 @@ class Store:
                 s.execute(update(CREATORS).where(
                     CREATORS.c.job_id == job_id, CREATORS.c.handle_key.in_(list(failed)))
                     .values(profile_lookup="failed"))
-            self._save_status_json(s, job_id)
             return version
 
     def creator_keys(self, job_id: str) -> set[str]:
@@ -633,17 +608,9 @@ class Store:
                 s.execute(update(CREATORS).where(
                     CREATORS.c.id == creator_id, CREATORS.c.job_id == job_id).values(
                     similarity_score=score, similarity_reason=reason))
-            self._save_status_json(s, job_id)
             return version
 
     # helpers ------------------------------------------------------------------------------
-    @staticmethod
-    def _save_status_json(s: Session, job_id: str) -> None:
-        """Keep the job's status JSON beside its new version, in the change's own transaction:
-        every stream and status poll of this version then sends it without rendering it."""
-        row = s.execute(select(JOBS).where(JOBS.c.id == job_id)).one()
-        s.execute(update(JOBS).where(JOBS.c.id == job_id).values(
-            status_json=status_text(row), status_version=row.version))
 
     @staticmethod
     def _update_owned(s: Session, job_id: str, worker_id: str, values: dict[str, Any],
