@@ -3,12 +3,16 @@ and PostgreSQL: the same values and types, any number of ids, fresh reads on eve
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from datetime import timedelta
+from pathlib import Path
 
 from scrapetrack.creators import Creator
 from scrapetrack.jobs import Status
+from scrapetrack.store.db import make_engine
+from scrapetrack.store.migrate import upgrade
 from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.repository import CHUNK, Store
 from tests.integration.conftest import new_job
@@ -89,3 +93,32 @@ def test_a_page_upserted_prepared_merges_with_earlier_pages(store: Store) -> Non
     assert ana.created_at.tzinfo is not None
     done = store.get_job(job.id)
     assert done is not None and done.creators_count == 2 and done.status == Status.PROCESSING
+
+
+def test_closing_the_store_closes_every_threads_connection(tmp_path: Path) -> None:
+    """On SQLite each thread reads on a connection of its own, kept: closing the store
+    closes them all, whichever threads opened them."""
+    path = tmp_path / "held.db"
+    store = Store(make_engine(f"sqlite:///{path}"))
+    upgrade(store.engine)
+    job = new_job(store)
+    barrier = threading.Barrier(3)
+
+    def read() -> None:
+        barrier.wait()
+        assert [view.id for view in store.job_views([job.id])] == [job.id]
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    def open_files() -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir()
+                   if os.path.realpath(fd) == str(path.resolve()))
+
+    assert open_files() >= 3
+    store.close()
+    assert open_files() == 0

@@ -17,7 +17,7 @@ import operator
 import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 from sqlalchemy import Engine, Insert, Select
@@ -114,6 +114,8 @@ class DriverStatements:
         self.engine = engine
         self._prepared: dict[Any, Prepared] = {}
         self._held = threading.local() if engine.dialect.name == "sqlite" else None
+        self._opened: list[PoolProxiedConnection] = []  # every thread's, to close them all
+        self._opening = threading.Lock()
         dbapi = engine.dialect.loaded_dbapi
         self._lost: tuple[type[Exception], ...] = (dbapi.OperationalError, dbapi.InterfaceError)
 
@@ -154,8 +156,20 @@ class DriverStatements:
         if cursor is None:
             local.conn = self._connect()
             local.conn.detach()  # out of the pool, which may open another in its place
+            with self._opening:
+                self._opened.append(local.conn)
             cursor = local.cursor = local.conn.cursor()
         return cursor
+
+    def close(self) -> None:
+        """Close every thread's held connection (a thread using one next opens another)."""
+        with self._opening:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            with suppress(Exception):  # already closed, by a read that found the file gone
+                conn.close()
+        if self._held is not None:
+            self._held = threading.local()
 
     @contextmanager
     def _pooled_cursor(self) -> Iterator[Any]:

@@ -137,6 +137,7 @@ class Store:
             yield session
 
     def close(self) -> None:
+        self._fast.close()
         self.engine.dispose()
 
     # users and tokens -------------------------------------------------------------------
