@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.add_middleware(SecurityHeaders, always_https=public_https)
     app.state.stream_slots = make_stream_slots(settings)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
+    app.state.templates.env.globals["sandbox"] = settings.uses_sandbox  # the yellow banner
     app.state.qstash_limiter = anyio.CapacityLimiter(settings.worker_concurrency)
     errors.install(app)
     app.include_router(api.router)

@@ -1,17 +1,24 @@
-"""FastAPI dependencies: the runtime, and who is asking."""
+"""FastAPI dependencies: the parts of the runtime a route needs, each on its own, and who
+is asking. Routes take these, never the whole runtime."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from scrapetrack.accounts import Principal
+from scrapetrack.accounts import Accounts, Principal
+from scrapetrack.config import Settings
+from scrapetrack.events.hub import Hub
 from scrapetrack.exceptions import Unauthorized
+from scrapetrack.metrics import Metrics
+from scrapetrack.queue import Queue
 from scrapetrack.runtime import Runtime
 from scrapetrack.service import Service
 from scrapetrack.store.models import User
+from scrapetrack.store.repository import Store
 from scrapetrack.web import csrf
 
 SESSION_USER = "user_id"
@@ -31,6 +38,34 @@ def get_runtime(request: Request) -> Runtime:
 # per request each. Only the one that reads the database stays sync.
 async def get_service(request: Request) -> Service:
     return get_runtime(request).service
+
+
+async def get_settings(request: Request) -> Settings:
+    return get_runtime(request).settings
+
+
+async def get_accounts(request: Request) -> Accounts:
+    return get_runtime(request).accounts
+
+
+async def get_store(request: Request) -> Store:
+    return get_runtime(request).store
+
+
+async def get_hub(request: Request) -> Hub:
+    return get_runtime(request).hub
+
+
+async def get_queue(request: Request) -> Queue:
+    return get_runtime(request).queue
+
+
+async def get_reaper(request: Request) -> Callable[[], object]:
+    return get_runtime(request).reap
+
+
+async def get_metrics(request: Request) -> Metrics:
+    return get_runtime(request).metrics
 
 
 def bearer_token(request: Request) -> str | None:
@@ -96,3 +131,10 @@ def current_user(request: Request,
 
 CurrentUser = Annotated[User, Depends(current_user)]
 ServiceDep = Annotated[Service, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+AccountsDep = Annotated[Accounts, Depends(get_accounts)]
+StoreDep = Annotated[Store, Depends(get_store)]
+HubDep = Annotated[Hub, Depends(get_hub)]
+QueueDep = Annotated[Queue, Depends(get_queue)]
+ReaperDep = Annotated[Callable[[], object], Depends(get_reaper)]
+MetricsDep = Annotated[Metrics, Depends(get_metrics)]

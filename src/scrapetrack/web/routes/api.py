@@ -25,10 +25,11 @@ from scrapetrack.serializers import campaign_json, creator_json, job_status, see
 from scrapetrack.service import SearchRequest, check_platform, looks_like_id
 from scrapetrack.store.repository import DeferWrite
 from scrapetrack.web.deps import (
+    AccountsDep,
     CurrentUser,
     ServiceDep,
+    StoreDep,
     bearer_token,
-    get_runtime,
     require_user,
 )
 from scrapetrack.web.openapi import ANY, CSV, errors
@@ -79,22 +80,21 @@ def start_search(user: CurrentUser, platform: Platform, body: SearchIn,
 @router.get("/scraping/{platform}", response_model=JobOut, responses={
     **errors(400, 404, *ANY),
     304: {"description": "Not modified: the job's version is the one in If-None-Match"}})
-async def search_status(platform: str, request: Request,
+async def search_status(platform: str, request: Request, store: StoreDep,
+                        service: ServiceDep, accounts: AccountsDep,
                         job_id: str | None = Query(default=None, alias="jobId"),
                         if_none_match: str | None = Header(default=None)) -> Any:
     """The original design's status. Its ETag names the job's version, so a poller that sends
     it back in `If-None-Match` gets a bodiless 304 until the job changes."""
-
-    runtime = get_runtime(request)
 
     def read(later: DeferWrite | None = None) -> JobRecord:
         token = bearer_token(request)
         if token is None:  # a browser's session
             user = require_user(request)
             check_platform(platform)
-            return runtime.service.job_state(user.id, _required(job_id))
+            return service.job_state(user.id, _required(job_id))
         # Scripts polling with a token: the token and the job are read in one statement.
-        found = runtime.accounts.job_state(
+        found = accounts.job_state(
             token, job_id if job_id and looks_like_id(job_id) else "", later)
         check_platform(platform)
         _required(job_id)
@@ -106,7 +106,7 @@ async def search_status(platform: str, request: Request,
     # file, and WAL readers never wait for writers: done here, they cost far less than a hop to the
     # threadpool; the rare write (a token's last use, once a minute) goes to a thread. A
     # database across a network is read on the threadpool, authentication and job in one hop.
-    if runtime.store.local:
+    if store.local:
         job = read(later=_on_a_thread)
     else:
         job = await run_in_threadpool(read)

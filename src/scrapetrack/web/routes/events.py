@@ -10,7 +10,7 @@ from starlette.responses import Response
 from scrapetrack.events.slots import StreamSlots
 from scrapetrack.exceptions import InputError
 from scrapetrack.serializers import view_of
-from scrapetrack.web.deps import CurrentUser, ServiceDep, get_runtime
+from scrapetrack.web.deps import CurrentUser, HubDep, ServiceDep
 from scrapetrack.web.openapi import ANY, EVENTS, errors
 from scrapetrack.web.sse import campaign_stream, job_stream
 
@@ -46,17 +46,18 @@ Slots = Annotated[StreamSlots, Depends(stream_slots)]
 
 @router.get("/jobs/{job_id}/events", response_class=Response, responses=STREAM)
 def job_events(job_id: str, request: Request, user: CurrentUser, service: ServiceDep,
-               slots: Slots, since: Annotated[int | None, Depends(last_event_id)]) -> Response:
+               hub: HubDep, slots: Slots,
+               since: Annotated[int | None, Depends(last_event_id)]) -> Response:
     """The job's status on every change; ends after its terminal status."""
     job = view_of(service.get_job(user.id, job_id))
-    return job_stream(get_runtime(request).hub, job, since, request.state.credentials,
+    return job_stream(hub, job, since, request.state.credentials,
                       slot=(slots, user.id))
 
 
 @router.get("/campaigns/{campaign_id}/events", response_class=Response, responses=STREAM)
 def campaign_events(campaign_id: str, request: Request, user: CurrentUser,
-                    service: ServiceDep, slots: Slots) -> Response:
+                    service: ServiceDep, hub: HubDep, slots: Slots) -> Response:
     """Every job of the campaign, including ones started later; ends when the client leaves."""
     jobs = [view_of(job) for job in service.campaign_jobs(user.id, campaign_id)]
-    return campaign_stream(get_runtime(request).hub, campaign_id, jobs,
+    return campaign_stream(hub, campaign_id, jobs,
                            request.state.credentials, slot=(slots, user.id))

@@ -9,7 +9,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from scrapetrack.exceptions import Unauthorized
 from scrapetrack.metrics import StoreCollector, render
-from scrapetrack.web.deps import bearer_token, get_runtime
+from scrapetrack.web.deps import MetricsDep, QueueDep, SettingsDep, StoreDep, bearer_token
 
 router = APIRouter(tags=["health"])
 
@@ -19,17 +19,17 @@ router = APIRouter(tags=["health"])
     "content": {"text/plain": {"example": "# HELP scrapetrack_jobs Jobs by status\n"
                                           "# TYPE scrapetrack_jobs gauge\n"
                                           'scrapetrack_jobs{status="completed"} 12.0\n'}}}})
-def metrics(request: Request) -> Response:
+def metrics(request: Request, settings: SettingsDep, counters: MetricsDep, store: StoreDep,
+            queue: QueueDep) -> Response:
     """Unauthenticated by default, like /healthz, for scrapers on a private network; with
     METRICS_TOKEN set, only `Authorization: Bearer METRICS_TOKEN` reads it."""
-    runtime = get_runtime(request)
-    expected = runtime.settings.metrics_token
+    expected = settings.metrics_token
     if expected is not None:
         given = bearer_token(request) or ""
         if not hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
             raise Unauthorized("Metrics need their token")
     registry = getattr(request.app.state, "metrics_registry", None)
     if registry is None:  # built once per app: the collectors read fresh values per scrape
-        registry = runtime.metrics.scrape_registry(StoreCollector(runtime.store, runtime.queue))
+        registry = counters.scrape_registry(StoreCollector(store, queue))
         request.app.state.metrics_registry = registry
     return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
