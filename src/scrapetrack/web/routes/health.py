@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
 from scrapetrack.schemas import HealthOut
 
 router = APIRouter(tags=["health"])
-OK = HealthOut(status="ok")
+# Sent as it is: the benchmarks measure the API against this, the cheapest answer there is.
+OK = HealthOut(status="ok").model_dump_json().encode()
 
 
-@router.get("/healthz")
-def healthz() -> HealthOut:
-    return OK
+@router.get("/healthz", response_model=HealthOut)
+def healthz() -> Response:
+    return Response(OK, media_type="application/json")
