@@ -24,6 +24,9 @@ from bench import _summary
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "test-artifacts" / "bench-results.md"
+# A full run's summary also goes into the manual, between these markers.
+MANUAL = ROOT / "docs" / "performance.md"
+MARKERS = ("<!-- bench-summary:start -->", "<!-- bench-summary:end -->")
 INTERRUPTED = 130
 
 
@@ -76,6 +79,17 @@ def report(names: list[str], passed: list[str], results: Path | None, seconds: f
     return text
 
 
+def into_manual(summary: str) -> None:
+    """Put a full run's summary into docs/performance.md, in place of the last one."""
+    page = MANUAL.read_text()
+    start, end = page.find(MARKERS[0]), page.find(MARKERS[1])
+    if start < 0 or end < start:
+        print(f"{MANUAL} has no summary markers: not written", file=sys.stderr)
+        return
+    MANUAL.write_text(f"{page[:start + len(MARKERS[0])]}\n{summary}\n{page[end:]}")
+    print(f"(and into {MANUAL.relative_to(ROOT)})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     passed: list[str] = []
@@ -106,8 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if code == INTERRUPTED:
             break
     print("\n=== summary ===\n", flush=True)
-    print(report(names, passed, None if options.no_results else options.results,
-                 time.monotonic() - began))
+    text = report(names, passed, None if options.no_results else options.results,
+                  time.monotonic() - began)
+    print(text)
+    if not options.names and not passed and not options.no_results:
+        into_manual(text.split("\n(written to")[0].rstrip())
     return 1 if failed or any(row.failed for row in _summary.rows()) else 0
 
 
