@@ -271,9 +271,9 @@ def test_slow_heads_are_dropped_and_huge_ones_refused(start_app: Callable[..., A
     many there are, while other clients are served; a head over MAX_HEAD_BYTES is 431."""
     app = start_app(HTTP_HEAD_TIMEOUT_SECONDS=1, MAX_HEAD_BYTES=8192)
     assert Settings.model_fields["http_head_timeout_seconds"].default <= 10
+    started = time.monotonic()
     slow = [connect(app.url) for _ in range(40)]
     silent = connect(app.url)  # sends nothing at all
-    started = time.monotonic()
     for sock in slow:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
 
@@ -283,12 +283,16 @@ def test_slow_heads_are_dropped_and_huge_ones_refused(start_app: Callable[..., A
                 sock.sendall(b"X")
         return all(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) for sock in slow)
 
-    assert httpx.get(f"{app.url}/healthz").status_code == 200  # others are served meanwhile
-    wait_until(lambda: _safe(dripping), 30, "every slow connection to be answered")
-    assert time.monotonic() - started >= 1  # none before its time was up
-    for sock in [*slow, silent]:
-        assert answer_of(sock).startswith(b"HTTP/1.1 408 Request Timeout"), sock
-        sock.close()
+    try:
+        assert httpx.get(f"{app.url}/healthz").status_code == 200  # others are served
+        wait_until(lambda: _safe(dripping), 30, "every slow connection to be answered")
+        # None before its time (the loop's timers may fire a clock tick early).
+        assert time.monotonic() - started >= 0.9
+        for sock in [*slow, silent]:
+            assert answer_of(sock).startswith(b"HTTP/1.1 408 Request Timeout"), sock
+    finally:
+        for sock in [*slow, silent]:
+            sock.close()
 
     huge = connect(app.url)
     huge.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Fill: " + b"a" * 9000 + b"\r\n\r\n")
