@@ -6,6 +6,10 @@ SQLite; here the same Core select is compiled once per dialect and run on a pool
 connection's cursor, and each column's own result processor turns driver values into what
 Core would have returned. Rows are named tuples, read by attribute like Core's.
 
+Kept on purpose: the same reads through SQLAlchemy Core and its compiled cache cost the
+status route its limit against `/healthz` (re-measured side by side: see the performance
+page), so this is the smallest private piece that holds it.
+
 The ingest's upsert is the other hot spot: Core builds and processes every row's parameters
 one by one; `Prepared.many` applies only the binds' own processors, and the statement runs
 with `exec_driver_sql` inside the caller's transaction.
