@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,9 +117,6 @@ class QStashQueue(Queue):
         self.clock = clock
         self.wall = wall
         self._run_job: RunJob | None = None
-        self._periodic: list[tuple[float, str, Callable[[], object]]] = []
-        self._timer: threading.Thread | None = None
-        self._stop = threading.Event()
 
     # publishing ---------------------------------------------------------------------------
     def bind(self, run_job: Callable[..., object]) -> None:
@@ -212,39 +208,14 @@ class QStashQueue(Queue):
         self.publish_next(parked)
         return {"jobId": message.job_id, "parked": True}
 
-    # the reaper's timer -------------------------------------------------------------------
-    def every(self, seconds: float, name: str, fn: Callable[[], object]) -> None:
-        self._periodic.append((max(1.0, seconds), name, fn))
-
+    # consuming ------------------------------------------------------------------------------
     def start_consumer(self, workers: int = 0) -> None:
-        """Deliveries arrive over HTTP; here only the periodic functions run, on a timer."""
-        if self._timer is not None or not self._periodic:
-            return
-        self._stop.clear()
-        self._timer = threading.Thread(target=self._tick, name="qstash-periodic", daemon=True)
-        self._timer.start()
-
-    def _tick(self) -> None:
-        due = {name: self.clock() for _, name, _ in self._periodic}
-        while not self._stop.is_set():
-            for period, name, fn in self._periodic:
-                if self.clock() < due[name]:
-                    continue
-                due[name] = self.clock() + period
-                try:
-                    fn()
-                except Exception:
-                    log.exception("periodic %s failed", name)
-            self._stop.wait(min(period for period, _, _ in self._periodic))
+        """Deliveries arrive over HTTP: nothing to start here."""
 
     def stop_consumer(self, graceful: bool = True) -> None:
-        self._stop.set()
-        if self._timer is not None:
-            self._timer.join(timeout=10)
-            self._timer = None
+        """Nothing runs here between deliveries."""
 
     def close(self) -> None:
-        self.stop_consumer()
         # The SDK offers no close(); its httpx client would hold its sockets until collected.
         client = getattr(self.client.http, "_client", None)
         if isinstance(client, httpx.Client):

@@ -10,16 +10,14 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from huey import Huey, PostgresHuey, PriorityRedisHuey, SqliteHuey
-from huey.consumer import Consumer, Scheduler
+from huey.consumer import Consumer
 from huey.storage import PostgresStorage
 
 from scrapetrack.exceptions import ConfigError, QueueUnavailable
@@ -76,16 +74,8 @@ class ClosingPostgresHuey(PostgresHuey):  # type: ignore[misc]
     storage_class = ClosingPostgresStorage
 
 
-class FrequentScheduler(Scheduler):  # type: ignore[misc]
-    """Huey looks at periodic tasks once a minute; the reaper must run within seconds."""
-
-    periodic_task_seconds = 1
-
-
 class EmbeddedConsumer(Consumer):  # type: ignore[misc]
     """A consumer that leaves signal handling to its host (uvicorn, or our worker command)."""
-
-    scheduler_class = FrequentScheduler
 
     def _set_signal_handlers(self) -> None:
         pass
@@ -124,12 +114,8 @@ class Queue(ABC):
         return None
 
     @abstractmethod
-    def every(self, seconds: float, name: str, fn: Callable[[], object]) -> None:
-        """Run `fn` about every `seconds` while the consumer runs."""
-
-    @abstractmethod
     def start_consumer(self, workers: int) -> None:
-        """Start running jobs (and the periodic functions) in this process."""
+        """Start running jobs in this process."""
 
     @abstractmethod
     def stop_consumer(self, graceful: bool = True) -> None: ...
@@ -166,20 +152,6 @@ class JobQueue(Queue):
             raise QueueUnavailable(f"The job queue is unavailable: {exc}") from exc
         return [str(task.args[0]) for task in waiting if task.name == "run_job" and task.args]
 
-    def every(self, seconds: float, name: str, fn: Callable[[], object]) -> None:
-        """Run `fn` about every `seconds` (at least 1): each consumer's scheduler queues it,
-        ahead of waiting jobs, and a copy that waited longer than a period is dropped."""
-        period = max(1.0, seconds)
-        last = [time.monotonic()]
-
-        def due(_moment: datetime) -> bool:
-            if time.monotonic() - last[0] < period:
-                return False
-            last[0] = time.monotonic()
-            return True
-
-        self.huey.periodic_task(due, name=name, priority=100, expires=int(period))(fn)
-
     def pending(self) -> int:
         """How many tasks wait for a free worker."""
         try:
@@ -189,7 +161,7 @@ class JobQueue(Queue):
 
     def start_consumer(self, workers: int, **options: Any) -> None:
         self._consumer = EmbeddedConsumer(self.huey, workers=workers, worker_type="thread",
-                                          periodic=True, initial_delay=0.05, max_delay=0.5,
+                                          periodic=False, initial_delay=0.05, max_delay=0.5,
                                           backoff=1.5, **options)
         self._consumer.start()
 

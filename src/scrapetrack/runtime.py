@@ -27,6 +27,7 @@ from scrapetrack.providers.base import Provider
 from scrapetrack.qstash import QStashQueue
 from scrapetrack.queue import JobQueue, Queue, make_huey
 from scrapetrack.reaper import reap
+from scrapetrack.scheduler import Scheduler
 from scrapetrack.service import Service
 from scrapetrack.store.db import make_engine
 from scrapetrack.store.migrate import upgrade
@@ -54,6 +55,7 @@ class Runtime:
     hub: Hub
     stop: threading.Event = field(default_factory=threading.Event)
     metrics: Metrics = field(default_factory=Metrics)
+    scheduler: Scheduler = field(default_factory=Scheduler)
 
     def reap(self) -> list[str]:
         return reap(self.store, self.queue.queued_job_ids, self.queue.enqueue,
@@ -65,10 +67,12 @@ class Runtime:
         except Unavailable as exc:
             log.warning("could not look for orphaned jobs yet: %s", exc.message)
         self.queue.start_consumer(concurrency or self.settings.worker_concurrency)
+        self.scheduler.start()
 
     def stop_worker(self) -> None:
         # Running jobs hand themselves back first, so the graceful join is quick.
         self.stop.set()
+        self.scheduler.stop()
         self.queue.stop_consumer(graceful=True)
 
     def close(self) -> None:
@@ -153,5 +157,5 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
                    runner=runner, bus=bus, publisher=publisher,
                    hub=hub, stop=stop, metrics=metrics)
     # A third of the heartbeat timeout: an orphan is queued again well within the timeout.
-    queue.every(settings.heartbeat_timeout_seconds / 3, "reap", runtime.reap)
+    runtime.scheduler.every(settings.heartbeat_timeout_seconds / 3, "reap", runtime.reap)
     return runtime
