@@ -113,6 +113,17 @@ def trace(runtime: Any, path: Path) -> None:
     setattr(hub, "_update_state", traced_absorb)  # noqa: B010
 
 
+def count_hub_reads(store: Any, stats: Stats) -> None:
+    """Count the hub's reads (each a `job_views` call) without a hook in the product."""
+    read = store.job_views
+
+    def counted(*args: Any) -> Any:
+        stats.add(HUB_READS, 1)
+        return read(*args)
+
+    setattr(store, "job_views", counted)  # noqa: B010 - an instance attribute
+
+
 def build_app(args: argparse.Namespace, stats: Stats) -> tuple[Any, Any]:
     """The product's app and a callable that ends its streams on shutdown."""
     from scrapetrack.config import load_settings
@@ -133,13 +144,13 @@ def build_app(args: argparse.Namespace, stats: Stats) -> tuple[Any, Any]:
         else PollBus()
     runtime = build_runtime(settings, embedded_worker=False, bus=bus)
     count_statements(runtime.store.engine, stats)
+    count_hub_reads(runtime.store, stats)
     if args.trace is not None:
         trace(runtime, args.trace)
     app = create_app(settings, runtime=runtime, worker=False)
 
     def report_hub() -> None:  # another thread: just copies two numbers, 10 times a second
         while True:
-            stats.set(HUB_READS, runtime.hub.reads)
             # A dict may change size while another thread counts: try again next time.
             with contextlib.suppress(RuntimeError):
                 stats.set(HUB_WATCHERS, runtime.hub.watchers)

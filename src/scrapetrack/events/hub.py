@@ -151,7 +151,6 @@ class Hub:
         self.bus = bus
         self.min_interval = 1.0 / max_hz
         self.heartbeat_seconds = heartbeat_seconds
-        self.reads = 0  # store reads so far: the benchmark shows they don't grow with watchers
         self._jobs: dict[str, JobState] = {}
         self._job_watchers: dict[str, set[Watcher]] = {}
         self._campaign_watchers: dict[str, set[Watcher]] = {}
@@ -381,7 +380,6 @@ class Hub:
         self._last_read = read.started
         if read.full:
             self._next_poll = read.started + self.bus.safety_poll_seconds
-        self.reads += 1
         for view in views:
             self._update_state(view, broadcast=True)
 
