@@ -89,7 +89,7 @@ def trace(runtime: Any, path: Path) -> None:
 
     out = path.open("a", buffering=1)
     bus, hub, store = runtime.bus, runtime.hub, runtime.store
-    listen, read, absorb = bus.listen, store.job_views, hub._update_state
+    listen, read, absorb = bus.listen, store.job_states, hub._update_state
 
     async def traced_listen(deliver: Any) -> None:
         def traced(item: Any) -> None:
@@ -109,19 +109,19 @@ def trace(runtime: Any, path: Path) -> None:
         absorb(row, broadcast)
 
     setattr(bus, "listen", traced_listen)  # noqa: B010 - instance attributes, not methods
-    setattr(store, "job_views", traced_read)  # noqa: B010
+    setattr(store, "job_states", traced_read)  # noqa: B010
     setattr(hub, "_update_state", traced_absorb)  # noqa: B010
 
 
 def count_hub_reads(store: Any, stats: Stats) -> None:
-    """Count the hub's reads (each a `job_views` call) without a hook in the product."""
-    read = store.job_views
+    """Count the hub's reads (each a `job_states` call) without a hook in the product."""
+    read = store.job_states
 
     def counted(*args: Any) -> Any:
         stats.add(HUB_READS, 1)
         return read(*args)
 
-    setattr(store, "job_views", counted)  # noqa: B010 - an instance attribute
+    setattr(store, "job_states", counted)  # noqa: B010 - an instance attribute
 
 
 def build_app(args: argparse.Namespace, stats: Stats) -> tuple[Any, Any]:

@@ -122,7 +122,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
                                            timeout_graceful_shutdown=10, proxy_headers=True,
                                            server_header=False,
                                            forwarded_allow_ips=settings.forwarded_allow_ips,
-                                           http=bounded_heads(  # type: ignore[arg-type]
+                                           http=bounded_heads(
                                                settings.http_head_timeout_seconds,
                                                settings.max_head_bytes)),
                             on_exit=runtime.hub.close_streams_threadsafe)
@@ -205,7 +205,7 @@ def sandbox(port: Annotated[int, typer.Option()] = 8001,
                                    limits=SandboxLimits(settings.max_target_results),
                                    keep_runs_in=settings.data_dir / SANDBOX_RUNS_FILE),
                 host=host, port=port, log_level="warning", server_header=False,
-                http=bounded_heads(settings.http_head_timeout_seconds,  # type: ignore[arg-type]
+                http=bounded_heads(settings.http_head_timeout_seconds,
                                    settings.max_head_bytes))
 
 

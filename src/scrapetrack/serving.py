@@ -6,7 +6,6 @@ stop that ends event streams, and a background-thread server on a socket bound u
 from __future__ import annotations
 
 import asyncio
-import functools
 import socket
 import threading
 import time
@@ -33,11 +32,11 @@ class BoundedHeads(HttpToolsProtocol):
     the answer is 408 or 431 and the connection is closed. Idle keep-alive connections are
     uvicorn's own (`timeout_keep_alive`)."""
 
-    def __init__(self, *args: Any, head_timeout: float = HEAD_TIMEOUT_SECONDS,
-                 max_head_bytes: int = MAX_HEAD_BYTES, **kwargs: Any) -> None:
+    head_timeout = HEAD_TIMEOUT_SECONDS
+    max_head_bytes = MAX_HEAD_BYTES
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.head_timeout = head_timeout
-        self.max_head_bytes = max_head_bytes
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = None
         self._refusal = b""
@@ -98,16 +97,16 @@ class BoundedHeads(HttpToolsProtocol):
 
 
 def bounded_heads(head_timeout: float = HEAD_TIMEOUT_SECONDS,
-                  max_head_bytes: int = MAX_HEAD_BYTES) -> Callable[..., BoundedHeads]:
-    """The protocol to give uvicorn.Config as `http`."""
-    return functools.partial(BoundedHeads, head_timeout=head_timeout,
-                             max_head_bytes=max_head_bytes)
+                  max_head_bytes: int = MAX_HEAD_BYTES) -> type[BoundedHeads]:
+    """The protocol class to give uvicorn.Config as `http`, with these bounds."""
+    return type("BoundedHeads", (BoundedHeads,), {"head_timeout": head_timeout,
+                                                  "max_head_bytes": max_head_bytes})
 
 
 @contextmanager
 def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0,
                     lifespan: bool = True, startup_timeout: float = 20.0,
-                    http: Callable[..., BoundedHeads] | None = None) -> Iterator[str]:
+                    http: type[BoundedHeads] | None = None) -> Iterator[str]:
     """Serve `app` on `host:port` (0: a free port) and yield its base URL; on exit, stop the
     server (running its lifespan's shutdown) and join the thread."""
     # Bound here, not in uvicorn: the port is known before the thread starts and no other
@@ -119,7 +118,7 @@ def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0,
     config = uvicorn.Config(app, log_level="warning", access_log=False,
                             lifespan="on" if lifespan else "off", ws="none",
                             timeout_graceful_shutdown=2, server_header=False,
-                            http=http or bounded_heads())  # type: ignore[arg-type]
+                            http=http or bounded_heads())
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                               name=f"uvicorn-{bound}", daemon=True)

@@ -152,13 +152,13 @@ async def test_reads_do_not_grow_with_watchers(case: Case) -> None:
         for client in clients:
             hub.watch_job(Watcher(client.send, ends_with=job.id), view_of(job))
         reads = [0]
-        read = hub.store.job_views
+        read = hub.store.job_states
 
         def counted(*args: Any) -> Any:
             reads[0] += 1
             return read(*args)
 
-        setattr(hub.store, "job_views", counted)  # noqa: B010 - on this store alone
+        setattr(hub.store, "job_states", counted)  # noqa: B010 - on this store alone
         await asyncio.to_thread(advance, case, job.id, publisher, 3)
         await until(lambda: all(c.events()[-1][1]["progress"] == 3 for c in clients))
         # A few per change (and the poll bus's safety polls while the machine is slow),

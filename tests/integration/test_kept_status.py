@@ -12,16 +12,21 @@ from sqlalchemy import inspect, update
 
 from scrapetrack.creators import Creator
 from scrapetrack.jobs import Status
-from scrapetrack.serializers import JobView, job_status, status_payload, status_text
+from scrapetrack.serializers import JobView, job_status, status_payload, status_text, view_of
 from scrapetrack.store.migrate import alembic_config, upgrade
 from scrapetrack.store.models import utcnow
 from scrapetrack.store.repository import JOBS, Store
 from tests.integration.conftest import new_job
 
 
+def views(store: Store, job_ids: list[str], campaign_ids: tuple[str, ...] = ()) -> list[JobView]:
+    """The jobs as the hub makes them for its streams."""
+    return [view_of(row) for row in store.job_states(job_ids, campaign_ids)]
+
+
 def streamed(store: Store, job_id: str) -> dict[str, object]:
     """The job as a stream sends it, checked against its row."""
-    (view,) = store.job_views([job_id])
+    (view,) = views(store, [job_id])
     job = store.get_job(job_id)
     assert job is not None and view.version == job.version
     parsed: dict[str, object] = json.loads(view.payload)
@@ -56,18 +61,18 @@ def test_every_write_is_streamed_as_its_row_says(store: Store) -> None:
 def test_a_version_is_rendered_once_and_a_new_one_anew(store: Store) -> None:
     first = new_job(store)
     other = new_job(store, first.campaign_id, first.user_id)
-    views = {v.id: v for v in store.job_views([first.id], [first.campaign_id])}
-    assert set(views) == {first.id, other.id}
+    found = {v.id: v for v in views(store, [first.id], (first.campaign_id,))}
+    assert set(found) == {first.id, other.id}
     row = store.get_job(first.id)
     assert row is not None
-    assert views[first.id] == JobView(row.id, row.campaign_id, row.version, row.status,
+    assert found[first.id] == JobView(row.id, row.campaign_id, row.version, row.status,
                                       status_text(row))
     assert status_payload(row) is status_payload(row)  # the same text, rendered once
     with store.engine.begin() as conn:  # changed outside the store: a new version
         conn.execute(update(JOBS).where(JOBS.c.id == first.id).values(
             progress=7, version=JOBS.c.version + 1))
     assert streamed(store, first.id)["progress"] == 7
-    assert store.job_views([], []) == []
+    assert views(store, []) == []
 
 
 def test_revision_0006_drops_the_kept_status_and_back(store: Store) -> None:

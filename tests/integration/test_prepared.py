@@ -106,7 +106,7 @@ def test_closing_the_store_closes_every_threads_connection(tmp_path: Path) -> No
 
     def read() -> None:
         barrier.wait()
-        assert [view.id for view in store.job_views([job.id])] == [job.id]
+        assert [row.id for row in store.job_states([job.id])] == [job.id]
 
     threads = [threading.Thread(target=read) for _ in range(3)]
     for thread in threads:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from scrapetrack.events.base import Bus, Notice, _Resync
 from scrapetrack.events.drive import drive
 from scrapetrack.jobs import TERMINAL
-from scrapetrack.serializers import JobView
+from scrapetrack.serializers import JobView, view_of
 from scrapetrack.store.models import utcnow
 from scrapetrack.store.repository import Store
 
@@ -362,7 +362,7 @@ class Hub:
     def _read_local(self) -> None:
         if (read := self._next_read()) is not None:
             try:
-                self._deliver_rows(read, self.store.job_views(read.job_ids, read.campaign_ids))
+                self._deliver_rows(read, self._views(read.job_ids, read.campaign_ids))
             except Exception:
                 self._read_failed()
 
@@ -372,9 +372,13 @@ class Hub:
             assert self._loop is not None
             try:
                 self._deliver_rows(read, await self._loop.run_in_executor(
-                    self._reader, self.store.job_views, read.job_ids, read.campaign_ids))
+                    self._reader, self._views, read.job_ids, read.campaign_ids))
             except Exception:
                 self._read_failed()
+
+    def _views(self, job_ids: Sequence[str], campaign_ids: Sequence[str]) -> list[JobView]:
+        """The jobs read as rows, each version rendered here once (the store keeps data)."""
+        return [view_of(row) for row in self.store.job_states(job_ids, campaign_ids)]
 
     def _deliver_rows(self, read: _Read, views: Iterable[JobView]) -> None:
         self._last_read = read.started

@@ -34,7 +34,6 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
-from scrapetrack.serializers import JobView, view_of
 from scrapetrack.store.db import reader, writer
 from scrapetrack.store.models import (
     ApiToken,
@@ -397,11 +396,6 @@ class Store:
                    campaign_ids: Sequence[str] = ()) -> list[JobRecord]:
         """The jobs named, and every job of the campaigns named, as whole rows."""
         return self._job_rows(job_ids, campaign_ids)
-
-    def job_views(self, job_ids: Sequence[str],
-                  campaign_ids: Sequence[str] = ()) -> list[JobView]:
-        """The same jobs as streams send them (the hub's read on every change)."""
-        return [view_of(row) for row in self._job_rows(job_ids, campaign_ids)]
 
     def _job_rows(self, job_ids: Sequence[str], campaign_ids: Sequence[str]) -> list[Any]:
         """One prepared query per chunk of ids and campaigns."""
