@@ -4,6 +4,11 @@ Writing one SSE frame to a connection that keeps up never waits, so the hub can 
 bytes to thousands of connections from one loop without a task or a future per delivery. A
 slow connection's write does wait (uvicorn's `send` blocks while the socket buffer is full):
 only then is the rest of that one write wrapped in a Task.
+
+The usual shape, a task per stream taking frames from a mailbox, was measured instead (with
+`StreamingResponse`): each frame then wakes a task, and uvicorn tells a stream that its client
+left only through `receive`, so each stream needs a second waiter; it missed the CPU and
+memory limits (docs/performance.md, "Streams on standard parts").
 """
 
 from __future__ import annotations
