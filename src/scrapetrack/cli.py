@@ -35,7 +35,7 @@ app = typer.Typer(help="Creator-discovery scraping jobs with live progress.",
                   no_args_is_help=True)
 users = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 app.add_typer(users, name="users")
-jobs = typer.Typer(help="List, show and cancel your jobs on a running server.",
+jobs = typer.Typer(help="List, show, cancel and re-run your jobs on a running server.",
                    no_args_is_help=True)
 app.add_typer(jobs, name="jobs")
 campaigns = typer.Typer(help="Your campaigns on a running server.", no_args_is_help=True)
@@ -500,6 +500,21 @@ def jobs_cancel(job_id: str, as_json: AsJson = False, url: Url = DEFAULT_URL,
         _print_json(job)
     else:
         typer.echo(f"job {job.id} {job.status}")
+
+
+@jobs.command("rerun")
+def jobs_rerun(job_id: str,
+               target: Annotated[int | None, typer.Option(
+                   help="the new search's target (default: the same)")] = None,
+               as_json: AsJson = False, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Run an ended search again, with the same input, in the same campaign; the new job's
+    id is the last word printed (follow it with `jobs show ID --follow`)."""
+    with _errors_as_messages(), _client(url, token) as client:
+        job = client.rerun(job_id, target)
+    if as_json:
+        _print_json(job)
+    else:
+        typer.echo(f"re-run of {job_id} {job.status}: job {job.id}")
 
 
 @campaigns.command("list")

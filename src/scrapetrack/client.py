@@ -115,6 +115,10 @@ class Client:
     def cancel(self, job_id: str) -> JobOut:
         return self._answer(JobOut, "POST", f"/api/jobs/{job_id}/cancel")
 
+    def rerun(self, job_id: str, target: int | None = None) -> JobOut:
+        return self._answer(JobOut, "POST", f"/api/jobs/{job_id}/rerun",
+                            json={"targetResults": target})
+
     def results(self, job_id: str) -> list[CreatorOut]:
         return self._answer(list[CreatorOut], "GET", f"/api/jobs/{job_id}/results")
 

@@ -12,7 +12,8 @@
     │   ├── CampaignNotFound
     │   └── JobNotFound
     ├── Conflict                     the resource is in the wrong state (HTTP 409)
-    │   └── JobFinished
+    │   ├── JobFinished
+    │   └── JobStillRunning
     ├── TooManyRequests              a per-user limit; carries retry_after (HTTP 429)
     │   ├── CampaignRateLimited
     │   ├── JobRateLimited
@@ -88,6 +89,10 @@ class Conflict(ScrapetrackError):
 
 class JobFinished(Conflict):
     """The job has already finished."""
+
+
+class JobStillRunning(Conflict):
+    """The job is still running."""
 
 
 class TooManyRequests(ScrapetrackError):

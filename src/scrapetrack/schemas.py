@@ -26,6 +26,12 @@ class CampaignIn(Body):
     description: str | None = Field(default=None, examples=["Coaches for the new app"])
 
 
+class RerunIn(Body):
+    targetResults: int | None = Field(
+        default=None, examples=[500], description="the new search's target; the same as "
+        "before when not given")
+
+
 class SearchIn(Body):
     campaignId: str = Field(examples=[CAMPAIGN_ID])
     keywords: list[str] | None = Field(default=None, examples=[["fitness coach"]])

@@ -23,11 +23,12 @@ from scrapetrack.exceptions import (
     JobFinished,
     JobNotFound,
     JobRateLimited,
+    JobStillRunning,
     NotFound,
     QueueUnavailable,
     TooManyActiveJobs,
 )
-from scrapetrack.jobs import JobRecord, Status, can_transition
+from scrapetrack.jobs import TERMINAL, JobRecord, Status, can_transition
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
 from scrapetrack.store.repository import RATE_WINDOW, JobCounts, Store
@@ -216,6 +217,22 @@ class Service:
         if finished.apify_run_id:
             self.provider.abort(finished.apify_run_id)
         return finished
+
+    def rerun_job(self, user_id: str, job_id: str,
+                  target_results: int | None = None) -> ScrapingJob:
+        """A new search with an ended one's input (its target, unless given), in the same
+        campaign, under the same checks and limits as any new search."""
+        job = self.get_job(user_id, job_id)
+        if job.status not in TERMINAL:
+            raise JobStillRunning(f"The search is still {job.status}: wait for it to end, "
+                                  "or cancel it, before running it again")
+        similar = job.kind == "similar"
+        return self.start_search(user_id, SearchRequest(
+            platform=job.platform, campaign_id=job.campaign_id,
+            keywords=None if similar else job.keywords,
+            target_username=job.target_username if similar else None,
+            target_results=job.target_results if target_results is None else target_results,
+            budget_usd=job.budget_usd))
 
     def remove_user(self, email: str) -> int:
         """Cancel a user's searches that are still going (their Apify runs aborted), then

@@ -198,8 +198,20 @@ def test_cancel_from_the_page(served: Served, page: Page) -> None:
     page.click("text=Start Search")
     card = page.locator("article.job").first
     card.locator("[data-testid=job-status]").filter(has_text="Processing").wait_for()
+    assert card.get_by_role("button", name="Run again").is_hidden()  # while it runs
     card.get_by_role("button", name="Cancel").click()
     page.locator("article.job[data-status=cancelled]").wait_for()
     assert card.locator("[data-testid=job-status]").text_content() == "Cancelled"
     assert card.locator("[data-testid=job-status]").is_visible()
     assert card.get_by_role("button", name="Cancel").is_hidden()
+    # Run again: a new card with the same search, ahead of the cancelled one.
+    first_id = card.get_attribute("data-job-id")
+    title = card.locator(".job-title").text_content()
+    card.get_by_role("button", name="Run again").click()
+    page.locator("article.job").nth(1).wait_for()
+    again = page.locator("article.job").first  # the newest card comes first
+    assert again.get_attribute("data-job-id") != first_id
+    assert again.locator(".job-title").text_content() == title
+    assert page.locator("article.job").count() == 2
+    again.get_by_role("button", name="Cancel").click()
+    page.locator("article.job[data-status=cancelled]").nth(1).wait_for()

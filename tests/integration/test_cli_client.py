@@ -105,6 +105,12 @@ def test_jobs_campaigns_and_export(app: App) -> None:
     assert names == ["Autumn"]
     assert "Autumn" in run(["campaigns", "list"], env).stdout
 
+    rerun = run(["jobs", "rerun", job["id"], "--target", "20"], env)
+    assert rerun.returncode == 0, rerun.stderr
+    again = rerun.stdout.split()[-1]
+    assert api.get(f"/api/jobs/{again}").json()["targetResults"] == 20
+    assert run(["jobs", "show", again, "--follow"], env).returncode == 0
+
     late = run(["jobs", "cancel", job["id"]], env)
     assert late.returncode == 1 and "already ended as completed" in late.stderr
     missing = run(["jobs", "show", "no-such-job"], env)
@@ -239,6 +245,7 @@ def test_ctrl_c_can_leave_the_job_running(start_app: Callable[..., App],
 
 @pytest.mark.parametrize("command", [
     [], ["search"], ["export"], ["jobs"], ["jobs", "list"], ["jobs", "show"], ["jobs", "cancel"],
+    ["jobs", "rerun"],
     ["campaigns"], ["campaigns", "list"], ["serve"], ["worker"], ["users", "create"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = CliRunner().invoke(cli_app, [*command, "--help"])

@@ -35,6 +35,7 @@ def routes(campaign_id: str, job_id: str) -> list[tuple[str, str, dict[str, Any]
         ("GET", f"/api/jobs/{job_id}/events", None),
         ("GET", f"/api/jobs/{job_id}/events?lastEventId=1", None),
         ("POST", f"/api/jobs/{job_id}/cancel", None),
+        ("POST", f"/api/jobs/{job_id}/rerun", None),
         ("GET", f"/api/jobs/{job_id}/results", None),
         ("GET", f"/api/jobs/{job_id}/results?format=csv", None),
         ("GET", f"/api/jobs/{job_id}/results?afterId=0", None),

@@ -19,6 +19,7 @@ from scrapetrack.schemas import (
     CampaignOut,
     CreatorOut,
     JobOut,
+    RerunIn,
     SearchIn,
 )
 from scrapetrack.serializers import campaign_json, creator_json, job_status, seed_status_payload
@@ -136,6 +137,16 @@ def _required(job_id: str | None) -> str:
              responses=errors(404, 409, 502, *UNSAFE, *ANY))
 def cancel_job(job_id: str, user: CurrentUser, service: ServiceDep) -> JobOut:
     return JobOut(**job_status(service.cancel_job(user.id, job_id)))
+
+
+@router.post("/jobs/{job_id}/rerun", status_code=202,
+             responses=errors(400, 404, 409, *UNSAFE, *ANY))
+def rerun_job(job_id: str, user: CurrentUser, service: ServiceDep,
+              body: RerunIn | None = None) -> JobOut:
+    """A new search with an ended search's input, in the same campaign; `targetResults`
+    changes its target."""
+    target = body.targetResults if body is not None else None
+    return JobOut(**job_status(service.rerun_job(user.id, job_id, target)))
 
 
 @router.get("/jobs/{job_id}/results", response_model=list[CreatorOut], responses={

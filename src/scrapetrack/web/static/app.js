@@ -138,18 +138,23 @@
     // found nothing keeps its status line to say why.
     node.querySelector(".progress-box").hidden = job.status === "completed" && card.final;
     node.querySelector(".cancel").hidden = !ACTIVE.has(job.status);
+    node.querySelector(".rerun").hidden = ACTIVE.has(job.status);
     renderRun(card);
     renderCampaignCost();
   }
 
-  async function cancel(card) {
-    const button = card.el.querySelector(".cancel");
+  // Cancel answers the job itself; re-run answers a new job, which gets a card of its own.
+  async function act(card, action) {
+    const button = card.el.querySelector(`.${action}`);
+    const problem = card.el.querySelector(".action-error");
     button.disabled = true;
+    problem.hidden = true;
     try {
-      update(card, await api(`/api/jobs/${encodeURIComponent(card.job.id)}/cancel`,
+      onStatus(await api(`/api/jobs/${encodeURIComponent(card.job.id)}/${action}`,
         { method: "POST" }));
     } catch (err) {
-      card.el.querySelector(".job-status").textContent = err.message;
+      problem.textContent = err.message;
+      problem.hidden = false;
     } finally {
       button.disabled = false;
     }
@@ -165,13 +170,17 @@
         el("p", { class: "job-rate muted", "data-testid": "job-rate" }),
         el("button", { class: "cancel secondary", type: "button", text: "Cancel" })),
       el("p", { class: "job-run muted", "data-testid": "job-run" }),
+      el("p", { class: "job-actions" },
+        el("button", { class: "rerun secondary", type: "button", text: "Run again" }),
+        el("span", { class: "action-error error", role: "alert", hidden: "" })),
       resultsControls(job),
       el("div", { class: "results" }));
     const card = { job, el: node, final: false, rows: new Map(), lastId: 0, fetching: null,
       lastFetch: 0, timer: null, sort: job.kind === "similar" ? "similarity" : "followers",
       minFollowers: 0 };
     cards.set(job.id, card);
-    node.querySelector(".cancel").addEventListener("click", () => cancel(card));
+    node.querySelector(".cancel").addEventListener("click", () => act(card, "cancel"));
+    node.querySelector(".rerun").addEventListener("click", () => act(card, "rerun"));
     const sort = node.querySelector("select.sort");
     sort.value = card.sort;
     sort.addEventListener("change", () => { card.sort = sort.value; drawTable(card); });
