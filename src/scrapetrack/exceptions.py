@@ -10,6 +10,7 @@
     │   └── CsrfFailed
     ├── NotFound                     missing, or someone else's (HTTP 404)
     │   ├── CampaignNotFound
+    │   ├── CreatorNotFound
     │   └── JobNotFound
     ├── Conflict                     the resource is in the wrong state (HTTP 409)
     │   ├── JobFinished
@@ -77,6 +78,10 @@ class NotFound(ScrapetrackError):
 
 class CampaignNotFound(NotFound):
     """Campaign not found"""
+
+
+class CreatorNotFound(NotFound):
+    """Creator not found"""
 
 
 class JobNotFound(NotFound):

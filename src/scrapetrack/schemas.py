@@ -5,7 +5,7 @@ appears: an answer, a list, a campaign, an event stream."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -13,6 +13,8 @@ JOB_ID = "3f6c1a52-8d1e-4f2b-9a57-1c2d3e4f5a6b"
 CAMPAIGN_ID = "9b2e7c10-4a3d-4e5f-8a6b-7c8d9e0f1a2b"
 WHEN = "2025-03-01T10:00:00.120Z"
 JobStatus = Literal["pending", "processing", "completed", "error", "timeout", "cancelled"]
+CreatorStatus = Literal["new", "shortlisted", "contacted", "excluded"]
+MAX_ID = 2**31 - 1  # creators' ids are 32-bit integers in the database
 
 
 class Body(BaseModel):
@@ -24,6 +26,22 @@ class Body(BaseModel):
 class CampaignIn(Body):
     name: str = Field(examples=["Spring fitness launch"])
     description: str | None = Field(default=None, examples=["Coaches for the new app"])
+
+
+class CreatorChangeIn(Body):
+    status: CreatorStatus | None = Field(default=None, examples=["shortlisted"])
+    note: str | None = Field(default=None, examples=["Asked for rates on 3 March"],
+                             description="replaces the note; null clears it")
+    tags: list[str] | None = Field(default=None, examples=[["spring", "yoga"]],
+                                   description="replaces the tags")
+
+
+class CreatorBulkIn(Body):
+    ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        examples=[[12, 15, 31]], description="the creators' ids")
+    status: CreatorStatus | None = Field(default=None, examples=["contacted"])
+    addTags: list[str] = Field(default=[], examples=[["wave 1"]])
+    removeTags: list[str] = Field(default=[], examples=[[]])
 
 
 class RerunIn(Body):
@@ -131,6 +149,40 @@ class CreatorOut(Body):
     videos: int = Field(examples=[3], description="its items the search found")
     similarityScore: float | None = Field(examples=[None])
     similarityReason: str | None = Field(examples=[None])
+
+
+class CampaignCreatorOut(Body):
+    """A creator of the campaign's list: found by one search or several."""
+
+    id: int = Field(examples=[12])
+    platform: str = Field(examples=["tiktok"])
+    handle: str = Field(examples=["coach.maria"])
+    displayName: str | None = Field(examples=["Maria | Coach"])
+    followers: int | None = Field(examples=[182000], description="the newest seen")
+    engagementRate: float | None = Field(examples=[0.0734])
+    bio: str | None = Field(examples=["Online fitness coach"])
+    profileUrl: str | None = Field(examples=["https://www.tiktok.com/@coach.maria"])
+    avatarUrl: str | None = Field(examples=["https://p16-sign.tiktokcdn.com/avatar.jpeg"])
+    verified: bool = Field(examples=[False])
+    similarityScore: float | None = Field(examples=[None])
+    status: CreatorStatus = Field(examples=["shortlisted"])
+    note: str | None = Field(examples=[None])
+    tags: list[str] = Field(examples=[["spring"]])
+    foundBy: list[str] = Field(examples=[[JOB_ID]],
+                               description="the ids of the searches that found it")
+    firstSeenAt: str = Field(examples=[WHEN])
+    lastSeenAt: str = Field(examples=[WHEN])
+
+
+class CampaignCreatorPageOut(Body):
+    items: list[CampaignCreatorOut]
+    nextCursor: str | None = Field(examples=[None],
+                                   description="pass as `cursor` for the next page")
+    total: int = Field(examples=[1], description="creators matching the filters")
+
+
+class BulkOut(Body):
+    updated: int = Field(examples=[3], description="creators of the campaign changed")
 
 
 class DeliveryOut(Body):

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 
 from scrapetrack.creators import http_url
 from scrapetrack.jobs import JobRecord, eta_seconds
+from scrapetrack.store.campaign_list import CreatorPage
 from scrapetrack.store.models import Campaign, CreatorRow
 
 
@@ -142,3 +143,17 @@ def creator_json(row: CreatorRow) -> dict[str, Any]:
             "matchedKeyword": row.matched_keyword, "verified": row.verified,
             "videos": row.items_count, "similarityScore": _round(row.similarity_score, 4),
             "similarityReason": row.similarity_reason}
+
+
+def campaign_creators_json(found: CreatorPage) -> list[dict[str, Any]]:
+    """The campaign list's creators of a page, with their tags and the searches that found
+    them."""
+    return [{"id": row.id, "platform": row.platform, "handle": row.handle,
+             "displayName": row.display_name, "followers": row.followers,
+             "engagementRate": _round(row.engagement_rate, 4), "bio": row.bio,
+             "profileUrl": http_url(row.profile_url), "avatarUrl": http_url(row.avatar_url),
+             "verified": row.verified, "similarityScore": _round(row.similarity_score, 4),
+             "status": row.status, "note": row.note, "tags": found.tags[row.id],
+             "foundBy": found.found_by[row.id], "firstSeenAt": iso(row.first_seen_at),
+             "lastSeenAt": iso(row.last_seen_at)}
+            for row in found.items]

@@ -19,6 +19,7 @@ from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.exceptions import (
     CampaignNotFound,
     CampaignRateLimited,
+    CreatorNotFound,
     InputError,
     JobFinished,
     JobNotFound,
@@ -30,6 +31,13 @@ from scrapetrack.exceptions import (
 )
 from scrapetrack.jobs import TERMINAL, JobRecord, Status, can_transition
 from scrapetrack.providers.platforms import get_platform
+from scrapetrack.store.campaign_list import (
+    SORTS,
+    WORKFLOW,
+    CreatorFilter,
+    CreatorPage,
+    WorkflowChange,
+)
 from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
 from scrapetrack.store.repository import RATE_WINDOW, JobCounts, Store
 
@@ -40,6 +48,12 @@ MAX_KEYWORD_LENGTH = 100
 MAX_NAME_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 2000
 MAX_LIST_LIMIT = 1000
+MAX_PAGE = 500  # creators per page of a campaign's list, and per bulk change
+MAX_TAGS = 20
+MAX_TAG_LENGTH = 50
+MAX_NOTE_LENGTH = 2000
+MAX_QUERY_LENGTH = 200
+CREATOR_SORTS = frozenset({*SORTS, *(f"-{name}" for name in SORTS)})
 DEFAULT_SIMILAR_TARGET = 50  # similar creators wanted when targetResults is not given
 HANDLE = re.compile(r"[A-Za-z0-9._-]{1,100}")
 # Our ids are UUIDs: anything else cannot exist, and never reaches the database (where a NUL
@@ -140,6 +154,71 @@ class Service:
 
     def campaign_jobs(self, user_id: str, campaign_id: str) -> Sequence[ScrapingJob]:
         return self.store.campaign_jobs(self.get_campaign(user_id, campaign_id).id)
+
+    # the campaign's creator list ------------------------------------------------------------
+    def campaign_creators(self, user_id: str, campaign_id: str, wanted: CreatorFilter,
+                          sort: str = "-followers", limit: int = 50,
+                          cursor: str | None = None) -> CreatorPage:
+        campaign = self.get_campaign(user_id, campaign_id)
+        if sort not in CREATOR_SORTS:
+            raise InputError(f"sort must be one of {', '.join(sorted(CREATOR_SORTS))}")
+        if not 1 <= limit <= MAX_PAGE:
+            raise InputError(f"limit must be from 1 to {MAX_PAGE}")
+        if wanted.platform is not None:
+            check_platform(wanted.platform)
+        if wanted.status is not None and wanted.status not in WORKFLOW:
+            raise InputError(f"status must be one of {', '.join(WORKFLOW)}")
+        if wanted.tag is not None:
+            check_text(wanted.tag, "tag", MAX_TAG_LENGTH)
+        if wanted.q is not None:
+            check_text(wanted.q, "q", MAX_QUERY_LENGTH, required=False)
+        return self.store.campaign_creators(campaign.id, wanted, sort, limit, cursor)
+
+    def change_campaign_creator(self, user_id: str, campaign_id: str, creator_id: int,
+                                what: WorkflowChange) -> CreatorPage:
+        """The team's change to one creator of the list; the creator as it now is."""
+        campaign = self.get_campaign(user_id, campaign_id)
+        if not self.store.change_campaign_creators(campaign.id, [creator_id],
+                                                   self._check_change(what)):
+            raise CreatorNotFound()
+        changed = self.store.campaign_creator(campaign.id, creator_id)
+        if changed is None:  # removed meanwhile
+            raise CreatorNotFound()
+        return changed
+
+    def change_campaign_creators(self, user_id: str, campaign_id: str, ids: Sequence[int],
+                                 what: WorkflowChange) -> int:
+        """The same change to many creators of the list (ids of other campaigns' lists are
+        left alone); how many changed."""
+        campaign = self.get_campaign(user_id, campaign_id)
+        if not 1 <= len(ids) <= MAX_PAGE:
+            raise InputError(f"ids must name 1 to {MAX_PAGE} creators")
+        if what.status is None and not what.add_tags and not what.remove_tags:
+            raise InputError("Give a status, addTags or removeTags to change")
+        what = self._check_change(what)
+        return len(self.store.change_campaign_creators(campaign.id, ids, what))
+
+    @staticmethod
+    def _check_change(what: WorkflowChange) -> WorkflowChange:
+        if what.status is not None and what.status not in WORKFLOW:
+            raise InputError(f"status must be one of {', '.join(WORKFLOW)}")
+        note = what.note
+        if what.set_note and note is not None:
+            note = check_text(note, "note", MAX_NOTE_LENGTH, multiline=True,
+                              required=False) or None
+
+        def tags(raw: Sequence[str] | None, field: str) -> list[str] | None:
+            if raw is None:
+                return None
+            if len(raw) > MAX_TAGS:
+                raise InputError(f"{field} may hold at most {MAX_TAGS} tags")
+            return list(dict.fromkeys(check_text(tag, f"A tag in {field}", MAX_TAG_LENGTH)
+                                      for tag in raw))
+
+        return WorkflowChange(status=what.status, note=note, set_note=what.set_note,
+                              tags=tags(what.tags, "tags"),
+                              add_tags=tags(what.add_tags, "addTags") or [],
+                              remove_tags=tags(what.remove_tags, "removeTags") or [])
 
     # jobs ---------------------------------------------------------------------------------
     def start_search(self, user_id: str, request: SearchRequest) -> ScrapingJob:

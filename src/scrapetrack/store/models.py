@@ -206,6 +206,53 @@ class CreatorRow(Base):
         return self.engagement_sum / self.engagement_samples
 
 
+class CampaignCreator(Base):
+    """One creator per campaign, across all its searches: the numbers newest seen, and the
+    team's own workflow status, note and tags, which later searches never overwrite."""
+
+    __tablename__ = "campaign_creators"
+    __table_args__ = (UniqueConstraint("campaign_id", "platform", "handle_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(20))
+    handle_key: Mapped[str] = mapped_column(String(200))
+    handle: Mapped[str] = mapped_column(String(200))
+    display_name: Mapped[str | None] = mapped_column(Text, default=None)
+    followers: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    engagement_rate: Mapped[float | None] = mapped_column(Float, default=None)
+    bio: Mapped[str | None] = mapped_column(Text, default=None)
+    profile_url: Mapped[str | None] = mapped_column(Text, default=None)
+    avatar_url: Mapped[str | None] = mapped_column(Text, default=None)
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    similarity_score: Mapped[float | None] = mapped_column(Float, default=None)
+    status: Mapped[str] = mapped_column(String(12), default="new")
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CampaignCreatorJob(Base):
+    """Which searches found a campaign creator (`foundBy`)."""
+
+    __tablename__ = "campaign_creator_jobs"
+    creator_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_creators.id", ondelete="CASCADE"), primary_key=True)
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("scraping_jobs.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+
+class CampaignCreatorTag(Base):
+    """A campaign creator's tags, a row each, so a filter or a bulk change is plain SQL on
+    every database."""
+
+    __tablename__ = "campaign_creator_tags"
+    creator_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_creators.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True, index=True)
+
+
 class QStashDelivery(Base):
     """A QStash delivery already handled, by its signature's hash or its message id, kept
     while its signature is valid: a copy sent again is acknowledged without running."""

@@ -34,10 +34,13 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
+from scrapetrack.store import campaign_list
+from scrapetrack.store.campaign_list import CreatorFilter, CreatorPage, WorkflowChange
 from scrapetrack.store.db import reader, writer
 from scrapetrack.store.models import (
     ApiToken,
     Campaign,
+    CampaignCreator,
     CreatorRow,
     QStashDelivery,
     ScrapingJob,
@@ -467,8 +470,9 @@ class Store:
             if version is None:
                 return None
             if creators:
-                self._upsert_creators(s, job_id, creators)
+                keys = self._upsert_creators(s, job_id, creators)
                 s.execute(RECOUNT_CREATORS, {"job": job_id})
+                campaign_list.merge(s, job_id, CREATORS.c.handle_key.in_(keys))
             return version
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
@@ -507,8 +511,10 @@ class Store:
                  by_similarity: bool = False) -> Sequence[CreatorRow]:
         """A job's creators, most followed first (most similar first with `by_similarity`);
         or, after `after_id`, the newer ones in the order they were found (how a page streams
-        rows in while a job runs)."""
-        query = select(CreatorRow).where(CreatorRow.job_id == job_id)
+        rows in while a job runs). Those its campaign excluded are left out."""
+        campaign = select(JOBS.c.campaign_id).where(JOBS.c.id == job_id).scalar_subquery()
+        query = select(CreatorRow).where(CreatorRow.job_id == job_id,
+                                         campaign_list.not_excluded(campaign))
         if after_id is not None:
             query = query.where(CreatorRow.id > after_id).order_by(CreatorRow.id)
         elif by_similarity:
@@ -518,6 +524,29 @@ class Store:
             query = query.order_by(CreatorRow.followers.desc().nulls_last(), CreatorRow.id)
         with self.reading() as s:
             return s.scalars(query).all()
+
+    # the campaign's creator list --------------------------------------------------------------
+    def campaign_creators(self, campaign_id: str, wanted: CreatorFilter, sort: str, limit: int,
+                          cursor: str | None) -> CreatorPage:
+        with self.reading() as s:
+            return campaign_list.page(s, campaign_id, wanted, sort, limit, cursor)
+
+    def campaign_creator(self, campaign_id: str, creator_id: int) -> CreatorPage | None:
+        """One creator of the campaign's list (as a page of one), or None."""
+        with self.reading() as s:
+            found = s.scalars(select(CampaignCreator).where(
+                CampaignCreator.campaign_id == campaign_id,
+                CampaignCreator.id == creator_id)).first()
+            if found is None:
+                return None
+            found_by, tags = campaign_list.details(s, [found.id])
+            return CreatorPage([found], found_by, tags, None, 1)
+
+    def change_campaign_creators(self, campaign_id: str, ids: Sequence[int],
+                                 what: WorkflowChange) -> list[int]:
+        """The team's change to those of `ids` in the campaign's list; the ids changed."""
+        with self.writing() as s:
+            return campaign_list.change(s, campaign_id, ids, what)
 
     def creators_to_look_up(self, job_id: str, limit: int) -> list[str]:
         """Handles of a job's creators with no follower count and no lookup yet, oldest
@@ -576,6 +605,8 @@ class Store:
                 s.execute(update(CREATORS).where(
                     CREATORS.c.job_id == job_id, CREATORS.c.handle_key.in_(list(failed)))
                     .values(profile_lookup="failed"))
+            if found:
+                campaign_list.merge(s, job_id, CREATORS.c.handle_key.in_(list(found)))
             return version
 
     def creator_keys(self, job_id: str) -> set[str]:
@@ -603,6 +634,8 @@ class Store:
                 s.execute(update(CREATORS).where(
                     CREATORS.c.id == creator_id, CREATORS.c.job_id == job_id).values(
                     similarity_score=score, similarity_reason=reason))
+            if scores:
+                campaign_list.merge(s, job_id, CREATORS.c.id.in_([i for i, _, _ in scores]))
             return version
 
     # helpers ------------------------------------------------------------------------------
@@ -620,7 +653,9 @@ class Store:
                            .returning(JOBS.c.version))
         return result.scalar_one_or_none()
 
-    def _upsert_creators(self, s: Session, job_id: str, creators: Sequence[Creator]) -> None:
+    def _upsert_creators(self, s: Session, job_id: str,
+                         creators: Sequence[Creator]) -> list[str]:
+        """The page's creators saved; their (lower-cased) handles."""
         rows = creator_rows(job_id, creators)
         if any(row["terms"] for row in rows):
             # Terms are a set: merged here with the saved ones. The caller's guarded update
@@ -636,6 +671,7 @@ class Store:
         upsert = self._fast.prepare("creators_upsert", functools.partial(
             creators_upsert, self.engine.dialect.name))
         s.connection().exec_driver_sql(upsert.sql, upsert.many(rows))
+        return [row["handle_key"] for row in rows]
 
 
 # The advisory lock that serialises claims of APIFY_MAX_CONCURRENT_RUNS on PostgreSQL.

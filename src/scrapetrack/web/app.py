@@ -16,7 +16,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from scrapetrack.config import Settings
 from scrapetrack.runtime import Runtime, build_runtime, make_stream_slots
 from scrapetrack.web import errors
-from scrapetrack.web.routes import api, docs, events, health, metrics, pages, qstash
+from scrapetrack.web.routes import api, creators, docs, events, health, metrics, pages, qstash
 from scrapetrack.web.security import BodyLimit, SecurityHeaders
 from scrapetrack.web.sse import StreamingApp
 
@@ -69,6 +69,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.state.qstash_limiter = anyio.CapacityLimiter(settings.worker_concurrency)
     errors.install(app)
     app.include_router(api.router)
+    app.include_router(creators.router)
     app.include_router(events.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

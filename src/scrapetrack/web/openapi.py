@@ -59,3 +59,4 @@ def answer(status: int, example: Any, description: str = "Successful Response",
 # Every /api route can answer these: credentials, a parameter of the wrong shape, a per-user
 # limit, a backend briefly down.
 ANY = (401, 422, 429, 503)
+UNSAFE = (403, 413)  # what a POST may add: no CSRF token with a cookie, a body too large

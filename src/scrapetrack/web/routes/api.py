@@ -33,11 +33,10 @@ from scrapetrack.web.deps import (
     bearer_token,
     require_user,
 )
-from scrapetrack.web.openapi import ANY, CSV, errors
+from scrapetrack.web.openapi import ANY, CSV, UNSAFE, errors
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["api"])
-UNSAFE = (403, 413)  # what a POST may add: no CSRF token with a cookie, a body too large
 
 
 def known_platform(platform: str) -> str:

@@ -1,0 +1,71 @@
+"""A campaign's creator list: every search's creators once, and the team's work on them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from scrapetrack.schemas import (
+    MAX_ID,
+    BulkOut,
+    CampaignCreatorOut,
+    CampaignCreatorPageOut,
+    CreatorBulkIn,
+    CreatorChangeIn,
+    CreatorStatus,
+)
+from scrapetrack.serializers import campaign_creators_json
+from scrapetrack.service import MAX_PAGE
+from scrapetrack.store.campaign_list import CreatorFilter, WorkflowChange
+from scrapetrack.web.deps import CurrentUser, ServiceDep
+from scrapetrack.web.openapi import ANY, UNSAFE, errors
+
+router = APIRouter(prefix="/api/campaigns/{campaign_id}/creators", tags=["creators"])
+Count = Annotated[int | None, Query(ge=0, le=2**62)]
+
+
+@router.get("", responses=errors(400, 404, *ANY))
+def list_campaign_creators(
+        campaign_id: str, user: CurrentUser, service: ServiceDep,
+        platform: str | None = None, status: CreatorStatus | None = None,
+        tag: str | None = None,
+        min_followers: Annotated[Count, Query(alias="minFollowers")] = None,
+        max_followers: Annotated[Count, Query(alias="maxFollowers")] = None,
+        min_engagement: Annotated[float | None, Query(alias="minEngagement", ge=0,
+                                                      le=1e6)] = None,
+        verified: bool | None = None,
+        q: Annotated[str | None, Query(description="text in the handle, name or bio")] = None,
+        sort: Annotated[str, Query(description="followers, engagement, similarity or newest; "
+                                               "a leading - for descending")] = "-followers",
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        cursor: str | None = None) -> CampaignCreatorPageOut:
+    """The campaign's creators, each once however many of its searches found it."""
+    found = service.campaign_creators(user.id, campaign_id, CreatorFilter(
+        platform=platform, status=status, tag=tag, min_followers=min_followers,
+        max_followers=max_followers, min_engagement=min_engagement, verified=verified, q=q),
+        sort=sort, limit=limit, cursor=cursor)
+    return CampaignCreatorPageOut(
+        items=[CampaignCreatorOut(**item) for item in campaign_creators_json(found)],
+        nextCursor=found.next_cursor, total=found.total)
+
+
+@router.patch("/{creator_id}", responses=errors(400, 404, *UNSAFE, *ANY))
+def change_campaign_creator(campaign_id: str,
+                            creator_id: Annotated[int, Path(ge=1, le=MAX_ID)],
+                            body: CreatorChangeIn,
+                            user: CurrentUser, service: ServiceDep) -> CampaignCreatorOut:
+    """Set a creator's workflow status, note or tags (the fields given)."""
+    found = service.change_campaign_creator(user.id, campaign_id, creator_id, WorkflowChange(
+        status=body.status, note=body.note, set_note="note" in body.model_fields_set,
+        tags=body.tags))
+    return CampaignCreatorOut(**campaign_creators_json(found)[0])
+
+
+@router.post("/bulk", responses=errors(400, 404, *UNSAFE, *ANY))
+def change_campaign_creators(campaign_id: str, body: CreatorBulkIn, user: CurrentUser,
+                             service: ServiceDep) -> BulkOut:
+    """The same status or tag change to many creators of the list."""
+    return BulkOut(updated=service.change_campaign_creators(
+        user.id, campaign_id, body.ids, WorkflowChange(
+            status=body.status, add_tags=body.addTags, remove_tags=body.removeTags)))
