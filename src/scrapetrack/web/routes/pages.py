@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from scrapetrack.exceptions import CsrfFailed, ScrapetrackError, Unauthorized
 from scrapetrack.providers.platforms import PLATFORMS
 from scrapetrack.serializers import campaign_json, job_status
+from scrapetrack.store.campaign_list import WORKFLOW
 from scrapetrack.store.models import User
 from scrapetrack.web import csrf
 from scrapetrack.web.deps import (
@@ -132,5 +133,6 @@ def campaign_page(request: Request, campaign_id: str, user: MaybeUser, service: 
     jobs = service.campaign_jobs(user.id, campaign.id)
     state = {"campaign": campaign_json(campaign), "jobs": [job_status(j) for j in jobs],
              "platforms": {name: p.label for name, p in PLATFORMS.items()},
-             "maxTargetResults": settings.max_target_results}
+             "maxTargetResults": settings.max_target_results,
+             "creatorStatuses": list(WORKFLOW)}
     return render(request, "campaign.html", user=user, campaign=campaign, state=state)

@@ -308,8 +308,151 @@
 
   function onStatus(job) {
     const card = cards.get(job.id);
+    const before = card ? card.job.creatorsCount : 0;
     if (card) update(card, job);
     else addCard(job, true);
+    if ((job.creatorsCount || 0) !== before) list.refreshSoon();
+  }
+
+  // --- the campaign's creator list: server-side filters, sort and cursor paging -----------
+  const list = (function () {
+    const form = document.getElementById("creators-filter");
+    const rowsEl = document.getElementById("creators-rows");
+    const totalEl = document.getElementById("creators-total");
+    const moreEl = document.getElementById("creators-more");
+    const errorEl = document.getElementById("creators-error");
+    const selectedEl = document.querySelector("[data-testid=selected-count]");
+    const path = `/api/campaigns/${encodeURIComponent(campaignId)}/creators`;
+    const selected = new Set();
+    let shown = [];
+    let cursor = null;
+    let loading = null;
+    let timer = null;
+
+    function query(extra) {
+      const params = new URLSearchParams();
+      for (const [name, value] of new FormData(form)) {
+        if (String(value).trim() !== "") params.set(name, String(value).trim());
+      }
+      for (const [name, value] of Object.entries(extra)) params.set(name, value);
+      return `${path}?${params}`;
+    }
+
+    function fail(err) {
+      errorEl.textContent = err.message;
+      errorEl.hidden = false;
+    }
+
+    // The first page again, as long as what is shown (a refresh keeps the rows in view).
+    async function load(more) {
+      const limit = more ? 50 : Math.min(500, Math.max(50, shown.length));
+      const url = query(more && cursor ? { limit, cursor } : { limit });
+      const started = loading = api(url);
+      try {
+        const page = await started;
+        if (started !== loading) return; // a newer load replaced this one
+        errorEl.hidden = true;
+        shown = more ? shown.concat(page.items) : page.items;
+        cursor = page.nextCursor;
+        totalEl.textContent = `(${page.total})`;
+        draw();
+      } catch (err) {
+        fail(err);
+      } finally {
+        if (started === loading) loading = null;
+      }
+    }
+
+    function refreshSoon() {
+      if (timer) return;
+      timer = setTimeout(() => { timer = null; load(false); }, RESULTS_EVERY_MS);
+    }
+
+    function draw() {
+      const ids = new Set(shown.map((c) => c.id));
+      for (const id of [...selected]) if (!ids.has(id)) selected.delete(id);
+      rowsEl.replaceChildren(...shown.map(row));
+      moreEl.hidden = !cursor;
+      selectedEl.textContent = `${selected.size} selected`;
+    }
+
+    function row(c) {
+      const profile = safeUrl(c.profileUrl);
+      const box = el("input", { type: "checkbox", "aria-label": `Select @${c.handle}` });
+      box.checked = selected.has(c.id);
+      box.addEventListener("change", () => {
+        if (box.checked) selected.add(c.id); else selected.delete(c.id);
+        selectedEl.textContent = `${selected.size} selected`;
+      });
+      const status = el("select", { "aria-label": `Status of @${c.handle}` },
+        ...state.creatorStatuses.map((s) => el("option", { value: s, text: s })));
+      status.value = c.status;
+      status.addEventListener("change", () => change(c, { status: status.value }));
+      return el("tr", { "data-creator-id": String(c.id), "data-status": c.status },
+        el("td", {}, box),
+        el("td", {}, profile ? el("a", { href: profile, rel: "noopener noreferrer",
+          target: "_blank", text: `@${c.handle}` }) : `@${c.handle}`,
+        c.displayName ? el("div", { class: "muted", text: c.displayName }) : null),
+        cell(state.platforms[c.platform] || c.platform),
+        cell(c.followers != null ? c.followers.toLocaleString("en-US") : "unknown"),
+        cell(c.engagementRate != null ? `${(c.engagementRate * 100).toFixed(2)}%` : ""),
+        el("td", {}, status),
+        cell(c.tags.join(", ")),
+        el("td", { "data-testid": "found-by", "data-count": String(c.foundBy.length),
+          text: c.foundBy.length === 1 ? "1 search" : `${c.foundBy.length} searches` }));
+    }
+
+    async function change(c, body) {
+      try {
+        Object.assign(c, await api(`${path}/${c.id}`, { method: "PATCH",
+          body: JSON.stringify(body) }));
+        load(false); // it may leave the filtered list
+        if (body.status) refetchTables(); // or join or leave the searches' tables
+      } catch (err) {
+        fail(err);
+      }
+    }
+
+    async function bulk(body) {
+      if (!selected.size) return fail(new Error("Select creators first"));
+      try {
+        await api(`${path}/bulk`, { method: "POST",
+          body: JSON.stringify(Object.assign({ ids: [...selected] }, body)) });
+        selected.clear();
+        load(false);
+        if (body.status) refetchTables();
+      } catch (err) {
+        fail(err);
+      }
+    }
+
+    let typing = null;
+    form.addEventListener("input", () => {
+      clearTimeout(typing);
+      typing = setTimeout(() => load(false), 250);
+    });
+    form.addEventListener("submit", (event) => { event.preventDefault(); load(false); });
+    moreEl.addEventListener("click", () => load(true));
+    document.getElementById("select-all").addEventListener("change", (event) => {
+      for (const c of shown) if (event.target.checked) selected.add(c.id); else selected.delete(c.id);
+      draw();
+    });
+    document.getElementById("bulk-apply").addEventListener("click",
+      () => bulk({ status: document.getElementById("bulk-status").value }));
+    document.getElementById("bulk-tag-add").addEventListener("click", () => {
+      const tag = document.getElementById("bulk-tag").value.trim();
+      if (tag) bulk({ addTags: [tag] });
+    });
+    return { load, refreshSoon };
+  })();
+
+  // The ended searches' tables, read whole again: an excluded creator leaves them.
+  function refetchTables() {
+    for (const card of cards.values()) {
+      if (!card.final) continue;
+      card.final = false;
+      scheduleResults(card, true);
+    }
   }
 
   // --- live updates: the campaign stream, polling while it is down -----------------------
@@ -411,5 +554,6 @@
   showKind();
 
   for (const job of state.jobs) addCard(job, false);
+  list.load(false);
   connect();
 })();

@@ -1,0 +1,84 @@
+"""The campaign's creator list in Chromium: two overlapping searches, each creator once with
+both searches in `foundBy`; shortlist two, exclude one (it leaves the searches' tables),
+filter, and change several at once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from playwright.sync_api import Page
+
+from tests.e2e.conftest import ARTIFACTS, Served
+from tests.e2e.test_first_search import sign_in_and_open_a_campaign, watch_until_done
+
+ROWS = "[data-testid=creators-table] tbody tr"
+
+
+def start(page: Page, keywords: str, target: int) -> str:
+    page.fill("input[name=keywords]", keywords)
+    page.fill("input[name=targetResults]", str(target))
+    before = page.locator("article.job").count()
+    page.click("text=Start Search")
+    page.locator("article.job").nth(before).wait_for()
+    job_id = page.locator("article.job").first.get_attribute("data-job-id")
+    assert job_id
+    watch_until_done(page, f"article[data-job-id='{job_id}']")
+    return job_id
+
+
+def creators(page: Page, served: Served, campaign_id: str, **params: Any) -> list[Any]:
+    answer = page.request.get(f"{served.url}/api/campaigns/{campaign_id}/creators",
+                              params={"limit": 500, **params})
+    items: list[Any] = answer.json()["items"]
+    return items
+
+
+def test_a_campaign_works_one_list_of_creators(served: Served, page: Page) -> None:
+    campaign_id = sign_in_and_open_a_campaign(page, served, "One list")
+    page.get_by_test_id("live-mode").filter(has_text="Live").wait_for()
+    first = start(page, "yoga", 30)
+    second = start(page, "yoga", 45)
+
+    found_by: dict[str, set[str]] = {}
+    for job_id in (first, second):
+        for c in page.request.get(f"{served.url}/api/jobs/{job_id}/results").json():
+            found_by.setdefault(c["handle"].lower(), set()).add(job_id)
+    both = {handle for handle, jobs in found_by.items() if len(jobs) == 2}
+    assert both, "the two searches did not overlap"
+    # Each creator once, the overlapping ones found by both searches: the list fills in
+    # live as the searches save their creators.
+    page.wait_for_function("([rows, n]) => document.querySelectorAll(rows).length === n",
+                           arg=[ROWS, len(found_by)])
+    assert page.get_by_test_id("creators-total").text_content() == f"({len(found_by)})"
+    assert page.locator(f"{ROWS} [data-testid=found-by][data-count='2']").count() == len(both)
+
+    listed = creators(page, served, campaign_id)
+    shortlisted, excluded = listed[:2], listed[2]
+    for c in shortlisted:
+        page.get_by_label(f"Status of @{c['handle']}").select_option("shortlisted")
+    page.get_by_label(f"Status of @{excluded['handle']}").select_option("excluded")
+    page.wait_for_function(f"""() => document.querySelector(
+        "{ROWS}[data-creator-id='{excluded['id']}']")?.dataset.status === "excluded" """)
+    # The excluded creator leaves the searches' tables.
+    for job_id in (first, second):
+        table = f"article[data-job-id='{job_id}'] [data-testid=results-table]"
+        page.wait_for_function(f"""() => ![...document.querySelectorAll("{table} tbody tr")]
+            .some(r => r.textContent.includes("@{excluded['handle']}"))""")
+        assert page.locator(f"{table} tbody tr").count() > 0
+
+    page.get_by_test_id("filter-status").select_option("shortlisted")
+    page.wait_for_function(f"() => document.querySelectorAll({ROWS!r}).length === 2")
+    shown = {page.locator(ROWS).nth(i).get_attribute("data-creator-id") for i in range(2)}
+    assert shown == {str(c["id"]) for c in shortlisted}
+    page.screenshot(path=str(ARTIFACTS / "campaign-creators.png"), full_page=True)
+
+    # Several at once: select both, mark them contacted.
+    page.get_by_label("Select all shown").check()
+    assert page.get_by_test_id("selected-count").text_content() == "2 selected"
+    page.locator("#bulk-status").select_option("contacted")
+    page.get_by_test_id("bulk-apply").click()
+    page.wait_for_function(f"() => document.querySelectorAll({ROWS!r}).length === 0")
+    assert {c["id"] for c in creators(page, served, campaign_id, status="contacted")} \
+        == {c["id"] for c in shortlisted}
+    assert [c["id"] for c in creators(page, served, campaign_id, status="excluded")] \
+        == [excluded["id"]]
