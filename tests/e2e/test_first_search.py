@@ -154,6 +154,12 @@ def test_a_first_search_is_pushed_live_to_the_page(served_on_held: Served, page:
     assert rows.count() > 10
     found = page.locator(f"{card} [data-testid=creators-found]").text_content() or ""
     assert found == f"{rows.count()} creators found"
+    # The ended search says how it ended and what it brought.
+    status = page.request.get(f"{served.url}/api/jobs/{job_id}").json()
+    outcome = page.locator(f"{card} [data-testid=job-outcome]").text_content() or ""
+    assert re.fullmatch(rf"Completed · {status['processedResults']} items · "
+                        rf"{status['creatorsCount']} creators · cost \$0\.\d+ · took \d+ s",
+                        outcome), outcome
     assert page.evaluate("window.__sameDocument") is True
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "first-search.png"), full_page=True)

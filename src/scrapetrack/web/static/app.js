@@ -85,6 +85,25 @@
     }
   }
 
+  function duration(job) {
+    const from = Date.parse(job.startedAt || job.createdAt);
+    const to = Date.parse(job.finishedAt);
+    if (Number.isNaN(from) || Number.isNaN(to)) return "";
+    const s = Math.max(0, Math.round((to - from) / 1000));
+    return s >= 60 ? `took ${Math.floor(s / 60)} min ${s % 60} s` : `took ${s} s`;
+  }
+
+  // An ended search says how it ended and what it brought, once its bar is gone.
+  const OUTCOMES = { completed: "Completed", error: "Failed", timeout: "Timed out",
+    cancelled: "Cancelled" };
+  function outcomeText(job) {
+    const items = job.kind === "similar" ? `${job.processedResults} candidates`
+      : `${job.processedResults} items`;
+    return [OUTCOMES[job.status] || job.status, items, `${job.creatorsCount} creators`,
+      job.costUsd != null ? `cost ${money(job.costUsd)}` : "", duration(job)]
+      .filter(Boolean).join(" · ");
+  }
+
   function money(usd) {
     return `$${(usd || 0).toFixed(usd && usd < 0.01 ? 4 : 2)}`;
   }
@@ -139,6 +158,9 @@
     node.querySelector(".progress-box").hidden = job.status === "completed" && card.final;
     node.querySelector(".cancel").hidden = !ACTIVE.has(job.status);
     node.querySelector(".rerun").hidden = ACTIVE.has(job.status);
+    const outcome = node.querySelector(".job-outcome");
+    outcome.hidden = ACTIVE.has(job.status);
+    outcome.textContent = ACTIVE.has(job.status) ? "" : outcomeText(job);
     renderRun(card);
     renderCampaignCost();
   }
@@ -169,6 +191,7 @@
         el("p", { class: "job-percent muted" }),
         el("p", { class: "job-rate muted", "data-testid": "job-rate" }),
         el("button", { class: "cancel secondary", type: "button", text: "Cancel" })),
+      el("p", { class: "job-outcome", "data-testid": "job-outcome" }),
       el("p", { class: "job-run muted", "data-testid": "job-run" }),
       el("p", { class: "job-actions" },
         el("button", { class: "rerun secondary", type: "button", text: "Run again" }),
