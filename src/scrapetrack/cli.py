@@ -456,19 +456,33 @@ def export(job_id: str,
 
 @jobs.command("list")
 def jobs_list(status: Annotated[str | None, typer.Option(help="only jobs in this status")] = None,
+              platform: Annotated[str | None, typer.Option(help="only this platform's")] = None,
+              kind: Annotated[str | None, typer.Option(help="keyword or similar")] = None,
               campaign: Annotated[str | None, typer.Option(help="only this campaign's (id)")]
               = None,
+              since: Annotated[str | None, typer.Option(
+                  help="created at or after (ISO date or time, UTC)")] = None,
+              until: Annotated[str | None, typer.Option(
+                  help="created before (ISO date or time, UTC)")] = None,
+              search: Annotated[str | None, typer.Option(
+                  "--search", "-q", help="text in the keywords or the handle")] = None,
               limit: Annotated[int, typer.Option(help="at most this many")] = 20,
+              cursor: Annotated[str | None, typer.Option(
+                  help="the next page, as the previous one said")] = None,
               as_json: AsJson = False, url: Url = DEFAULT_URL, token: Token = None) -> None:
-    """Your jobs, newest first."""
+    """Your searches, newest first, across campaigns; a page at a time."""
     with _errors_as_messages(), _client(url, token) as client:
-        found = client.jobs(status=status, campaign_id=campaign, limit=limit)
+        found = client.jobs(status=status, platform=platform, kind=kind, campaignId=campaign,
+                            createdFrom=since, createdTo=until, q=search, limit=limit,
+                            cursor=cursor)
     if as_json:
-        _print_json(found)
-    elif found:
-        out.print(jobs_table(found))
+        _print_json(found.items)
+    elif found.items:
+        out.print(jobs_table(found.items))
     else:
         err.print("no jobs")
+    if found.nextCursor:
+        err.print(f"more: --cursor {found.nextCursor}")
 
 
 @jobs.command("show")

@@ -33,7 +33,7 @@ from scrapetrack.exceptions import (
     Unavailable,
     UnknownPlatform,
 )
-from scrapetrack.schemas import CampaignOut, CreatorOut, JobOut
+from scrapetrack.schemas import CampaignOut, CreatorOut, JobOut, JobPageOut
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -103,14 +103,11 @@ class Client:
     def job(self, job_id: str) -> JobOut:
         return self._answer(JobOut, "GET", f"/api/jobs/{job_id}")
 
-    def jobs(self, *, status: str | None = None, campaign_id: str | None = None,
-             limit: int = 50) -> list[JobOut]:
-        params: dict[str, Any] = {"limit": limit}
-        if status:
-            params["status"] = status
-        if campaign_id:
-            params["campaignId"] = campaign_id
-        return self._answer(list[JobOut], "GET", "/api/jobs", params=params)
+    def jobs(self, *, limit: int = 50, **filters: str | None) -> JobPageOut:
+        """A page of the user's searches; `filters` are /api/jobs's query parameters
+        (status, platform, kind, campaignId, createdFrom, createdTo, q, cursor)."""
+        params = {"limit": limit, **{k: v for k, v in filters.items() if v}}
+        return self._answer(JobPageOut, "GET", "/api/jobs", params=params)
 
     def cancel(self, job_id: str) -> JobOut:
         return self._answer(JobOut, "POST", f"/api/jobs/{job_id}/cancel")

@@ -129,6 +129,12 @@ class JobOut(Body):
     profileLookups: ProfileLookupsOut | None = Field(examples=[None])
 
 
+class JobPageOut(Body):
+    items: list[JobOut]
+    nextCursor: str | None = Field(examples=[None],
+                                   description="pass as `cursor` for the next page")
+
+
 class CampaignDetailOut(CampaignOut):
     scrapingJobs: list[JobOut]
     costUsd: float = Field(examples=[0.0258], description="what its searches cost so far")

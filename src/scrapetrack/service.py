@@ -40,6 +40,7 @@ from scrapetrack.store.campaign_list import (
 )
 from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
 from scrapetrack.store.repository import RATE_WINDOW, JobCounts, Store
+from scrapetrack.store.search_history import JobFilter
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ MAX_TAG_LENGTH = 50
 MAX_NOTE_LENGTH = 2000
 MAX_QUERY_LENGTH = 200
 CREATOR_SORTS = frozenset({*SORTS, *(f"-{name}" for name in SORTS)})
+KINDS = ("keyword", "similar")
 DEFAULT_SIMILAR_TARGET = 50  # similar creators wanted when targetResults is not given
 HANDLE = re.compile(r"[A-Za-z0-9._-]{1,100}")
 # Our ids are UUIDs: anything else cannot exist, and never reaches the database (where a NUL
@@ -272,16 +274,22 @@ class Service:
             raise JobNotFound()
         return job
 
-    def list_jobs(self, user_id: str, *, status: str | None = None,
-                  campaign_id: str | None = None, limit: int = 50) -> Sequence[ScrapingJob]:
-        if status is not None and status not in set(Status):
+    def list_jobs(self, user_id: str, wanted: JobFilter, limit: int = 50,
+                  cursor: str | None = None) -> tuple[Sequence[ScrapingJob], str | None]:
+        """The user's searches across campaigns, newest first, and the next page's cursor."""
+        if wanted.status is not None and wanted.status not in set(Status):
             raise InputError(f"status must be one of {', '.join(Status)}")
+        if wanted.platform is not None:
+            check_platform(wanted.platform)
+        if wanted.kind is not None and wanted.kind not in KINDS:
+            raise InputError(f"kind must be one of {', '.join(KINDS)}")
         if not 1 <= limit <= MAX_LIST_LIMIT:
             raise InputError(f"limit must be from 1 to {MAX_LIST_LIMIT}")
-        if campaign_id is not None and not looks_like_id(campaign_id):
+        if wanted.campaign_id is not None and not looks_like_id(wanted.campaign_id):
             raise InputError("campaignId must be a campaign's id")
-        return self.store.user_jobs(user_id, status=status, campaign_id=campaign_id,
-                                    limit=limit)
+        if wanted.q is not None:
+            check_text(wanted.q, "q", MAX_QUERY_LENGTH, required=False)
+        return self.store.search_history(user_id, wanted, limit, cursor)
 
     def cancel_job(self, user_id: str, job_id: str) -> ScrapingJob:
         job = self.get_job(user_id, job_id)

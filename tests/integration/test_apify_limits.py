@@ -169,7 +169,7 @@ def test_the_seed_status_route_keeps_the_seed_vocabulary(
     seed = alice.get("/api/scraping/tiktok", params={"jobId": job["id"]}).json()
     assert (seed["status"], seed["error"]) == ("error", "Cancelled")  # a seed client stops
     assert status(alice, job)["status"] == "cancelled"
-    listed = alice.get("/api/jobs").json()
+    listed = alice.get("/api/jobs").json()["items"]
     assert [j["status"] for j in listed if j["id"] == job["id"]] == ["cancelled"]
 
 

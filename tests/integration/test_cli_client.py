@@ -92,6 +92,12 @@ def test_jobs_campaigns_and_export(app: App) -> None:
     table = run(["jobs", "list", "--status", "completed"], env)
     assert job["id"] in table.stdout
     assert run(["jobs", "list", "--status", "nonsense"], env).returncode == 1
+    found = json.loads(run(["jobs", "list", "--json", "--platform", "tiktok", "-q", "RUNN",
+                            "--kind", "keyword", "--since", "2020-01-01"], env).stdout)
+    assert [j["id"] for j in found] == [job["id"]]
+    assert json.loads(run(["jobs", "list", "--json", "--kind", "similar"], env).stdout) == []
+    paged = run(["jobs", "list", "--limit", "1"], env)
+    assert "more: --cursor " not in paged.stderr  # one job: no next page
     shown = run(["jobs", "show", job["id"]], env)
     assert "completed" in shown.stdout and "running" in shown.stdout
     assert json.loads(run(["jobs", "show", job["id"], "--json"], env).stdout)["progress"] == 100

@@ -9,9 +9,6 @@ search ever touches: an excluded creator stays excluded.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -34,6 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from scrapetrack.exceptions import InputError
+from scrapetrack.store import cursors
 from scrapetrack.store.models import (
     CampaignCreator,
     CampaignCreatorJob,
@@ -169,7 +167,7 @@ def page(s: Session, campaign_id: str, wanted: CreatorFilter, sort: str, limit: 
     order = (key.desc(), LIST.c.id.desc()) if descending else (key.asc(), LIST.c.id.asc())
     rows = s.execute(query.order_by(*order).limit(limit + 1)).all()
     items = [row[0] for row in rows[:limit]]
-    next_cursor = _encode(sort, rows[limit - 1].sort_key, items[-1].id) \
+    next_cursor = cursors.encode(sort, rows[limit - 1].sort_key, items[-1].id) \
         if len(rows) > limit else None
     found_by, tags = details(s, [item.id for item in items])
     return CreatorPage(items, found_by, tags, next_cursor, total)
@@ -217,17 +215,8 @@ def _conditions(campaign_id: str, wanted: CreatorFilter) -> list[ColumnElement[b
     return where
 
 
-def _encode(sort: str, value: Any, creator_id: int) -> str:
-    raw = json.dumps([sort, value, creator_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
 def _decode(cursor: str, sort: str) -> tuple[float, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        made_for, value, creator_id = json.loads(raw)
-    except (ValueError, TypeError, binascii.Error):
-        raise InputError("cursor is not one this list gave") from None
+    made_for, value, creator_id = cursors.decode(cursor, 3)
     if made_for != sort:
         raise InputError("cursor belongs to another sort: start again without it")
     if not (isinstance(value, int | float) and not isinstance(value, bool)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -26,11 +27,18 @@ def make_engine(url: str, *, pool_size: int = 10, overflow: int = 5) -> Engine:
     if path is not None:
         private_file(path)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
-                               pool_size=pool_size, max_overflow=overflow)
+                               pool_size=pool_size, max_overflow=overflow,
+                               json_serializer=json_text)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True)
+    return create_engine(url, pool_size=pool_size, max_overflow=overflow, pool_pre_ping=True,
+                         json_serializer=json_text)
+
+
+def json_text(value: object) -> str:
+    """JSON columns keep text as typed (not as \\u escapes), so a search finds "café"."""
+    return json.dumps(value, ensure_ascii=False)
 
 
 def private_file(path: Path) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, aliased, sessionmaker
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
-from scrapetrack.store import campaign_list
+from scrapetrack.store import campaign_list, search_history
 from scrapetrack.store.campaign_list import CreatorFilter, CreatorPage, WorkflowChange
 from scrapetrack.store.db import reader, writer
 from scrapetrack.store.models import (
@@ -48,6 +48,7 @@ from scrapetrack.store.models import (
     utcnow,
 )
 from scrapetrack.store.prepared import DriverStatements
+from scrapetrack.store.search_history import JobFilter
 
 # Runs a write elsewhere (a thread), for a caller that must not wait on the write lock.
 DeferWrite = Callable[[Callable[[], None]], object]
@@ -394,6 +395,11 @@ class Store:
             query = query.where(ScrapingJob.campaign_id == campaign_id)
         with self.reading() as s:
             return s.scalars(query.order_by(ScrapingJob.created_at.desc()).limit(limit)).all()
+
+    def search_history(self, user_id: str, wanted: JobFilter, limit: int,
+                       cursor: str | None) -> tuple[Sequence[ScrapingJob], str | None]:
+        with self.reading() as s:
+            return search_history.page(s, user_id, wanted, limit, cursor)
 
     def job_states(self, job_ids: Sequence[str],
                    campaign_ids: Sequence[str] = ()) -> list[JobRecord]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -19,12 +20,14 @@ from scrapetrack.schemas import (
     CampaignOut,
     CreatorOut,
     JobOut,
+    JobPageOut,
     RerunIn,
     SearchIn,
 )
 from scrapetrack.serializers import campaign_json, creator_json, job_status, seed_status_payload
 from scrapetrack.service import SearchRequest, check_platform, looks_like_id
 from scrapetrack.store.repository import DeferWrite
+from scrapetrack.store.search_history import JobFilter
 from scrapetrack.web.deps import (
     AccountsDep,
     CurrentUser,
@@ -165,14 +168,31 @@ def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
     return [CreatorOut(**creator_json(r)) for r in rows]
 
 
-@router.get("/jobs", responses=errors(400, *ANY))
+@router.get("/jobs", responses=errors(400, 404, *ANY))
 def list_jobs(user: CurrentUser, service: ServiceDep,
               status: str | None = Query(default=None, description="only jobs in this status"),
+              platform: str | None = None,
+              kind: str | None = Query(default=None, description="keyword or similar"),
               campaign_id: str | None = Query(default=None, alias="campaignId"),
-              limit: int = Query(default=50, ge=1, le=1000)) -> list[JobOut]:
-    """The user's jobs, newest first, across campaigns."""
-    return [JobOut(**job_status(j)) for j in service.list_jobs(
-        user.id, status=status, campaign_id=campaign_id, limit=limit)]
+              created_from: Annotated[datetime | None, Query(
+                  alias="createdFrom", description="created at or after")] = None,
+              created_to: Annotated[datetime | None, Query(
+                  alias="createdTo", description="created before")] = None,
+              q: str | None = Query(default=None, description="text in the keywords or the "
+                                                               "similar search's handle"),
+              limit: int = Query(default=50, ge=1, le=1000),
+              cursor: str | None = None) -> JobPageOut:
+    """The user's searches across campaigns, newest first, a page at a time."""
+    jobs, next_cursor = service.list_jobs(user.id, JobFilter(
+        status=status, platform=platform, kind=kind, campaign_id=campaign_id,
+        created_from=aware(created_from), created_to=aware(created_to), q=q),
+        limit=limit, cursor=cursor)
+    return JobPageOut(items=[JobOut(**job_status(j)) for j in jobs], nextCursor=next_cursor)
+
+
+def aware(when: datetime | None) -> datetime | None:
+    """A time given without a zone is taken as UTC."""
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
 
 
 @router.get("/jobs/{job_id}", responses=errors(404, *ANY))

@@ -1,0 +1,73 @@
+"""A user's searches across campaigns, newest first: filtered, and paged by keyset cursor
+(creation time and id), so a search started meanwhile never shifts a page."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy.orm import Session
+
+from scrapetrack.exceptions import InputError
+from scrapetrack.store import cursors
+from scrapetrack.store.models import ScrapingJob
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    status: str | None = None
+    platform: str | None = None
+    kind: str | None = None
+    campaign_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    q: str | None = None  # text in the keywords or the similar search's handle
+
+
+def page(s: Session, user_id: str, wanted: JobFilter, limit: int,
+         cursor: str | None) -> tuple[Sequence[ScrapingJob], str | None]:
+    """A page of the user's searches, newest first, and the cursor of the next one."""
+    job = ScrapingJob
+    query = select(job).where(job.user_id == user_id, *_conditions(wanted))
+    if cursor is not None:
+        when, last = _decode(cursor)
+        query = query.where(or_(job.created_at < when,
+                                and_(job.created_at == when, job.id < last)))
+    rows = s.scalars(query.order_by(job.created_at.desc(), job.id.desc())
+                     .limit(limit + 1)).all()
+    if len(rows) <= limit:
+        return rows, None
+    last_row = rows[limit - 1]
+    return rows[:limit], cursors.encode(last_row.created_at.isoformat(), last_row.id)
+
+
+def _conditions(wanted: JobFilter) -> list[Any]:
+    job = ScrapingJob
+    where: list[Any] = []
+    for column, value in ((job.status, wanted.status), (job.platform, wanted.platform),
+                          (job.kind, wanted.kind), (job.campaign_id, wanted.campaign_id)):
+        if value is not None:
+            where.append(column == value)
+    if wanted.created_from is not None:
+        where.append(job.created_at >= wanted.created_from)
+    if wanted.created_to is not None:
+        where.append(job.created_at < wanted.created_to)
+    if wanted.q:
+        escaped = wanted.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        where.append(or_(func.lower(cast(job.keywords, String)).like(pattern, escape="\\"),
+                         func.lower(job.target_username).like(pattern, escape="\\")))
+    return where
+
+
+def _decode(cursor: str) -> tuple[datetime, str]:
+    when, job_id = cursors.decode(cursor, 2)
+    try:
+        if not isinstance(when, str) or not isinstance(job_id, str) or len(job_id) > 64:
+            raise ValueError
+        return datetime.fromisoformat(when), job_id
+    except ValueError:
+        raise InputError("cursor is not one this list gave") from None
