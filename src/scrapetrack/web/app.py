@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from scrapetrack.config import Settings
+from scrapetrack.creators import http_url
 from scrapetrack.runtime import Runtime, build_runtime, make_stream_slots
 from scrapetrack.web import errors
 from scrapetrack.web.routes import api, creators, docs, events, health, metrics, pages, qstash
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.state.stream_slots = make_stream_slots(settings)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.templates.env.globals["sandbox"] = settings.uses_sandbox  # the yellow banner
+    app.state.templates.env.filters["http_url"] = http_url  # links only to http(s) pages
     app.state.qstash_limiter = anyio.CapacityLimiter(settings.worker_concurrency)
     errors.install(app)
     app.include_router(api.router)

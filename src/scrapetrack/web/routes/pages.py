@@ -1,17 +1,23 @@
-"""The HTML pages: sign-in, campaigns, and a campaign with its live searches."""
+"""The HTML pages: sign-in, campaigns, a campaign with its live searches, and the search
+history with a page per search."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from scrapetrack.exceptions import CsrfFailed, ScrapetrackError, Unauthorized
+from scrapetrack.exceptions import CsrfFailed, InputError, ScrapetrackError, Unauthorized
+from scrapetrack.jobs import Status
 from scrapetrack.providers.platforms import PLATFORMS
 from scrapetrack.serializers import campaign_json, job_status
 from scrapetrack.store.campaign_list import WORKFLOW
-from scrapetrack.store.models import User
+from scrapetrack.store.models import ScrapingJob, User, utcnow
+from scrapetrack.store.search_history import JobFilter
 from scrapetrack.web import csrf
 from scrapetrack.web.deps import (
     SESSION_ID,
@@ -136,3 +142,89 @@ def campaign_page(request: Request, campaign_id: str, user: MaybeUser, service: 
              "maxTargetResults": settings.max_target_results,
              "creatorStatuses": list(WORKFLOW)}
     return render(request, "campaign.html", user=user, campaign=campaign, state=state)
+
+
+# --- search history ------------------------------------------------------------------------
+HISTORY_PAGE = 50
+SEARCH_PAGE_CREATORS = 200  # the rest is in the CSV export
+
+
+def _blank_is_none(value: str | None) -> str | None:
+    return value.strip() or None if value is not None else None
+
+
+def _day_or_time(value: str | None, field: str) -> datetime | None:
+    """A date (midnight UTC) or a time from a form field; None when left empty."""
+    if not (value := _blank_is_none(value)):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{field} must be a date like 2025-03-01") from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def _took(job: ScrapingJob) -> str:
+    if job.started_at is None:
+        return ""
+    seconds = round(((job.finished_at or utcnow()) - job.started_at).total_seconds())
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+def _query(job: ScrapingJob) -> str:
+    return f"like @{job.target_username}" if job.kind == "similar" \
+        else ", ".join(job.keywords or [])
+
+
+@router.get("/searches", response_class=HTMLResponse)
+def searches_page(request: Request, user: MaybeUser, service: ServiceDep,
+                  status: str | None = None, platform: str | None = None,
+                  kind: str | None = None,
+                  campaign_id: Annotated[str | None, Query(alias="campaignId")] = None,
+                  created_from: Annotated[str | None, Query(alias="createdFrom")] = None,
+                  created_to: Annotated[str | None, Query(alias="createdTo")] = None,
+                  q: str | None = None, cursor: str | None = None) -> Response:
+    """Every search of every campaign, newest first, filtered; the same as GET /api/jobs."""
+    if user is None:
+        return to_login()
+    form = {"status": status, "platform": platform, "kind": kind, "campaignId": campaign_id,
+            "createdFrom": created_from, "createdTo": created_to, "q": q}
+    campaigns = {c.id: c.name for c in service.list_campaigns(user.id)}
+    jobs: Sequence[ScrapingJob] = []
+    next_cursor, error, code = None, None, 200
+    try:
+        jobs, next_cursor = service.list_jobs(user.id, JobFilter(
+            status=_blank_is_none(status), platform=_blank_is_none(platform),
+            kind=_blank_is_none(kind), campaign_id=_blank_is_none(campaign_id),
+            created_from=_day_or_time(created_from, "From"),
+            created_to=_day_or_time(created_to, "To"), q=_blank_is_none(q)),
+            limit=HISTORY_PAGE, cursor=_blank_is_none(cursor))
+    except ScrapetrackError as exc:
+        error, code = exc.message, status_for(exc)
+    rows = [{"job": job, "query": _query(job), "took": _took(job),
+             "campaign": campaigns.get(job.campaign_id, "")} for job in jobs]
+    more = None if next_cursor is None else urlencode(
+        {**{k: v for k, v in form.items() if v}, "cursor": next_cursor})
+    return render(request, "searches.html", status_code=code, user=user, rows=rows,
+                  form=form, more=more, error=error, campaigns=campaigns,
+                  platforms={name: p.label for name, p in PLATFORMS.items()},
+                  statuses=list(Status))
+
+
+@router.get("/searches/{job_id}", response_class=HTMLResponse)
+def search_page(request: Request, job_id: str, user: MaybeUser,
+                service: ServiceDep) -> Response:
+    """One search: its input, timings, Apify run, outcome and creators."""
+    if user is None:
+        return to_login()
+    try:
+        job = service.get_job(user.id, job_id)
+        campaign = service.get_campaign(user.id, job.campaign_id)
+        creators = service.results(user.id, job.id)
+    except ScrapetrackError as exc:
+        return render(request, "not_found.html", status_code=status_for(exc), user=user,
+                      message=exc.message)
+    return render(request, "search.html", user=user, job=job, campaign=campaign,
+                  query=_query(job), took=_took(job),
+                  creators=creators[:SEARCH_PAGE_CREATORS], total=len(creators),
+                  platform=PLATFORMS[job.platform].label)
