@@ -35,7 +35,7 @@ app = typer.Typer(help="Creator-discovery scraping jobs with live progress.",
                   no_args_is_help=True)
 users = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
 app.add_typer(users, name="users")
-jobs = typer.Typer(help="List, show, cancel and re-run your jobs on a running server.",
+jobs = typer.Typer(help="List, show, cancel, re-run and delete your jobs on a running server.",
                    no_args_is_help=True)
 app.add_typer(jobs, name="jobs")
 campaigns = typer.Typer(help="Your campaigns on a running server.", no_args_is_help=True)
@@ -529,6 +529,36 @@ def jobs_rerun(job_id: str,
         _print_json(job)
     else:
         typer.echo(f"re-run of {job_id} {job.status}: job {job.id}")
+
+
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="do not ask first")]
+
+
+def _confirmed(question: str, yes: bool) -> None:
+    if not yes and not typer.confirm(question, err=True):
+        raise typer.Exit(1)
+
+
+@jobs.command("delete")
+def jobs_delete(job_id: str, yes: Yes = False, url: Url = DEFAULT_URL,
+                token: Token = None) -> None:
+    """Delete a job with its creators; a running one is cancelled first (its Apify run
+    aborted). Creators of the campaign's list that only it found go too."""
+    _confirmed(f"Delete job {job_id} and its creators?", yes)
+    with _errors_as_messages(), _client(url, token) as client:
+        client.delete_job(job_id)
+    typer.echo(f"job {job_id} deleted")
+
+
+@campaigns.command("delete")
+def campaigns_delete(campaign_id: str, yes: Yes = False, url: Url = DEFAULT_URL,
+                     token: Token = None) -> None:
+    """Delete a campaign with all its jobs and its creator list; running jobs are cancelled
+    first (their Apify runs aborted)."""
+    _confirmed(f"Delete campaign {campaign_id} with all its searches and creators?", yes)
+    with _errors_as_messages(), _client(url, token) as client:
+        client.delete_campaign(campaign_id)
+    typer.echo(f"campaign {campaign_id} deleted")
 
 
 @campaigns.command("list")

@@ -84,6 +84,12 @@ class Client:
     def campaigns(self) -> list[CampaignOut]:
         return self._answer(list[CampaignOut], "GET", "/api/campaigns")
 
+    def delete_campaign(self, campaign_id: str) -> None:
+        self._request("DELETE", f"/api/campaigns/{campaign_id}")
+
+    def delete_job(self, job_id: str) -> None:
+        self._request("DELETE", f"/api/jobs/{job_id}")
+
     def campaign_named(self, name: str) -> CampaignOut:
         """The user's campaign with this name; created if there is none."""
         for campaign in self.campaigns():

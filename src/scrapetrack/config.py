@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     job_timeout_seconds: float = 3600
     stall_timeout_seconds: float = 300
     heartbeat_timeout_seconds: float = 30
+    # Finished searches older than this many days are deleted, with the creators only they
+    # found (0: kept for ever).
+    retention_days: float = Field(default=0, ge=0)
     # At most this many Apify runs at once across every worker (unset: Apify's own limit).
     apify_max_concurrent_runs: int | None = Field(default=None, ge=1,
                                                   alias="APIFY_MAX_CONCURRENT_RUNS")

@@ -69,6 +69,9 @@ class Metrics:
         self.apify_errors = Counter(
             f"{PREFIX}_apify_errors", "Apify calls that failed after retries, by operation "
             "and kind of error", ["operation", "kind"], registry=self.registry)
+        self.searches_expired = Counter(
+            f"{PREFIX}_searches_expired", "Finished searches deleted for RETENTION_DAYS",
+            registry=self.registry)
         self.sse_connections = Gauge(
             f"{PREFIX}_sse_connections", "Event streams open now (summed over the live web "
             "processes of this machine)", registry=self.registry, multiprocess_mode="livesum")
@@ -78,6 +81,9 @@ class Metrics:
 
     def apify_error(self, operation: str, kind: str) -> None:
         self.apify_errors.labels(operation, kind).inc()
+
+    def searches_expired_now(self, count: int) -> None:
+        self.searches_expired.inc(count)
 
     def stream_opened(self) -> None:
         self.sse_connections.inc()

@@ -31,6 +31,7 @@ from scrapetrack.scheduler import Scheduler
 from scrapetrack.service import Service
 from scrapetrack.store.db import make_engine
 from scrapetrack.store.migrate import upgrade
+from scrapetrack.store.models import utcnow
 from scrapetrack.store.repository import Store
 from scrapetrack.worker import JobRunner
 
@@ -60,6 +61,11 @@ class Runtime:
     def reap(self) -> list[str]:
         return reap(self.store, self.queue.queued_job_ids, self.queue.enqueue,
                     self.settings.heartbeat_timeout_seconds)
+
+    def expire(self) -> int:
+        deleted = self.service.delete_expired(utcnow())
+        self.metrics.searches_expired_now(deleted)
+        return deleted
 
     def start_worker(self, concurrency: int | None = None) -> None:
         try:
@@ -158,4 +164,8 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
                    hub=hub, stop=stop, metrics=metrics)
     # A third of the heartbeat timeout: an orphan is queued again well within the timeout.
     runtime.scheduler.every(settings.heartbeat_timeout_seconds / 3, "reap", runtime.reap)
+    if settings.retention_days:
+        # Hourly, or sooner for a retention of hours: a search outlives it by a quarter at most.
+        runtime.scheduler.every(min(3600.0, settings.retention_days * 86400 / 4), "retention",
+                                runtime.expire)
     return runtime

@@ -9,7 +9,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from scrapetrack.config import Settings
@@ -320,6 +320,41 @@ class Service:
             target_username=job.target_username if similar else None,
             target_results=job.target_results if target_results is None else target_results,
             budget_usd=job.budget_usd))
+
+    def delete_job(self, user_id: str, job_id: str) -> None:
+        """Remove a search with its creators (cancelled first if it runs, its Apify run
+        aborted); creators of the campaign's list that only it found go too."""
+        job = self.get_job(user_id, job_id)
+        if job.status not in TERMINAL:
+            with contextlib.suppress(JobFinished):
+                self.cancel_job(user_id, job.id)
+        if not self.store.delete_jobs([job.id], user_id):
+            raise JobNotFound()
+
+    def delete_campaign(self, user_id: str, campaign_id: str) -> None:
+        """Remove a campaign with all its searches (the running ones cancelled first, their
+        Apify runs aborted) and its creator list."""
+        campaign = self.get_campaign(user_id, campaign_id)
+        for job in self.store.campaign_jobs(campaign.id):
+            if job.status not in TERMINAL:
+                with contextlib.suppress(JobFinished):
+                    self.cancel_job(user_id, job.id)
+        if not self.store.delete_campaign(campaign.id, user_id):
+            raise CampaignNotFound()
+
+    def delete_expired(self, now: datetime) -> int:
+        """RETENTION_DAYS: delete the searches that finished longer ago, a batch at a time;
+        how many."""
+        if not self.settings.retention_days:
+            return 0
+        cutoff = now - timedelta(days=self.settings.retention_days)
+        deleted = 0
+        while ids := self.store.finished_before(cutoff, MAX_LIST_LIMIT):
+            deleted += len(self.store.delete_jobs(ids))
+        if deleted:
+            log.info("retention: deleted %d searches that finished before %s (RETENTION_DAYS"
+                     "=%g)", deleted, cutoff.isoformat(), self.settings.retention_days)
+        return deleted
 
     def remove_user(self, email: str) -> int:
         """Cancel a user's searches that are still going (their Apify runs aborted), then

@@ -82,3 +82,25 @@ def test_a_campaign_works_one_list_of_creators(served: Served, page: Page) -> No
         == {c["id"] for c in shortlisted}
     assert [c["id"] for c in creators(page, served, campaign_id, status="excluded")] \
         == [excluded["id"]]
+
+
+def test_searches_and_campaigns_are_deleted_after_a_confirm(served: Served, page: Page) -> None:
+    campaign_id = sign_in_and_open_a_campaign(page, served, "Short-lived")
+    page.get_by_test_id("live-mode").filter(has_text="Live").wait_for()
+    job_id = start(page, "yoga", 20)
+    card = page.locator(f"article[data-job-id='{job_id}']")
+    page.wait_for_function(f"() => document.querySelectorAll({ROWS!r}).length > 0")
+
+    page.once("dialog", lambda dialog: dialog.dismiss())  # thought better of it
+    card.get_by_role("button", name="Delete").click()
+    assert card.count() == 1
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.get_by_role("button", name="Delete").click()
+    card.wait_for(state="detached")
+    page.wait_for_function(f"() => document.querySelectorAll({ROWS!r}).length === 0")
+    assert page.request.get(f"{served.url}/api/jobs/{job_id}").status == 404
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete campaign").click()
+    page.wait_for_url(f"{served.url}/")
+    assert page.locator(f"a[href='/campaigns/{campaign_id}']").count() == 0

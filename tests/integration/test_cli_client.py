@@ -117,6 +117,11 @@ def test_jobs_campaigns_and_export(app: App) -> None:
     assert api.get(f"/api/jobs/{again}").json()["targetResults"] == 20
     assert run(["jobs", "show", again, "--follow"], env).returncode == 0
 
+    kept = run(["jobs", "delete", again], env, input="n\n")
+    assert kept.returncode == 1 and api.get(f"/api/jobs/{again}").status_code == 200
+    deleted = run(["jobs", "delete", again, "--yes"], env)
+    assert deleted.returncode == 0 and api.get(f"/api/jobs/{again}").status_code == 404
+
     late = run(["jobs", "cancel", job["id"]], env)
     assert late.returncode == 1 and "already ended as completed" in late.stderr
     missing = run(["jobs", "show", "no-such-job"], env)
@@ -127,6 +132,10 @@ def test_jobs_campaigns_and_export(app: App) -> None:
     assert gone.returncode == 1 and "Cannot reach scrapetrack" in gone.stderr
     no_token = run(["jobs", "list"], {**env, "SCRAPETRACK_TOKEN": ""})
     assert no_token.returncode == 1 and "SCRAPETRACK_TOKEN" in no_token.stderr
+    removed = run(["campaigns", "delete", campaign["id"], "-y"], env)
+    assert removed.returncode == 0, removed.stderr
+    assert api.get(f"/api/jobs/{job['id']}").status_code == 404
+    assert json.loads(run(["campaigns", "list", "--json"], env).stdout) == []
 
 
 def _default_sigint() -> None:
@@ -251,7 +260,7 @@ def test_ctrl_c_can_leave_the_job_running(start_app: Callable[..., App],
 
 @pytest.mark.parametrize("command", [
     [], ["search"], ["export"], ["jobs"], ["jobs", "list"], ["jobs", "show"], ["jobs", "cancel"],
-    ["jobs", "rerun"],
+    ["jobs", "rerun"], ["jobs", "delete"], ["campaigns", "delete"],
     ["campaigns"], ["campaigns", "list"], ["serve"], ["worker"], ["users", "create"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = CliRunner().invoke(cli_app, [*command, "--help"])

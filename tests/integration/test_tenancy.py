@@ -41,6 +41,8 @@ def routes(campaign_id: str, job_id: str) -> list[tuple[str, str, dict[str, Any]
         ("GET", f"/api/jobs/{job_id}/results?afterId=0", None),
         ("GET", f"/campaigns/{campaign_id}", None),
         ("GET", f"/searches/{job_id}", None),
+        ("DELETE", f"/api/jobs/{job_id}", None),
+        ("DELETE", f"/api/campaigns/{campaign_id}", None),
         ("GET", f"/api/campaigns/{campaign_id}/creators", None),
         ("GET", f"/api/campaigns/{campaign_id}/creators?sort=-newest&limit=1", None),
         ("PATCH", f"/api/campaigns/{campaign_id}/creators/1", {"status": "excluded"}),

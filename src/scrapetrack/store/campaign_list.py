@@ -139,6 +139,13 @@ def _merge_found_by(dialect: str, which: ColumnElement[bool]) -> Insert:
     return cast(Insert, insert.on_conflict_do_nothing())
 
 
+def drop_orphans(s: Session, campaign_ids: Sequence[str]) -> None:
+    """Creators whose every search was deleted go with them."""
+    s.execute(delete(LIST).where(
+        LIST.c.campaign_id.in_(list(campaign_ids)),
+        ~select(FOUND_BY.c.creator_id).where(FOUND_BY.c.creator_id == LIST.c.id).exists()))
+
+
 def not_excluded(campaign_id: Any) -> ColumnElement[bool]:
     """For a search's creators (`creators` rows): the ones its campaign has not excluded."""
     return ~select(LIST.c.id).where(

@@ -145,7 +145,7 @@ class ScrapingJob(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
-    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None, index=True)  # retention
     # A similar-creators job's progress through its stages (profile run, derived terms,
     # search run, scoring), so any worker can resume it from the row alone.
     stage_state: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True),

@@ -275,6 +275,33 @@ class Store:
             done = s.execute(delete(User).where(User.id == user_id))
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
+    def delete_campaign(self, campaign_id: str, user_id: str) -> bool:
+        """Remove a campaign with its searches, their creators and its creator list."""
+        with self.writing() as s:  # the database cascades
+            done = s.execute(delete(Campaign).where(Campaign.id == campaign_id,
+                                                    Campaign.user_id == user_id))
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def delete_jobs(self, job_ids: Sequence[str], user_id: str | None = None) -> list[str]:
+        """Remove searches with their creators; creators of their campaigns' lists that no
+        other search found go too. The ids removed."""
+        with self.writing() as s:
+            query = select(JOBS.c.id, JOBS.c.campaign_id).where(JOBS.c.id.in_(list(job_ids)))
+            if user_id is not None:
+                query = query.where(JOBS.c.user_id == user_id)
+            found = s.execute(query).all()
+            if found:
+                s.execute(delete(JOBS).where(JOBS.c.id.in_([row.id for row in found])))
+                campaign_list.drop_orphans(s, sorted({row.campaign_id for row in found}))
+            return [row.id for row in found]
+
+    def finished_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Up to `limit` ids of searches that ended before `cutoff`, oldest first."""
+        with self.reading() as s:
+            return list(s.scalars(select(JOBS.c.id).where(
+                JOBS.c.status.notin_(ACTIVE), JOBS.c.finished_at < cutoff)
+                .order_by(JOBS.c.finished_at).limit(limit)))
+
     def tokens(self, user_id: str | None = None) -> Sequence[tuple[ApiToken, str]]:
         """Tokens and codes with their owner's email, oldest first."""
         with self.reading() as s:

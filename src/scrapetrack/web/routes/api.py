@@ -70,6 +70,15 @@ def get_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> Ca
                              costUsd=round(sum(j.cost_usd or 0.0 for j in jobs), 4))
 
 
+@router.delete("/campaigns/{campaign_id}", status_code=204, response_class=Response,
+               responses=errors(404, 502, *UNSAFE, *ANY))
+def delete_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> Response:
+    """Delete a campaign with all its searches and its creator list; running searches are
+    cancelled first and their Apify runs aborted."""
+    service.delete_campaign(user.id, campaign_id)
+    return Response(status_code=204)
+
+
 @router.post("/scraping/{platform}", status_code=202, responses=errors(400, 404, *UNSAFE, *ANY))
 def start_search(user: CurrentUser, platform: Platform, body: SearchIn,
                  service: ServiceDep) -> JobOut:
@@ -149,6 +158,15 @@ def rerun_job(job_id: str, user: CurrentUser, service: ServiceDep,
     changes its target."""
     target = body.targetResults if body is not None else None
     return JobOut(**job_status(service.rerun_job(user.id, job_id, target)))
+
+
+@router.delete("/jobs/{job_id}", status_code=204, response_class=Response,
+               responses=errors(404, 502, *UNSAFE, *ANY))
+def delete_job(job_id: str, user: CurrentUser, service: ServiceDep) -> Response:
+    """Delete a search with its creators (cancelled first if it runs, its Apify run aborted);
+    creators of the campaign's list that only it found go too."""
+    service.delete_job(user.id, job_id)
+    return Response(status_code=204)
 
 
 @router.get("/jobs/{job_id}/results", response_model=list[CreatorOut], responses={

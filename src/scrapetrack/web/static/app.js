@@ -14,6 +14,7 @@
   const jobsEl = document.getElementById("jobs");
   const liveEl = document.getElementById("live-mode");
   const cards = new Map(); // job id -> card
+  const deleted = new Set(); // job ids deleted here: a late status must not bring them back
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -195,6 +196,7 @@
       el("p", { class: "job-run muted", "data-testid": "job-run" }),
       el("p", { class: "job-actions" },
         el("button", { class: "rerun secondary", type: "button", text: "Run again" }),
+        el("button", { class: "delete secondary", type: "button", text: "Delete" }),
         el("span", { class: "action-error error", role: "alert", hidden: "" })),
       resultsControls(job),
       el("div", { class: "results" }));
@@ -204,6 +206,7 @@
     cards.set(job.id, card);
     node.querySelector(".cancel").addEventListener("click", () => act(card, "cancel"));
     node.querySelector(".rerun").addEventListener("click", () => act(card, "rerun"));
+    node.querySelector(".delete").addEventListener("click", () => remove(card));
     const sort = node.querySelector("select.sort");
     sort.value = card.sort;
     sort.addEventListener("change", () => { card.sort = sort.value; drawTable(card); });
@@ -330,12 +333,45 @@
   }
 
   function onStatus(job) {
+    if (deleted.has(job.id)) return;
     const card = cards.get(job.id);
     const before = card ? card.job.creatorsCount : 0;
     if (card) update(card, job);
     else addCard(job, true);
     if ((job.creatorsCount || 0) !== before) list.refreshSoon();
   }
+
+  async function remove(card) {
+    const running = ACTIVE.has(card.job.status) ? " It is still running: it will be cancelled"
+      + " first." : "";
+    if (!window.confirm(`Delete this search and its creators?${running} Creators only it `
+      + "found leave the campaign's list.")) return;
+    try {
+      await api(`/api/jobs/${encodeURIComponent(card.job.id)}`, { method: "DELETE" });
+      deleted.add(card.job.id);
+      cards.delete(card.job.id);
+      card.el.remove();
+      renderCampaignCost();
+      list.load(false);
+    } catch (err) {
+      const problem = card.el.querySelector(".action-error");
+      problem.textContent = err.message;
+      problem.hidden = false;
+    }
+  }
+
+  const deleteCampaign = document.getElementById("delete-campaign");
+  deleteCampaign.addEventListener("click", async () => {
+    if (!window.confirm("Delete this campaign with all its searches and creators? Running "
+      + "searches are cancelled first.")) return;
+    try {
+      await api(`/api/campaigns/${encodeURIComponent(campaignId)}`, { method: "DELETE" });
+      window.location.assign("/");
+    } catch (err) {
+      formError.textContent = err.message;
+      formError.hidden = false;
+    }
+  });
 
   // --- the campaign's creator list: server-side filters, sort and cursor paging -----------
   const list = (function () {

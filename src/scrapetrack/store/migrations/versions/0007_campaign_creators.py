@@ -1,5 +1,5 @@
 """one creator list per campaign: its creators across all its searches, which searches found
-each, and the team's status, note and tags
+each, and the team's status, note and tags; finished searches indexed by when, for retention
 
 Revision ID: 0007
 Revises: 0006
@@ -95,9 +95,12 @@ def upgrade() -> None:
                     unique=False)
     op.execute(BACKFILL)
     op.execute(BACKFILL_FOUND_BY)
+    op.create_index(op.f('ix_scraping_jobs_finished_at'), 'scraping_jobs', ['finished_at'],
+                    unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index(op.f('ix_scraping_jobs_finished_at'), table_name='scraping_jobs')
     op.drop_index(op.f('ix_campaign_creator_tags_tag'), table_name='campaign_creator_tags')
     op.drop_table('campaign_creator_tags')
     op.drop_index(op.f('ix_campaign_creator_jobs_job_id'), table_name='campaign_creator_jobs')
