@@ -8,6 +8,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -28,6 +29,7 @@ from scrapetrack.display import (
     usd,
 )
 from scrapetrack.exceptions import Conflict, ScrapetrackError
+from scrapetrack.exports import FORMATS
 from scrapetrack.logs import configure_logging
 from scrapetrack.schemas import JobOut
 
@@ -441,17 +443,32 @@ def _summarise(client: Client, job: JobOut, *, as_json: bool, top: int) -> None:
 
 
 @app.command()
-def export(job_id: str,
-           format: Annotated[str, typer.Option(help="csv or json")] = "csv",
+def export(job_id: Annotated[str | None, typer.Argument(help="the job whose creators")] = None,
+           campaign: Annotated[str | None, typer.Option(
+               help="a campaign's whole creator list instead (id)")] = None,
+           format: Annotated[str, typer.Option(help="csv, json or xlsx")] = "csv",
+           fields: Annotated[str | None, typer.Option(
+               help="the columns, comma-separated, in order (default: all)")] = None,
+           output: Annotated[Path | None, typer.Option(
+               "--output", "-o", help="write here instead of stdout")] = None,
            url: Url = DEFAULT_URL, token: Token = None) -> None:
-    """A job's creators on stdout, most followed first, as CSV or JSON."""
-    if format not in ("csv", "json"):
-        fail("--format is csv or json")
+    """A job's creators (most followed first), or with --campaign the campaign's creator
+    list, as CSV, JSON or XLSX, on stdout or into --output."""
+    if (job_id is None) == (campaign is None):
+        fail("give a JOB_ID or --campaign ID")
+    if format not in FORMATS:
+        fail(f"--format is one of {', '.join(FORMATS)}")
+    if format == "xlsx" and output is None and sys.stdout.isatty():
+        fail("an XLSX file is not for a terminal: give --output FILE")
     with _errors_as_messages(), _client(url, token) as client:
-        if format == "json":
-            _print_json(client.results(job_id))
+        if output is None:
+            client.export(sys.stdout.buffer, format, job_id=job_id, campaign_id=campaign,
+                          fields=fields)
+            sys.stdout.buffer.flush()
         else:
-            typer.echo(client.results_csv(job_id), nl=False)
+            with output.open("wb") as out:
+                client.export(out, format, job_id=job_id, campaign_id=campaign, fields=fields)
+            err.print(f"written to {output}")
 
 
 @jobs.command("list")

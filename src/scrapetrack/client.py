@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 from pydantic import TypeAdapter, ValidationError
@@ -125,9 +125,22 @@ class Client:
     def results(self, job_id: str) -> list[CreatorOut]:
         return self._answer(list[CreatorOut], "GET", f"/api/jobs/{job_id}/results")
 
-    def results_csv(self, job_id: str) -> str:
-        return self._request("GET", f"/api/jobs/{job_id}/results",
-                             params={"format": "csv"}).text
+    def export(self, out: BinaryIO, fmt: str, *, job_id: str | None = None,
+               campaign_id: str | None = None, fields: str | None = None) -> None:
+        """A job's creators, or a campaign's list, written to `out` as it downloads."""
+        path = f"/api/jobs/{job_id}/results" if job_id is not None \
+            else f"/api/campaigns/{campaign_id}/creators/export"
+        params = {"format": fmt, **({"fields": fields} if fields else {})}
+        try:
+            with self._http.stream("GET", path, params=params) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise self._answer_error(response)
+                for chunk in response.iter_bytes():
+                    out.write(chunk)
+        except httpx.HTTPError as exc:
+            raise ServerUnreachable(f"Cannot reach scrapetrack at {self.url}: "
+                                    f"{type(exc).__name__}: {exc}") from None
 
     # following a job ------------------------------------------------------------------------
     def follow(self, job: JobOut, *, stream: bool = True,

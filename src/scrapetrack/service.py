@@ -7,7 +7,7 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -175,6 +175,21 @@ class Service:
         if wanted.q is not None:
             check_text(wanted.q, "q", MAX_QUERY_LENGTH, required=False)
         return self.store.campaign_creators(campaign.id, wanted, sort, limit, cursor)
+
+    def campaign_creator_pages(self, user_id: str, campaign_id: str, wanted: CreatorFilter,
+                               sort: str) -> Iterator[CreatorPage]:
+        """The whole list, a page after another (checked and first read at once, the rest
+        as the caller goes on)."""
+        first = self.campaign_creators(user_id, campaign_id, wanted, sort, MAX_PAGE)
+
+        def pages() -> Iterator[CreatorPage]:
+            page: CreatorPage | None = first
+            while page is not None:
+                yield page
+                page = None if page.next_cursor is None else self.store.campaign_creators(
+                    campaign_id, wanted, sort, MAX_PAGE, page.next_cursor)
+
+        return pages()
 
     def change_campaign_creator(self, user_id: str, campaign_id: str, creator_id: int,
                                 what: WorkflowChange) -> CreatorPage:

@@ -7,15 +7,20 @@ import csv
 import io
 
 import pytest
+from openpyxl import load_workbook
 
 from scrapetrack.config import load_settings
 from scrapetrack.creators import clean_text, http_url
 from scrapetrack.exceptions import InputError
+from scrapetrack.exports import chunks, safe_cell
 from scrapetrack.providers.normalize import normalize_item
-from scrapetrack.results import results_csv, safe_cell
 from scrapetrack.sandbox.generate import HOSTILE_HANDLES, HOSTILE_TEXT, HOSTILE_URLS, ItemFactory
+from scrapetrack.schemas import CreatorOut
+from scrapetrack.serializers import creator_json
 from scrapetrack.service import check_handle, check_text
 from scrapetrack.store.models import CreatorRow
+
+FIELDS = list(CreatorOut.model_fields)
 
 
 @pytest.mark.parametrize("url", [
@@ -76,13 +81,28 @@ def test_csv_neutralises_formulas() -> None:
                      engagement_sum=0.0, engagement_samples=0, bio="+1 555", items_count=1,
                      profile_url="javascript:alert(1)", avatar_url="@x",
                      matched_keyword="-k", verified=False)
-    [header, cells] = list(csv.reader(io.StringIO(results_csv([row]))))
+    exported = b"".join(chunks("csv", [creator_json(row)], FIELDS)).decode()
+    [header, cells] = list(csv.reader(io.StringIO(exported)))
     data = dict(zip(header, cells, strict=True))
     assert data["handle"] == "'=cmd|'/C calc'!A0"
     assert data["displayName"].startswith("'=HYPERLINK")
     assert data["bio"] == "'+1 555" and data["matchedKeyword"] == "'-k"
     assert data["profileUrl"] == "" and data["avatarUrl"] == ""  # not http(s): not exported
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in cells)
+
+
+def test_xlsx_keeps_formulas_as_text() -> None:
+    row = {"handle": "=cmd|'/C calc'!A0", "bio": '=HYPERLINK("http://evil.example/","x")',
+           "followers": 10, "tags": ["=1+1", "fine"], "note": None}
+    data = b"".join(chunks("xlsx", [row], list(row)))
+    sheet = load_workbook(io.BytesIO(data)).active
+    assert sheet is not None
+    header, cells = list(sheet.iter_rows())
+    assert [c.value for c in header] == list(row)
+    assert [c.value for c in cells] == ["'=cmd|'/C calc'!A0",
+                                        '\'=HYPERLINK("http://evil.example/","x")', 10,
+                                        "'=1+1; fine", None]
+    assert [c.data_type for c in cells[:2]] == ["s", "s"]  # text, not a formula
 
 
 @pytest.mark.parametrize("raw,expected", [("@coach.anna", "coach.anna"), (" fit_99 ", "fit_99"),

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from scrapetrack.exceptions import InputError, JobNotFound
+from scrapetrack.exports import MEDIA_TYPES, check_format, pick_fields
 from scrapetrack.jobs import JobRecord
-from scrapetrack.results import results_csv
 from scrapetrack.schemas import (
     CampaignDetailOut,
     CampaignIn,
@@ -36,6 +36,7 @@ from scrapetrack.web.deps import (
     bearer_token,
     require_user,
 )
+from scrapetrack.web.downloads import FILE, FILE_CONTENT, export_response
 from scrapetrack.web.openapi import ANY, CSV, UNSAFE, errors
 
 log = logging.getLogger(__name__)
@@ -170,20 +171,26 @@ def delete_job(job_id: str, user: CurrentUser, service: ServiceDep) -> Response:
 
 
 @router.get("/jobs/{job_id}/results", response_model=list[CreatorOut], responses={
-    200: {"description": "The creators, as JSON or (format=csv) CSV",
-          "content": {"text/csv": {"example": CSV}}},
-    **errors(404, *ANY)})
+    200: {**FILE, "content": {**FILE_CONTENT, MEDIA_TYPES["csv"]: {
+        **FILE_CONTENT[MEDIA_TYPES["csv"]], "example": CSV}}},
+    **errors(400, 404, *ANY)})
 def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
-                format: str = Query(default="json", pattern="^(json|csv)$"),
+                format: Annotated[str, Query(description="json, csv or xlsx")] = "json",
+                fields: Annotated[str | None, Query(
+                    description="the columns, comma-separated, in order (default: all)")] = None,
                 after_id: int | None = Query(default=None, alias="afterId", ge=0,
                                              le=2**31 - 1)) -> Any:
     """The creators found, most followed first; with `afterId`, only those found after the
     creator with that `id`, in the order found (to stream rows in while the job runs)."""
+    fmt = check_format(format)
+    picked = pick_fields(fields, JOB_FIELDS)
     rows = service.results(user.id, job_id, after_id)
-    if format == "csv":
-        return Response(results_csv(rows), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="creators-{job_id}.csv"'})
-    return [CreatorOut(**creator_json(r)) for r in rows]
+    if fmt == "json" and fields is None:
+        return [CreatorOut(**creator_json(r)) for r in rows]
+    return export_response(fmt, (creator_json(r) for r in rows), picked, f"creators-{job_id}")
+
+
+JOB_FIELDS = tuple(CreatorOut.model_fields)
 
 
 @router.get("/jobs", responses=errors(400, 404, *ANY))
