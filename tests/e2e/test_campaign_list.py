@@ -4,8 +4,10 @@ filter, and change several at once."""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
+from openpyxl import load_workbook
 from playwright.sync_api import Page
 
 from tests.e2e.conftest import ARTIFACTS, Served
@@ -71,6 +73,18 @@ def test_a_campaign_works_one_list_of_creators(served: Served, page: Page) -> No
     shown = {page.locator(ROWS).nth(i).get_attribute("data-creator-id") for i in range(2)}
     assert shown == {str(c["id"]) for c in shortlisted}
     page.screenshot(path=str(ARTIFACTS / "campaign-creators.png"), full_page=True)
+    # The list as shown, as a spreadsheet.
+    with page.expect_download() as download:
+        page.get_by_test_id("export-xlsx").click()
+    assert download.value.suggested_filename == f"campaign-{campaign_id}-creators.xlsx"
+    sheet = load_workbook(io.BytesIO(download.value.path().read_bytes())).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    at = {name: i for i, name in enumerate(rows[0])}
+    assert sorted(str(row[at["handle"]]) for row in rows[1:]) == sorted(
+        c["handle"] for c in shortlisted)
+    assert {row[at["status"]] for row in rows[1:]} == {"shortlisted"}
+    assert {row[at["foundBy"]] for row in rows[1:]} <= {f"{first}; {second}", first, second}
 
     # Several at once: select both, mark them contacted.
     page.get_by_label("Select all shown").check()

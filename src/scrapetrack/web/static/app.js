@@ -388,13 +388,13 @@
     let loading = null;
     let timer = null;
 
-    function query(extra) {
+    function query(extra, where = path) {
       const params = new URLSearchParams();
       for (const [name, value] of new FormData(form)) {
         if (String(value).trim() !== "") params.set(name, String(value).trim());
       }
       for (const [name, value] of Object.entries(extra)) params.set(name, value);
-      return `${path}?${params}`;
+      return `${where}?${params}`;
     }
 
     function fail(err) {
@@ -431,6 +431,9 @@
       const ids = new Set(shown.map((c) => c.id));
       for (const id of [...selected]) if (!ids.has(id)) selected.delete(id);
       rowsEl.replaceChildren(...shown.map(row));
+      for (const format of ["xlsx", "csv", "json"]) {  // the same filters and sort, as a file
+        document.getElementById(`export-${format}`).href = query({ format }, `${path}/export`);
+      }
       moreEl.hidden = !cursor;
       selectedEl.textContent = `${selected.size} selected`;
     }
