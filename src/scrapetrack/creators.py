@@ -26,6 +26,12 @@ class Creator:
     matched_keyword: str | None = None
     # Hashtags ("#fitness") and keywords seen in the item: what similarity is scored on.
     terms: tuple[str, ...] = ()
+    # For outreach, where the actor gives them: addresses found in the bio, the bio link or
+    # website, the country or region, the language.
+    emails: tuple[str, ...] = ()
+    external_url: str | None = None
+    country: str | None = None
+    language: str | None = None
 
     @property
     def key(self) -> tuple[str, str]:

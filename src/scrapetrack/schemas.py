@@ -155,6 +155,12 @@ class CreatorOut(Body):
     videos: int = Field(examples=[3], description="its items the search found")
     similarityScore: float | None = Field(examples=[None])
     similarityReason: str | None = Field(examples=[None])
+    emails: list[str] = Field(examples=[["maria@coachmaria.fit"]],
+                              description="addresses found in the bio")
+    externalUrl: str | None = Field(examples=["https://coachmaria.fit"],
+                                    description="the bio link or website")
+    country: str | None = Field(examples=["US"], description="as the platform gives it")
+    language: str | None = Field(examples=["en"])
 
 
 class CampaignCreatorOut(Body):
@@ -171,6 +177,12 @@ class CampaignCreatorOut(Body):
     avatarUrl: str | None = Field(examples=["https://p16-sign.tiktokcdn.com/avatar.jpeg"])
     verified: bool = Field(examples=[False])
     similarityScore: float | None = Field(examples=[None])
+    emails: list[str] = Field(examples=[["maria@coachmaria.fit"]],
+                              description="addresses found in the bio")
+    externalUrl: str | None = Field(examples=["https://coachmaria.fit"],
+                                    description="the bio link or website")
+    country: str | None = Field(examples=["US"], description="as the platform gives it")
+    language: str | None = Field(examples=["en"])
     status: CreatorStatus = Field(examples=["shortlisted"])
     note: str | None = Field(examples=[None])
     tags: list[str] = Field(examples=[["spring"]])

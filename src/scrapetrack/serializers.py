@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 from scrapetrack.creators import http_url
 from scrapetrack.jobs import JobRecord, eta_seconds
 from scrapetrack.store.campaign_list import CreatorPage
-from scrapetrack.store.models import Campaign, CreatorRow
+from scrapetrack.store.models import Campaign, CampaignCreator, CreatorRow
 
 
 def iso(value: datetime | None) -> str | None:
@@ -142,7 +142,12 @@ def creator_json(row: CreatorRow) -> dict[str, Any]:
             "profileUrl": http_url(row.profile_url), "avatarUrl": http_url(row.avatar_url),
             "matchedKeyword": row.matched_keyword, "verified": row.verified,
             "videos": row.items_count, "similarityScore": _round(row.similarity_score, 4),
-            "similarityReason": row.similarity_reason}
+            "similarityReason": row.similarity_reason, **_outreach(row)}
+
+
+def _outreach(row: CreatorRow | CampaignCreator) -> dict[str, Any]:
+    return {"emails": row.emails or [], "externalUrl": http_url(row.external_url),
+            "country": row.country, "language": row.language}
 
 
 def campaign_creators_json(found: CreatorPage) -> list[dict[str, Any]]:
@@ -153,7 +158,7 @@ def campaign_creators_json(found: CreatorPage) -> list[dict[str, Any]]:
              "engagementRate": _round(row.engagement_rate, 4), "bio": row.bio,
              "profileUrl": http_url(row.profile_url), "avatarUrl": http_url(row.avatar_url),
              "verified": row.verified, "similarityScore": _round(row.similarity_score, 4),
-             "status": row.status, "note": row.note, "tags": found.tags[row.id],
+             **_outreach(row), "status": row.status, "note": row.note, "tags": found.tags[row.id],
              "foundBy": found.found_by[row.id], "firstSeenAt": iso(row.first_seen_at),
              "lastSeenAt": iso(row.last_seen_at)}
             for row in found.items]

@@ -174,6 +174,9 @@ class Service:
             check_text(wanted.tag, "tag", MAX_TAG_LENGTH)
         if wanted.q is not None:
             check_text(wanted.q, "q", MAX_QUERY_LENGTH, required=False)
+        for name, value in (("country", wanted.country), ("language", wanted.language)):
+            if value is not None:
+                check_text(value, name, MAX_TAG_LENGTH)
         return self.store.campaign_creators(campaign.id, wanted, sort, limit, cursor)
 
     def campaign_creator_pages(self, user_id: str, campaign_id: str, wanted: CreatorFilter,

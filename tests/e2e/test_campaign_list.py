@@ -118,3 +118,19 @@ def test_searches_and_campaigns_are_deleted_after_a_confirm(served: Served, page
     page.get_by_role("button", name="Delete campaign").click()
     page.wait_for_url(f"{served.url}/")
     assert page.locator(f"a[href='/campaigns/{campaign_id}']").count() == 0
+
+
+def test_the_list_shows_and_filters_outreach_fields(served: Served, page: Page) -> None:
+    campaign_id = sign_in_and_open_a_campaign(page, served, "Outreach")
+    page.get_by_test_id("live-mode").filter(has_text="Live").wait_for()
+    page.select_option("select[name=platform]", "instagram")
+    start(page, "fitness", 30)
+    reachable = creators(page, served, campaign_id, hasEmail="true")
+    assert reachable, "no looked-up profile had an address in its bio"
+    page.get_by_test_id("filter-email").select_option("true")
+    page.wait_for_function("([rows, n]) => document.querySelectorAll(rows).length === n",
+                           arg=[ROWS, len(reachable)])
+    for c in reachable:
+        row = page.locator(f"{ROWS}[data-creator-id='{c['id']}'] [data-testid=contact]")
+        assert row.locator("a[href^='mailto:']").first.get_attribute("href") == \
+            f"mailto:{c['emails'][0]}"

@@ -210,3 +210,22 @@ def test_bad_input_is_refused_with_a_sentence(app: App) -> None:
         answer = alice.request(method, url, params=params, json=body)
         assert answer.status_code == status, (method, url, params, body, answer.text)
         assert set(answer.json()) == {"error"}
+
+
+def test_outreach_fields_come_from_the_items_and_filter_the_list(worked: Any) -> None:
+    """The Instagram search looks its creators up through the profile actor, whose
+    `biography` and `externalUrl` give addresses and links; apidojo's TikTok items carry
+    neither (its documented `channel` has no bio)."""
+    alice, campaign_id, jobs = worked
+    whole = every(alice, campaign_id, limit=500)
+    reachable = [c for c in whole if c["emails"]]
+    assert reachable and {c["platform"] for c in reachable} == {"instagram"}
+    assert all(email in (c["bio"] or "") for c in reachable for email in c["emails"])
+    assert any(c["externalUrl"] for c in whole if c["platform"] == "instagram")
+    assert [c["id"] for c in every(alice, campaign_id, hasEmail="true")] == [
+        c["id"] for c in whole if c["emails"]]
+    assert [c["id"] for c in every(alice, campaign_id, hasEmail="false")] == [
+        c["id"] for c in whole if not c["emails"]]
+    results = alice.get(f"/api/jobs/{jobs[2]['id']}/results").json()
+    assert {c["handle"]: c["emails"] for c in results if c["emails"]} == {
+        c["handle"]: c["emails"] for c in reachable}

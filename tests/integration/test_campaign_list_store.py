@@ -62,3 +62,26 @@ def test_revision_0007_lists_the_creators_saved_before_it(store: Store) -> None:
     upgrade(store.engine)
     assert listed(store, first.campaign_id) == {
         "Mia": (300, "new", [first.id, second.id]), "ann": (None, "new", [first.id])}
+
+
+def test_outreach_fields_are_kept_and_filtered(store: Store) -> None:
+    job = new_job(store)
+    save(store, job, [
+        Creator("tiktok", "ana", country="ES", language="es", emails=("ana@fit.es",),
+                external_url="https://linktr.ee/ana"),
+        Creator("tiktok", "bo", country="US", language="en"),
+        Creator("tiktok", "cy")])
+    # A later page without them keeps what is known.
+    save(store, job, [Creator("tiktok", "ana", followers=10)], page=1)
+
+    def handles(**wanted: object) -> list[str]:
+        found = store.campaign_creators(job.campaign_id, CreatorFilter(**wanted),  # type: ignore[arg-type]
+                                        "newest", 500, None)
+        return [c.handle for c in found.items]
+
+    assert handles(has_email=True) == ["ana"]
+    assert handles(has_email=False) == ["bo", "cy"]
+    assert handles(country="es") == ["ana"] and handles(language="EN") == ["bo"]
+    (ana,) = [c for c in store.creators(job.id) if c.handle == "ana"]
+    assert (ana.emails, ana.external_url, ana.country, ana.followers) == (
+        ["ana@fit.es"], "https://linktr.ee/ana", "ES", 10)

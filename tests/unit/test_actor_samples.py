@@ -59,6 +59,15 @@ def test_clockworks_profile_video() -> None:
     assert (found.handle, found.display_name, found.followers) == ("nasaofficial", "NASA", 2049)
     assert found.bio == "National Aeronautics Space Association"
     assert found.engagement_rate == pytest.approx((100 + 5 + 2) / 1000)
+    # Outreach: its region; no bio link (null in the sample) and no address in the bio.
+    assert (found.country, found.external_url, found.emails) == ("US", None, ())
+    item = sample("clockworks-tiktok-profile-scraper")
+    item["authorMeta"].update(bioLink="https://fkrtrz-v0.myshopify.com/collections/all",
+                              signature="Shop below ✉️ Hello@Brand.co, hello@brand.co")
+    found = creator("tiktok", {**item, "textLanguage": "EN"}, [])
+    assert found.external_url == "https://fkrtrz-v0.myshopify.com/collections/all"
+    assert (found.emails, found.language) == (("hello@brand.co",), "en")
+    assert creator("tiktok", {**item, "textLanguage": "un"}, []).language is None
 
 
 def test_instagram_hashtag_post_names_its_owner_only() -> None:
@@ -73,6 +82,20 @@ def test_instagram_profile() -> None:
     found = creator("instagram", sample("apify-instagram-profile-scraper"), [])
     assert (found.handle, found.followers, found.verified) == ("nasa", 96_718_778, True)
     assert found.bio is not None and found.bio.startswith("🚀")
+    assert (found.external_url, found.emails) == ("https://nasa.gov", ())
+
+
+def test_a_youtube_channel_item_gives_its_location_links_and_addresses() -> None:
+    """Channel fields as apify/agent-skills streamers-youtube-scraper.md names them, with
+    its README's values; they come with a channel's items, not a search's."""
+    item = {**sample("streamers-youtube-scraper"), "channelLocation": "France",
+            "channelDescription": "Business: team@lofigirl.com",
+            "channelDescriptionLinks": [{"text": "Merch", "url": "https://lofigirlshop.com/"}]}
+    found = creator("youtube", item, [])
+    assert (found.country, found.external_url, found.emails) == (
+        "France", "https://lofigirlshop.com/", ("team@lofigirl.com",))
+    plain = creator("youtube", sample("streamers-youtube-scraper"), [])
+    assert (plain.country, plain.external_url, plain.emails) == (None, None, ())
 
 
 def test_youtube_search_item_names_its_channel_by_url() -> None:

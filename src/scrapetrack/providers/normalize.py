@@ -192,6 +192,37 @@ def _keyword_in_url(url: str) -> str | None:
     return unquote(match.group(1)) if match else None
 
 
+# An address as people write one in a bio; not RFC 5322, which bios never need.
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})*"
+                   r"\.[A-Za-z]{2,24}")
+MAX_EMAILS = 5
+MAX_PLACE = 100
+UNDETERMINED = {"un", "und", ""}  # TikTok's textLanguage for a caption with no words
+
+
+def emails_in(text: str | None) -> tuple[str, ...]:
+    """The addresses in a bio, lower-cased, first seen first."""
+    found = dict.fromkeys(m.group(0).lower() for m in EMAIL.finditer(text or ""))
+    return tuple(found)[:MAX_EMAILS]
+
+
+def _place(value: object) -> str | None:
+    return _text(value, limit=MAX_PLACE)
+
+
+def _language(value: object) -> str | None:
+    code = _text(value, limit=20)
+    return None if code is None or code.lower() in UNDETERMINED else code.lower()
+
+
+def _first_link(links: object) -> str | None:
+    """The first http(s) link of a list like YouTube's `channelDescriptionLinks`."""
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, Mapping) and (url := _url(link.get("url"))):
+            return url
+    return None
+
+
 def normalize_tiktok(item: Mapping[str, Any], keywords: Sequence[str]) -> Creator | None:
     """TikTok items: clockworks-style `authorMeta` or apidojo-style `channel`, nested or flat."""
     author = _block(item, "authorMeta") or _block(item, "author")
@@ -203,6 +234,7 @@ def normalize_tiktok(item: Mapping[str, Any], keywords: Sequence[str]) -> Creato
         bio = _bio(_first(author, "signature", "bio"))
         avatar = _url(_first(author, "avatar", "originalAvatarUrl", "avatarMedium"))
         url, verified = _url(_first(author, "profileUrl", "url")), _flag(author.get("verified"))
+        link, country = _url(author.get("bioLink")), _place(author.get("region"))
     elif channel:  # channel.username is the handle, channel.name the display name
         handle = _handle(_first(channel, "username", "uniqueId"))
         display = _text(channel.get("name"))
@@ -210,6 +242,7 @@ def normalize_tiktok(item: Mapping[str, Any], keywords: Sequence[str]) -> Creato
         bio = _bio(_first(channel, "bio", "signature"))
         avatar = _url(_first(channel, "avatar", "avatarUrl"))
         url, verified = _url(_first(channel, "url", "profileUrl")), _flag(channel.get("verified"))
+        link, country = None, None  # apidojo's channel carries neither
     else:
         return None
     if handle is None:
@@ -223,7 +256,9 @@ def normalize_tiktok(item: Mapping[str, Any], keywords: Sequence[str]) -> Creato
                    engagement_rate=rate, bio=bio,
                    profile_url=url or _profile(handle, "https://www.tiktok.com/@"),
                    avatar_url=avatar,
-                   verified=verified, matched_keyword=matched_keyword(item, keywords))
+                   verified=verified, matched_keyword=matched_keyword(item, keywords),
+                   emails=emails_in(bio), external_url=link, country=country,
+                   language=_language(item.get("textLanguage")))
 
 
 def normalize_instagram(item: Mapping[str, Any], keywords: Sequence[str]) -> Creator | None:
@@ -239,6 +274,7 @@ def normalize_instagram(item: Mapping[str, Any], keywords: Sequence[str]) -> Cre
         verified = _flag(_first(item, "ownerIsVerified") or _first(owner, "isVerified",
                                                                     "verified"))
         url = None  # a post item's `url` is the post, not the profile
+        link = None  # a post names its owner only
     elif _text(item.get("username")) and "error" not in item:
         handle = _handle(item.get("username"))
         display = _text(item.get("fullName"))
@@ -246,6 +282,7 @@ def normalize_instagram(item: Mapping[str, Any], keywords: Sequence[str]) -> Cre
         bio = _bio(_first(item, "biography", "bio"))
         avatar = _url(_first(item, "profilePicUrlHD", "profilePicUrl"))
         verified, url = _flag(item.get("verified")), _url(item.get("url"))
+        link = _url(item.get("externalUrl"))
     else:
         return None
     if handle is None:
@@ -257,7 +294,8 @@ def normalize_instagram(item: Mapping[str, Any], keywords: Sequence[str]) -> Cre
                    followers=followers, engagement_rate=rate, bio=bio,
                    profile_url=url or _profile(handle, "https://www.instagram.com/") + "/",
                    avatar_url=avatar,
-                   verified=verified, matched_keyword=matched_keyword(item, keywords))
+                   verified=verified, matched_keyword=matched_keyword(item, keywords),
+                   emails=emails_in(bio), external_url=link)
 
 
 def normalize_youtube(item: Mapping[str, Any], keywords: Sequence[str]) -> Creator | None:
@@ -273,14 +311,18 @@ def normalize_youtube(item: Mapping[str, Any], keywords: Sequence[str]) -> Creat
     rate = engagement_rate(likes=parse_count(_first(item, "likes", "likeCount")),
                            comments=parse_count(_first(item, "commentsCount", "commentCount")),
                            views=parse_count(_first(item, "viewCount", "views")))
+    bio = _bio(item.get("channelDescription"))
     return Creator(platform="youtube", handle=handle,
                    display_name=_text(item.get("channelName")),
                    followers=parse_count(_first(item, "numberOfSubscribers", "subscriberCount")),
-                   engagement_rate=rate, bio=_bio(item.get("channelDescription")),
+                   engagement_rate=rate, bio=bio,
                    profile_url=channel_url or _profile(handle, "https://www.youtube.com/@"),
                    avatar_url=_url(item.get("channelAvatarUrl")),
                    verified=_flag(item.get("isChannelVerified")),
-                   matched_keyword=matched_keyword(item, keywords))
+                   matched_keyword=matched_keyword(item, keywords),
+                   emails=emails_in(bio),
+                   external_url=_first_link(item.get("channelDescriptionLinks")),
+                   country=_place(item.get("channelLocation")))
 
 
 _NORMALIZERS: dict[str, Callable[[Mapping[str, Any], Sequence[str]], Creator | None]] = {

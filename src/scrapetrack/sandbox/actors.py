@@ -157,7 +157,7 @@ TIKTOK_PROFILE = ActorSpec(
     output_fields=_names(
         "id text createTime createTimeISO webVideoUrl input isAd isSlideshow isPinned "
         "playCount diggCount commentCount shareCount collectCount hashtags mentions videoMeta "
-        "musicMeta mediaUrls authorMeta"))
+        "musicMeta mediaUrls authorMeta textLanguage"))  # textLanguage: its README's sample
 INSTAGRAM_SEARCH = ActorSpec(
     "apify~instagram-scraper",
     fields={

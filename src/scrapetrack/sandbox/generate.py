@@ -360,7 +360,7 @@ class ProfileFactory:
             "id": creator["id"][:11], "username": self.handle,
             "url": f"https://www.instagram.com/{self.handle}",
             "fullName": creator["nickname"], "biography": creator["bio"] or None,
-            "externalUrl": None, "externalUrlShimmed": None,
+            "externalUrl": creator.get("link"), "externalUrlShimmed": None,
             "followersCount": creator["followers"], "followsCount": creator["following"],
             "hasChannel": False, "highlightReelCount": 0, "isBusinessAccount": False,
             "joinedRecently": False, "businessCategoryName": None, "private": False,
@@ -393,6 +393,9 @@ def _make_creator(rng: random.Random, keyword: str) -> dict[str, Any]:
                            f"{first}{' ' + last[0] + '.' if rng.random() < 0.5 else ''}"))
     bio = rng.choice(_BIOS).format(topic=topic, Topic=topic.capitalize(), handle=handle,
                                    city=rng.choice(_CITIES))
+    contact = _contact(handle)
+    if contact["email"]:
+        bio = f"{bio} · collabs: {contact['email']}"
     return {
         "id": str(rng.randrange(6_700_000_000_000_000_000, 7_299_999_999_999_999_999)),
         "handle": handle, "nickname": nickname, "bio": bio, "followers": followers,
@@ -402,7 +405,22 @@ def _make_creator(rng: random.Random, keyword: str) -> dict[str, Any]:
         "verified": (followers > 1_000_000 and rng.random() < 0.6) or rng.random() < 0.004,
         "avatar_key": "".join(rng.choices(string.hexdigits.lower(), k=32)),
         "pets": _pet_tags(handle, topic),
+        **_contact(handle),
     }
+
+
+REGIONS = ("US", "US", "GB", "ES", "MX", "DE", "FR", "BR", "IN", "CA")
+
+
+def _contact(handle: str) -> dict[str, Any]:
+    """What outreach reads, as the actors document it (clockworks' `authorMeta.bioLink` and
+    `region`, the Instagram profile's `externalUrl`), and an address in some bios, as creators
+    write them; from a generator of its own, so item sequences stay as they were."""
+    rng = random.Random(f"{handle}|contact")
+    return {"email": f"{handle.strip('._')}@gmail.com" if rng.random() < 0.3 else None,
+            "link": f"https://linktr.ee/{handle}" if rng.random() < 0.4 else None,
+            "region": rng.choice(REGIONS),
+            "language": "es" if rng.random() < 0.15 else "en"}
 
 
 def _pet_tags(handle: str, topic: str) -> tuple[str, ...]:
@@ -487,8 +505,10 @@ def _tiktok_item(post: dict[str, Any], creator: dict[str, Any], shape: str) -> d
             "verified": creator["verified"], "signature": creator["bio"], "avatar": avatar,
             "fans": creator["followers"], "following": creator["following"],
             "heart": creator["hearts"], "video": creator["videos"], "profileUrl": profile,
-            "privateAccount": False,
+            "privateAccount": False, "bioLink": creator.get("link"),
+            "region": creator.get("region"),
         }
+        item["textLanguage"] = creator.get("language", "en")
         return item
     channel = {
         "username": handle, "name": creator["nickname"], "followers": creator["followers"],

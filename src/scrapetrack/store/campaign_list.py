@@ -66,6 +66,9 @@ class CreatorFilter:
     min_engagement: float | None = None
     verified: bool | None = None
     q: str | None = None
+    has_email: bool | None = None
+    country: str | None = None
+    language: str | None = None
 
 
 @dataclass(slots=True)
@@ -112,17 +115,20 @@ def _merge_creators(dialect: str, which: ColumnElement[bool]) -> Insert:
         JOBS.c.campaign_id, CREATORS.c.platform, CREATORS.c.handle_key, CREATORS.c.handle,
         CREATORS.c.display_name, CREATORS.c.followers, engagement, CREATORS.c.bio,
         CREATORS.c.profile_url, CREATORS.c.avatar_url, CREATORS.c.verified,
-        CREATORS.c.similarity_score, literal("new"), now, now,
+        CREATORS.c.similarity_score, CREATORS.c.emails, CREATORS.c.external_url,
+        CREATORS.c.country, CREATORS.c.language, literal("new"), now, now,
     ).join(JOBS, JOBS.c.id == CREATORS.c.job_id).where(
         CREATORS.c.job_id == bindparam("job"), which)
     insert = _insert(dialect, LIST).from_select(
         ["campaign_id", "platform", "handle_key", "handle", "display_name", "followers",
          "engagement_rate", "bio", "profile_url", "avatar_url", "verified",
-         "similarity_score", "status", "first_seen_at", "last_seen_at"], source)
+         "similarity_score", "emails", "external_url", "country", "language", "status",
+         "first_seen_at", "last_seen_at"], source)
     new, old = insert.excluded, LIST.c
     newest = {name: func.coalesce(new[name], old[name])
               for name in ("display_name", "followers", "engagement_rate", "bio",
-                           "profile_url", "avatar_url", "similarity_score")}
+                           "profile_url", "avatar_url", "similarity_score", "emails",
+                           "external_url", "country", "language")}
     return cast(Insert, insert.on_conflict_do_update(
         index_elements=[old.campaign_id, old.platform, old.handle_key],
         set_={**newest, "handle": new.handle, "verified": new.verified | old.verified,
@@ -214,6 +220,12 @@ def _conditions(campaign_id: str, wanted: CreatorFilter) -> list[ColumnElement[b
         where.append(LIST.c.engagement_rate >= wanted.min_engagement)
     if wanted.verified is not None:
         where.append(LIST.c.verified == wanted.verified)
+    if wanted.has_email is not None:
+        where.append(LIST.c.emails.isnot(None) if wanted.has_email else LIST.c.emails.is_(None))
+    if wanted.country is not None:
+        where.append(func.lower(LIST.c.country) == wanted.country.lower())
+    if wanted.language is not None:
+        where.append(func.lower(LIST.c.language) == wanted.language.lower())
     if wanted.q:
         escaped = wanted.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"

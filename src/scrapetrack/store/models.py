@@ -198,6 +198,11 @@ class CreatorRow(Base):
     # Creators found without their numbers (Instagram hashtag posts name the owner only) are
     # looked up through the profile actor: "done", or "failed" (shown as unknown).
     profile_lookup: Mapped[str | None] = mapped_column(String(8), default=None)
+    # Outreach: addresses found in the bio, the bio link or website, country, language.
+    emails: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    external_url: Mapped[str | None] = mapped_column(Text, default=None)
+    country: Mapped[str | None] = mapped_column(String(100), default=None)
+    language: Mapped[str | None] = mapped_column(String(20), default=None)
 
     @property
     def engagement_rate(self) -> float | None:
@@ -227,6 +232,10 @@ class CampaignCreator(Base):
     avatar_url: Mapped[str | None] = mapped_column(Text, default=None)
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     similarity_score: Mapped[float | None] = mapped_column(Float, default=None)
+    emails: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    external_url: Mapped[str | None] = mapped_column(Text, default=None)
+    country: Mapped[str | None] = mapped_column(String(100), default=None)
+    language: Mapped[str | None] = mapped_column(String(20), default=None)
     status: Mapped[str] = mapped_column(String(12), default="new")
     note: Mapped[str | None] = mapped_column(Text, default=None)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal,
     or_,
     select,
     update,
@@ -633,7 +634,11 @@ class Store:
                     display_name=func.coalesce(CREATORS.c.display_name, creator.display_name),
                     bio=func.coalesce(CREATORS.c.bio, creator.bio),
                     avatar_url=func.coalesce(CREATORS.c.avatar_url, creator.avatar_url),
-                    verified=creator.verified))
+                    verified=creator.verified,
+                    emails=func.coalesce(CREATORS.c.emails, literal(
+                        list(creator.emails) or None, CREATORS.c.emails.type)),
+                    external_url=func.coalesce(CREATORS.c.external_url, creator.external_url),
+                    country=func.coalesce(CREATORS.c.country, creator.country)))
             if failed:
                 s.execute(update(CREATORS).where(
                     CREATORS.c.job_id == job_id, CREATORS.c.handle_key.in_(list(failed)))
@@ -718,7 +723,9 @@ def _due(now: datetime) -> ColumnElement[bool]:
 
 CREATOR_COLUMNS = ("job_id", "platform", "handle_key", "handle", "display_name", "followers",
                    "engagement_sum", "engagement_samples", "bio", "profile_url", "avatar_url",
-                   "verified", "matched_keyword", "items_count", "created_at", "terms")
+                   "verified", "matched_keyword", "items_count", "created_at", "terms",
+                   "emails", "external_url", "country", "language")
+OUTREACH = ("emails", "external_url", "country", "language")
 
 
 def creators_upsert(dialect_name: str) -> Insert:
@@ -727,7 +734,8 @@ def creators_upsert(dialect_name: str) -> Insert:
         {name: bindparam(name) for name in CREATOR_COLUMNS})
     new, old = insert.excluded, CREATORS.c
     keep = {f: func.coalesce(new[f], old[f])
-            for f in ("display_name", "followers", "bio", "profile_url", "avatar_url")}
+            for f in ("display_name", "followers", "bio", "profile_url", "avatar_url",
+                      *OUTREACH)}
     keep["matched_keyword"] = func.coalesce(old.matched_keyword, new.matched_keyword)
     keep["terms"] = func.coalesce(new.terms, old.terms)
     return cast(Insert, insert.on_conflict_do_update(
@@ -754,11 +762,16 @@ def creator_rows(job_id: str, creators: Sequence[Creator]) -> list[dict[str, Any
                 "engagement_sum": 0.0, "engagement_samples": 0, "bio": c.bio,
                 "profile_url": c.profile_url, "avatar_url": c.avatar_url,
                 "verified": c.verified, "matched_keyword": c.matched_keyword,
-                "items_count": 0, "created_at": now, "terms": None}
+                "items_count": 0, "created_at": now, "terms": None,
+                "emails": list(c.emails) or None, "external_url": c.external_url,
+                "country": c.country, "language": c.language}
         else:  # a later item of the same page carries the fresher profile
-            for field in ("display_name", "followers", "bio", "profile_url", "avatar_url"):
+            for field in ("display_name", "followers", "bio", "profile_url", "avatar_url",
+                          "external_url", "country", "language"):
                 if getattr(c, field) is not None:
                     row[field] = getattr(c, field)
+            if c.emails:
+                row["emails"] = list(c.emails)
             row["verified"] = row["verified"] or c.verified
         row["items_count"] += 1
         if c.engagement_rate is not None:

@@ -37,11 +37,16 @@ def creator_filter(
                                                       le=1e6)] = None,
         verified: bool | None = None,
         q: Annotated[str | None, Query(description="text in the handle, name or bio")] = None,
+        has_email: Annotated[bool | None, Query(alias="hasEmail")] = None,
+        country: Annotated[str | None, Query(description="as the platform gives it: a code "
+                                                          "(US) or a name (France)")] = None,
+        language: Annotated[str | None, Query(description="a code, e.g. en")] = None,
 ) -> CreatorFilter:
     """The list's filters, the same for a page and an export."""
     return CreatorFilter(platform=platform, status=status, tag=tag,
                          min_followers=min_followers, max_followers=max_followers,
-                         min_engagement=min_engagement, verified=verified, q=q)
+                         min_engagement=min_engagement, verified=verified, q=q,
+                         has_email=has_email, country=country, language=language)
 
 
 Filter = Annotated[CreatorFilter, Depends(creator_filter)]

@@ -458,10 +458,24 @@
         cell(state.platforms[c.platform] || c.platform),
         cell(c.followers != null ? c.followers.toLocaleString("en-US") : "unknown"),
         cell(c.engagementRate != null ? `${(c.engagementRate * 100).toFixed(2)}%` : ""),
+        contact(c),
         el("td", {}, status),
         cell(c.tags.join(", ")),
         el("td", { "data-testid": "found-by", "data-count": String(c.foundBy.length),
           text: c.foundBy.length === 1 ? "1 search" : `${c.foundBy.length} searches` }));
+    }
+
+    // Addresses, the bio link and where the creator is: what outreach starts from.
+    function contact(c) {
+      const link = safeUrl(c.externalUrl);
+      return el("td", { "data-testid": "contact" },
+        ...c.emails.map((email) => el("div", {}, el("a", { href: `mailto:${email}`,
+          text: email }))),
+        link ? el("div", {}, el("a", { href: link, rel: "noopener noreferrer",
+          target: "_blank", text: new URL(link).host })) : null,
+        [c.country, c.language].some(Boolean)
+          ? el("div", { class: "muted", text: [c.country, c.language].filter(Boolean)
+            .join(" · ") }) : null);
     }
 
     async function change(c, body) {
