@@ -1,11 +1,6 @@
-"""Run every benchmark module of this package in turn, then one summary table of the figures
-they recorded: `python -m bench [NAME ...] [--results FILE] [-- ARGS]`.
-
-With names, only those benchmarks run; ARGS after `--` go to each one's `main(argv)` (all of
-them take `--quick`). The summary (benchmark, figure, value, baseline, ratio, target, verdict)
-is printed at the end and written to test-artifacts/bench-results.md (or FILE). Exit 1 if any
-target fails or any benchmark fails or crashes.
-"""
+"""`python -m bench [NAME ...] [--results FILE] [-- ARGS]`: the benchmarks in turn (each one's
+`main(ARGS)`; all take `--quick`), then one table of their figures, also written to FILE and,
+after a full run, into docs/performance.md. Exit 1 if a target or a benchmark fails."""
 
 from __future__ import annotations
 
@@ -16,116 +11,59 @@ import pkgutil
 import sys
 import time
 import traceback
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-from bench import _summary
+from bench._summary import ROWS, record, table
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "test-artifacts" / "bench-results.md"
-# A full run's summary also goes into the manual, between these markers.
-MANUAL = ROOT / "docs" / "performance.md"
-MARKERS = ("<!-- bench-summary:start -->", "<!-- bench-summary:end -->")
-INTERRUPTED = 130
+MANUAL, START, END = ROOT / "docs" / "performance.md", "<!-- bench-summary:start -->", \
+    "<!-- bench-summary:end -->"
+NAMES = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
+               if not m.name.startswith("_"))
 
 
-def benchmarks() -> list[str]:
-    """Public modules of this package, in name order."""
-    here = str(Path(__file__).parent)
-    return sorted(m.name for m in pkgutil.iter_modules([here])
-                  if not m.name.startswith("_") and not m.ispkg)
-
-
-def run_one(name: str, passed: list[str]) -> int:
+def run_one(name: str, passed: list[str]) -> None:
     """One benchmark's main(argv); a crash is reported and recorded, not raised."""
-    before = len(_summary.rows())
+    before, started = len(ROWS), time.monotonic()
     print(f"\n=== bench.{name} ===", flush=True)
-    started = time.monotonic()
     try:
-        module = importlib.import_module(f"{__package__}.{name}")
-        run = getattr(module, "main", None)
-        if not callable(run):
-            return 0
-        code = int(run(passed) or 0)  # each benchmark's main(argv) parses its own options
-    except SystemExit as exc:  # argparse, on an option this benchmark does not take
-        code = exc.code if isinstance(exc.code, int) else 1
-    except Exception as exc:  # one broken benchmark must not hide the others' figures
-        traceback.print_exc()
-        _summary.record(name, "crashed", f"{type(exc).__name__}: {exc}"[:120], ok=False)
-        return 1
-    print(f"=== bench.{name}: {time.monotonic() - started:.0f} s, exit {code} ===",
-          flush=True)
-    mine = _summary.rows()[before:]
-    if code and code != INTERRUPTED and not any(row.failed for row in mine):
-        # The benchmark said it failed without a failing figure: the summary says so too.
-        _summary.record(name, "exit status", str(code), target="0", ok=False)
-    return code
+        importlib.import_module(f"bench.{name}").main(passed)
+    except (Exception, SystemExit) as exc:  # one broken benchmark must not hide the others
+        if not isinstance(exc, SystemExit) or exc.code:  # argparse exits 0 after --help
+            traceback.print_exc()
+            record(name, "crashed", f"{type(exc).__name__}: {exc}"[:120], ok=False)
+    failed = any(row.ok is False for row in ROWS[before:])
+    print(f"=== bench.{name}: {time.monotonic() - started:.0f} s, "
+          f"{'FAILED' if failed else 'passed'} ===", flush=True)
 
 
-def report(names: list[str], passed: list[str], results: Path | None, seconds: float) -> str:
-    head = (f"bench: {', '.join(names)}{' ' + ' '.join(passed) if passed else ''}; "
-            f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {os.cpu_count()} CPUs, "
-            f"{seconds:.0f} s")
-    text = f"{head}\n\n{_summary.table(_summary.rows())}\n"
-    if results is not None:
-        try:
-            results.parent.mkdir(parents=True, exist_ok=True)
-            results.write_text(f"# Benchmark summary\n\n{text}")
-        except OSError as exc:
-            print(f"could not write {results}: {exc}", file=sys.stderr)
-        else:
-            text += f"\n(written to {results})\n"
-    return text
-
-
-def into_manual(summary: str) -> None:
-    """Put a full run's summary into docs/performance.md, in place of the last one."""
-    page = MANUAL.read_text()
-    start, end = page.find(MARKERS[0]), page.find(MARKERS[1])
-    if start < 0 or end < start:
-        print(f"{MANUAL} has no summary markers: not written", file=sys.stderr)
-        return
-    MANUAL.write_text(f"{page[:start + len(MARKERS[0])]}\n{summary}\n{page[end:]}")
-    print(f"(and into {MANUAL.relative_to(ROOT)})")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    passed: list[str] = []
-    if "--" in args:
-        at = args.index("--")
-        args, passed = args[:at], args[at + 1:]
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"benchmarks to run (default all: {', '.join(benchmarks())})")
-    parser.add_argument("--results", type=Path, default=RESULTS,
-                        help=f"where the summary is written (default {RESULTS})")
-    parser.add_argument("--no-results", action="store_true", help="do not write the summary")
+    at = args.index("--") if "--" in args else len(args)
+    args, passed = args[:at], args[at + 1:]
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(NAMES)}")
+    parser.add_argument("--results", type=Path,
+                        default=ROOT / "test-artifacts" / "bench-results.md")
     options = parser.parse_args(args)
-    names = options.names or benchmarks()
-    unknown = sorted(set(names) - set(benchmarks()))
-    if unknown:
-        print(f"no such benchmark: {', '.join(unknown)} (have: {', '.join(benchmarks())})",
-              file=sys.stderr)
-        return 2
-    began = time.monotonic()
-    _summary.clear()
-    failed: list[str] = []
+    if set(options.names) - set(NAMES):
+        parser.error(f"no such benchmark: {', '.join(sorted(set(options.names) - set(NAMES)))}")
+    names, began = options.names or NAMES, time.monotonic()
     for name in names:
-        code = run_one(name, passed)
-        if code:
-            failed.append(name)
-        if code == INTERRUPTED:
-            break
-    print("\n=== summary ===\n", flush=True)
-    text = report(names, passed, None if options.no_results else options.results,
-                  time.monotonic() - began)
-    print(text)
-    if not options.names and not passed and not options.no_results:
-        into_manual(text.split("\n(written to")[0].rstrip())
-    return 1 if failed or any(row.failed for row in _summary.rows()) else 0
+        run_one(name, passed)
+    text = (f"bench: {', '.join(names)}{' ' + ' '.join(passed) if passed else ''}; "
+            f"{datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, {os.cpu_count()} CPUs, "
+            f"{time.monotonic() - began:.0f} s\n\n{table(ROWS)}\n")
+    print(f"\n=== summary ===\n\n{text}")
+    options.results.parent.mkdir(parents=True, exist_ok=True)
+    options.results.write_text(f"# Benchmark summary\n\n{text}")
+    page = MANUAL.read_text()
+    if not options.names and not passed and START in page:
+        # A full run's summary goes into the manual, in place of the last one.
+        head, _, rest = page.partition(START)
+        MANUAL.write_text(f"{head}{START}\n{text.rstrip()}\n{END}{rest.partition(END)[2]}")
+    return int(any(row.ok is False for row in ROWS))
 
 
 if __name__ == "__main__":

@@ -1,233 +1,326 @@
-"""One web process for bench/fanout.py: uvicorn (uvloop + httptools) on one core, serving
-either the product (`create_app`, worker=False) or the bare broadcast baseline.
-
-The package is not touched: this wrapper counts the statements SQLite runs on the product's
-connections (the driver's trace callback, so reads that skip SQLAlchemy count too) and
-publishes the counts, with the hub's read count, in a small memory-mapped file the benchmark
-reads at any time without an HTTP request (which would queue behind the load it measures).
-
-    python -m bench._fanout_server --mode app --stats FILE --database-url ... [--redis-url ...]
-Prints `READY <port>` once it serves.
+"""The child processes of bench.fanout and bench.status_api, each pinned to its core: the web
+process (mode "app" or "bare"; prints READY <port> <pid>) and the load client (mode "sse",
+"poll" or "loop"; prints READY <connected>, START, STOP, then DONE once cfg["out"] is written).
 """
 
 from __future__ import annotations
 
-import argparse
+import asyncio
 import contextlib
-import cProfile
+import json
 import mmap
 import os
-import signal
+import re
+import resource
 import socket
-import struct
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+import uuid
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from bench._proc import setup
+import uvicorn
+import uvloop
 
-# Slots of the stats file, 8 bytes each.
-STATEMENTS, BEGINS, SELECTS, WRITES, HUB_READS, HUB_WATCHERS = range(6)
-SLOTS = 8
-STATS_SIZE = 8 * SLOTS
+SSE = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
 
 
-def read_stats(path: Path) -> list[int]:
-    data = path.read_bytes()
-    return list(struct.unpack(f"{SLOTS}q", data[:STATS_SIZE])) if len(data) >= STATS_SIZE \
-        else [0] * SLOTS
+def setup(core: int) -> None:
+    """This process (and the threads it starts later) on one core; thousands of sockets."""
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {core})
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-class Stats:
-    """Counters in a shared file; writes take a lock because the threadpool runs queries too."""
-
-    def __init__(self, path: Path) -> None:
-        path.write_bytes(b"\0" * STATS_SIZE)
-        self._file = path.open("r+b")
-        self._map = mmap.mmap(self._file.fileno(), STATS_SIZE)
-        self._lock = threading.Lock()
-        self._counts = [0] * SLOTS
-
-    def add(self, slot: int, n: int = 1) -> None:
-        with self._lock:
-            self._counts[slot] += n
-            struct.pack_into("q", self._map, slot * 8, self._counts[slot])
-
-    def set(self, slot: int, value: int) -> None:
-        with self._lock:
-            self._counts[slot] = value
-            struct.pack_into("q", self._map, slot * 8, value)
-
-
-def count_statements(engine: Any, stats: Stats) -> None:
-    """Every statement SQLite runs on a connection of `engine`'s pool."""
+def product(cfg: dict[str, Any]) -> Any:
+    """`create_app` on `build_runtime`, no worker, on the bus the product picks for this setup
+    (on a Redis channel of this run's own). Nothing of it is patched: a trace callback on every
+    SQLite connection counts the statements run (BEGIN excluded) into a memory-mapped file the
+    bench reads at any moment without a request. (Imported here: the bare loop's process and
+    the client's stay free of the product.)"""
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
 
-    def traced(statement: str) -> None:
-        verb = statement.lstrip()[:6].upper()
-        stats.add(STATEMENTS)
-        if verb.startswith("BEGIN"):
-            stats.add(BEGINS)
-        elif verb == "SELECT":
-            stats.add(SELECTS)
-        elif verb in ("INSERT", "UPDATE", "DELETE"):
-            stats.add(WRITES)
-
-    def checkout(dbapi_conn: Any, *args: Any) -> None:
-        dbapi_conn.set_trace_callback(traced)
-
-    event.listen(engine.pool, "checkout", checkout)
-
-
-def trace(runtime: Any, path: Path) -> None:
-    """Log when each notice arrives, each hub read starts and each version is encoded, so the
-    benchmark can split the latency into its stages. Off unless --trace: it costs CPU."""
-    from scrapetrack.events.base import Notice
-
-    out = path.open("a", buffering=1)
-    bus, hub, store = runtime.bus, runtime.hub, runtime.store
-    listen, read, absorb = bus.listen, store.job_states, hub._update_state
-
-    async def traced_listen(deliver: Any) -> None:
-        def traced(item: Any) -> None:
-            if isinstance(item, Notice):
-                out.write(f"notice {item.version} {time.time():.6f}\n")
-            deliver(item)
-
-        await listen(traced)
-
-    def traced_read(*args: Any) -> Any:
-        out.write(f"read 0 {time.time():.6f}\n")
-        return read(*args)
-
-    def traced_absorb(row: Any, broadcast: bool = False) -> None:
-        if broadcast:
-            out.write(f"absorb {row.version} {time.time():.6f}\n")
-        absorb(row, broadcast)
-
-    setattr(bus, "listen", traced_listen)  # noqa: B010 - instance attributes, not methods
-    setattr(store, "job_states", traced_read)  # noqa: B010
-    setattr(hub, "_update_state", traced_absorb)  # noqa: B010
-
-
-def count_hub_reads(store: Any, stats: Stats) -> None:
-    """Count the hub's reads (each a `job_states` call) without a hook in the product."""
-    read = store.job_states
-
-    def counted(*args: Any) -> Any:
-        stats.add(HUB_READS, 1)
-        return read(*args)
-
-    setattr(store, "job_states", counted)  # noqa: B010 - an instance attribute
-
-
-def build_app(args: argparse.Namespace, stats: Stats) -> tuple[Any, Any]:
-    """The product's app and a callable that ends its streams on shutdown."""
     from scrapetrack.config import load_settings
-    from scrapetrack.events.base import Bus
     from scrapetrack.events.poll import PollBus
     from scrapetrack.events.redis import RedisBus
     from scrapetrack.runtime import build_runtime
     from scrapetrack.web.app import create_app
 
-    settings = load_settings(database_url=args.database_url, queue_url=args.queue_url,
-                             redis_url=args.redis_url, data_dir=args.data_dir,
-                             secret_key=args.secret_key, event_bus=args.bus,
-                             # thousands of watchers share one user: no per-user stream cap
-                             MAX_STREAMS_PER_USER=0)
-    # The product default for this setup (make_bus): RedisBus with REDIS_URL, else PollBus.
-    # Only the channel is private, so concurrent test runs on the same Redis don't mix in.
-    bus: Bus = RedisBus(args.redis_url, channel=args.channel) if args.bus == "redis" \
-        else PollBus()
-    runtime = build_runtime(settings, embedded_worker=False, bus=bus)
-    count_statements(runtime.store.engine, stats)
-    count_hub_reads(runtime.store, stats)
-    if args.trace is not None:
-        trace(runtime, args.trace)
-    app = create_app(settings, runtime=runtime, worker=False)
+    with open(cfg["stats"], "w+b") as f:
+        f.write(bytes(8))
+        f.flush()
+        shared = mmap.mmap(f.fileno(), 8)
+    lock, count = threading.Lock(), [0]
 
-    def report_hub() -> None:  # another thread: just copies two numbers, 10 times a second
+    def traced(statement: str) -> None:  # the threadpool runs queries too: hence the lock
+        if not statement.lstrip()[:5].upper().startswith("BEGIN"):
+            with lock:
+                count[0] += 1
+                shared[:8] = count[0].to_bytes(8, "little")
+
+    event.listen(Engine, "connect", lambda conn, _record: conn.set_trace_callback(traced))
+    settings = load_settings(  # thousands of watchers, one user: no cap on streams per user
+        DATABASE_URL=cfg["database_url"], QUEUE_URL=cfg["queue_url"], REDIS_URL=cfg["redis_url"],
+        SCRAPETRACK_DATA_DIR=cfg["data_dir"], EVENT_BUS="redis" if cfg["redis_url"] else "poll",
+        SECRET_KEY="bench-secret-key-" + "x" * 32, MAX_STREAMS_PER_USER=0)
+    bus = RedisBus(cfg["redis_url"], channel=cfg["channel"]) if cfg["redis_url"] else PollBus()
+    return create_app(settings, runtime=build_runtime(settings, embedded_worker=False, bus=bus),
+                      worker=False)
+
+
+class Bare:
+    """The baseline: keeps every stream's `send` and, 10 times a second, writes one frame (a job
+    status of the product's shape) to all of them from one loop, each write stepped inline and
+    made a Task only while the client's buffer is full. No framework, no database."""
+
+    def __init__(self) -> None:
+        self.sends: dict[Any, asyncio.Future[None] | None] = {}  # send -> its pending write
+        self.ids = str(uuid.uuid4()), str(uuid.uuid4())
+        self.ticker: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.ticker = self.ticker or asyncio.create_task(self.tick())  # from the first stream on
+        await send({"type": "http.response.start", "status": 200, "headers": SSE})
+        await send({"type": "http.response.body", "body": b"retry: 2000\n\n", "more_body": True})
+        self.sends[send] = None
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        finally:
+            self.sends.pop(send, None)
+
+    async def tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        due, version = loop.time(), 0
         while True:
-            # A dict may change size while another thread counts: try again next time.
-            with contextlib.suppress(RuntimeError):
-                stats.set(HUB_WATCHERS, runtime.hub.watchers)
-            time.sleep(0.1)
+            due, version = due + 0.1, version + 1
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            job = {"id": self.ids[0], "status": "processing", "progress": version % 100,
+                   "processedResults": version, "targetResults": 10000, "error": None,
+                   "platform": "tiktok", "kind": "keyword", "campaignId": self.ids[1],
+                   "keywords": ["bench"], "targetUsername": None, "stage": "scraping",
+                   "creatorsCount": 0, "skippedItems": 0, "ratePerSecond": 10.0,
+                   "etaSeconds": 999.9, "version": version, "createdAt": now,
+                   "updatedAt": now, "startedAt": now, "finishedAt": None}
+            frame = (f"id: {version}\nevent: progress\n"
+                     f"data: {json.dumps(job, separators=(',', ':'))}\n\n").encode()
+            message = {"type": "http.response.body", "body": frame, "more_body": True}
+            for send in [send for send, pending in self.sends.items() if pending is None]:
+                coro = send(message)
+                try:
+                    waiting = coro.send(None)  # done at once, unless the buffer is full
+                except StopIteration:
+                    continue
+                except Exception:
+                    self.sends.pop(send, None)
+                    continue
+                # Skipped until this write is done.
+                self.sends[send] = asyncio.ensure_future(self.finish(send, coro, waiting))
 
-    if not args.no_hub_stats:
-        threading.Thread(target=report_hub, daemon=True).start()
-    return app, runtime
+    async def finish(self, send: Any, coro: Any, waiting: Any) -> None:
+        """What a Task does for a coroutine: wait for what it yielded, then step it on."""
+        try:
+            while True:
+                await (waiting if waiting is not None else asyncio.sleep(0))
+                waiting = coro.send(None)
+        except StopIteration:
+            if send in self.sends:
+                self.sends[send] = None
+        except BaseException:
+            self.sends.pop(send, None)
+            raise
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--mode", choices=["app", "bare"], required=True)
-    parser.add_argument("--core", type=int, default=0)
-    parser.add_argument("--stats", type=Path, required=True)
-    parser.add_argument("--database-url")
-    parser.add_argument("--queue-url")
-    parser.add_argument("--redis-url")
-    parser.add_argument("--bus", choices=["redis", "poll"], default="redis")
-    parser.add_argument("--channel", default="scrapetrack:bench")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--trace", type=Path, help="log notice/read/encode times here")
-    parser.add_argument("--no-hub-stats", action="store_true",
-                        help="no thread copying the hub's counters (when no one reads them)")
-    parser.add_argument("--profile", type=Path, help="write cProfile stats of the loop here")
-    parser.add_argument("--secret-key", default="bench-secret-key-" + "x" * 32)
-    args = parser.parse_args(argv)
-    setup(args.core)  # before any thread starts, so every thread stays on this core
-
-    import uvicorn
-
-    from scrapetrack.serving import GracefulServer
-
-    stats = Stats(args.stats)
-    runtime: Any = None
-    if args.mode == "app":
-        app, runtime = build_app(args, stats)
-        on_exit = runtime.hub.close_streams_threadsafe
-    else:
-        from bench._fanout_bare import Broadcast
-
-        app = Broadcast()
-
-        def on_exit() -> None:
-            pass
-
+def serve(cfg: dict[str, Any]) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", ws="none", lifespan="on",
-                            log_level="warning", access_log=False, backlog=4096,
-                            timeout_graceful_shutdown=3)
-    server = GracefulServer(config, on_exit=on_exit)
+    app = cfg["mode"] == "app"
+    server = uvicorn.Server(uvicorn.Config(
+        product(cfg) if app else Bare(), loop="uvloop", http="httptools", ws="none", backlog=4096,
+        lifespan="on" if app else "off", log_level="warning", access_log=False,
+        timeout_graceful_shutdown=3))
 
     def announce() -> None:
         while not server.started:
             time.sleep(0.01)
-        print(f"READY {port} {os.getpid()}", flush=True)
+        print(f"READY {sock.getsockname()[1]} {os.getpid()}", flush=True)
 
     threading.Thread(target=announce, daemon=True).start()
-    # uvicorn re-raises the SIGTERM it caught once it has stopped: exit cleanly instead, so
-    # the runtime closes and the profile is written.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    profiler = cProfile.Profile() if args.profile else None
-    if profiler is not None:
-        profiler.enable()  # the event loop's thread: the hub and every request
-    try:
-        server.run(sockets=[sock])
-    finally:
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(args.profile)
-        if runtime is not None:
-            runtime.close()
-    return 0
+    server.run(sockets=[sock])
+
+
+SSE_EVENT = re.compile(rb'id: (\d+)\nevent: progress\ndata: [^\n]*?"updatedAt":"([^"]+)"')
+VERSION, UPDATED = re.compile(rb'"version":\s*(\d+)'), re.compile(rb'"updatedAt":\s*"([^"]+)"')
+LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+BATCH, BATCH_SECONDS = 250, 15.0  # connections opened at once, and their time to answer
+Sample = tuple[int, float, float]  # version, updatedAt, received (epoch seconds)
+
+
+def epoch(raw: bytes) -> float:
+    return datetime.fromisoformat(raw.decode()).timestamp()
+
+
+class Conn(asyncio.Protocol):
+    recording = False  # samples are kept in the measured window and its tail only
+
+    def __init__(self, request: bytes, sample: list[Sample] | None) -> None:
+        self.request, self.sample = request, sample  # sample None: count only
+        self.ready: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.events, self.buf, self.lost = 0, b"", False  # events: SSE frames or answers
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        if not self.ready.done():
+            self.ready.set_result(False)
+
+
+class SSEConn(Conn):
+    head, nl = b"", False  # nl: the last byte seen was a newline ("\n\n" over two reads)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.ready.done():
+            self.head += data
+            if (end := self.head.find(b"\r\n\r\n")) < 0:
+                return
+            self.ready.set_result(self.head[9:12] == b"200")
+            data = self.head[end + 4:]
+        # Frames end with a blank line; chunked framing uses \r\n and never makes one.
+        self.events += data.count(b"\n\n") + (self.nl and data[:1] == b"\n")
+        self.nl = data[-1:] == b"\n"
+        if self.sample is not None and Conn.recording:
+            now, self.buf = time.time(), self.buf + data
+            if (cut := self.buf.rfind(b"\n\n")) >= 0:
+                self.sample += [(int(m[1]), epoch(m[2]), now)
+                                for m in SSE_EVENT.finditer(self.buf, 0, cut)]
+                self.buf = self.buf[cut + 2:]
+
+
+class PollConn(Conn):
+    """The original design's browser: one keep-alive connection asking for the status every
+    period (a poll due while the last answer is still coming waits for it); or, `again`, as
+    soon as the last answer is in (bench.status_api's closed loop)."""
+
+    need, body_at, code, busy, due, wrong = -1, 0, b"", False, False, 0  # need -1: in the head
+    again, expect = False, b"200"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.ready.set_result(True)
+        if self.again:
+            self.poll()
+
+    def poll(self) -> None:
+        if self.busy:
+            self.due = True
+        elif not self.lost:
+            self.busy = True
+            self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            if self.need < 0:
+                if (end := self.buf.find(b"\r\n\r\n")) < 0:
+                    return
+                length = LENGTH.search(self.buf, 0, end + 2)
+                self.code, self.need = self.buf[9:12], int(length[1]) if length else 0
+                self.body_at = end + 4
+            if len(self.buf) - self.body_at < self.need:
+                return
+            body = self.buf[self.body_at:self.body_at + self.need]
+            self.buf, self.need, self.busy = self.buf[self.body_at + self.need:], -1, False
+            self.events += self.code == self.expect
+            self.wrong += self.code != self.expect
+            if self.sample is not None and Conn.recording and self.code == b"200":
+                v, u = VERSION.search(body), UPDATED.search(body)
+                if v and u:
+                    self.sample.append((int(v[1]), epoch(u[1]), time.time()))
+            if self.due or self.again:
+                self.due = False
+                self.poll()
+
+
+async def connect(cfg: dict[str, Any], request: bytes) -> tuple[list[Conn], list[list[Sample]]]:
+    """N connections, BATCH at a time (the server's backlog and accept loop stay sane), within
+    the deadline (then the bench measures what it has); pollers spread evenly over one period,
+    each then on a fixed beat."""
+    loop, n, opening = asyncio.get_running_loop(), cfg["n"], asyncio.Semaphore(BATCH)
+    every = max(1, n // max(1, cfg["sample"]))
+    samples = [list[Sample]() for _ in range(0, n, every)][:cfg["sample"]]
+    sampled = {i * every: sample for i, sample in enumerate(samples)}
+    conns: list[Any] = [(SSEConn if cfg["mode"] == "sse" else PollConn)(request, sampled.get(i))
+                        for i in range(n)]
+
+    async def open_one(conn: Conn) -> None:
+        async with opening:
+            with contextlib.suppress(OSError, TimeoutError):
+                opened = loop.create_connection(lambda: conn, "127.0.0.1", cfg["port"])
+                await asyncio.wait_for(opened, BATCH_SECONDS)
+                await asyncio.wait_for(asyncio.shield(conn.ready), BATCH_SECONDS)
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*map(open_one, conns)), cfg["connect_deadline"])
+
+    def beat(conn: PollConn, due: float) -> None:
+        if not conn.lost:
+            conn.poll()
+            loop.call_at(due + cfg["period"], beat, conn, due + cfg["period"])
+
+    for i, conn in enumerate(conns if cfg["mode"] == "poll" else []):
+        first = loop.time() + cfg["period"] * i / n
+        loop.call_at(first, beat, conn, first)
+    return conns, samples
+
+
+async def run(cfg: dict[str, Any]) -> dict[str, Any]:
+    PollConn.again, PollConn.expect = cfg["mode"] == "loop", cfg.get("expect", "200").encode()
+    headers = {**({"Authorization": f"Bearer {cfg['token']}"} if cfg["token"] else {}),
+               **({"Accept": "text/event-stream"} if cfg["mode"] == "sse" else {}),
+               **cfg.get("headers", {}), "Connection": "keep-alive"}
+    conns, samples = await connect(cfg, "\r\n".join([
+        f"GET {cfg['path']} HTTP/1.1", f"Host: 127.0.0.1:{cfg['port']}",
+        *(f"{k}: {v}" for k, v in headers.items()), "", ""]).encode())
+    ok = sum(1 for c in conns if c.ready.done() and c.ready.result() and not c.lost)
+    print(f"READY {ok}", flush=True)
+    await asyncio.sleep(cfg["warmup"])
+    Conn.recording, events0, started = True, sum(c.events for c in conns), time.time()
+    print(f"START {started:.6f}", flush=True)
+    await asyncio.sleep(cfg["seconds"])
+    stopped, events = time.time(), sum(c.events for c in conns) - events0
+    print(f"STOP {stopped:.6f}", flush=True)
+    # A change made just before STOP is still on its way (a poller sees it at its next beat).
+    await asyncio.sleep(cfg["tail"])
+    Conn.recording = False
+    for conn in conns:
+        if hasattr(conn, "transport"):  # it connected
+            conn.transport.close()
+    await asyncio.sleep(0.05)
+    return {"started": started, "stopped": stopped, "events": events, "samples": samples,
+            "wrong": sum(c.wrong for c in conns if isinstance(c, PollConn))}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    config = json.loads(sys.argv[1])
+    setup(config["core"])  # before any thread starts, so every thread stays on this core
+    if config["mode"] in ("app", "bare"):
+        serve(config)
+    else:
+        # bench.status_api's closed loop turns as fast as its client: asyncio's, as it was.
+        loop_run = asyncio.run if config["mode"] == "loop" else uvloop.run
+        with open(config["out"], "w") as out:
+            json.dump(loop_run(run(config)), out)
+        print("DONE", flush=True)

@@ -1,89 +1,230 @@
-"""Process set-up shared by the benchmark's processes: a core, enough descriptors, and death
-with the parent (so a killed benchmark never leaves servers or clients behind)."""
+"""What the benchmarks share: child processes that die with the bench, CPU and memory read
+from /proc, fresh databases, the product's runtime, and a stack of sandbox, store and workers."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-import ctypes
+import math
 import os
-import resource
 import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-PR_SET_PDEATHSIG = 1
+import psycopg
+import redis
+
+from scrapetrack.config import Settings, load_settings
+from scrapetrack.runtime import build_runtime
+from scrapetrack.sandbox import create_sandbox_app
+from scrapetrack.service import SearchRequest
+from scrapetrack.serving import serve_in_thread
+
+ROOT = Path(__file__).resolve().parents[1]
+PG, REDIS = "postgres@127.0.0.1:5432", "redis://127.0.0.1:6379/0"
+ADMIN = f"postgresql://{PG}/postgres"  # a database to create and drop others from
+SCRAPETRACK = str(Path(sys.executable).with_name("scrapetrack"))
+TERMINAL = frozenset({"completed", "error", "timeout", "cancelled"})
+# Gives the child a parent-death signal, then execs it (same pid): a bench that is itself
+# killed leaves no process behind.
+EXEC = ("import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGKILL); "
+        "os.execv(sys.argv[1], sys.argv[1:])")
 
 
-def pin(core: int) -> None:
-    """Run this process (and the threads it starts later) on one core, if it exists."""
-    with contextlib.suppress(OSError):
-        os.sched_setaffinity(0, {core})
+def parser(doc: str | None, quick: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help=quick)
+    return p
 
 
-def raise_nofile() -> int:
-    """Soft RLIMIT_NOFILE up to the hard limit: thousands of sockets per process."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = 1 << 20
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    return hard
+class Proc:
+    """A child process (`python ARGV`, or SCRAPETRACK's), its output in a log file."""
 
+    def __init__(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
+        # The shell's settings must not reach a run's processes: each run sets its own.
+        known = {(f.alias or name).upper() for name, f in Settings.model_fields.items()}
+        environ = {k: v for k, v in os.environ.items() if k.upper() not in known}
+        self.log, self.seen = log, 0
+        with log.open("wb") as out:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-c", EXEC, *([] if argv[0] == SCRAPETRACK else [sys.executable]),
+                 *argv], cwd=log.parent, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                env={**environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **(env or {})})
 
-def die_with_parent() -> None:
-    """Linux: SIGTERM this process when the one that started it exits."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    def __enter__(self) -> Proc:
+        return self
 
+    def __exit__(self, *_: object) -> None:
+        self.stop()
 
-def setup(core: int) -> int:
-    die_with_parent()
-    pin(core)
-    return raise_nofile()
+    def expect(self, word: str, timeout: float) -> str:
+        """What follows `word` in the next line of output that has it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            ended = self.popen.poll() is not None
+            lines = self.log.read_bytes().split(b"\n")[self.seen:-1]  # whole lines only
+            for i, line in enumerate(lines):
+                if word.encode() in line:
+                    self.seen += i + 1
+                    return line.decode().partition(word)[2].strip()
+            self.seen += len(lines)
+            if ended or time.monotonic() > deadline:
+                why = f"exited {self.popen.returncode}" if ended else f"none in {timeout:.0f} s"
+                log = self.log.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"{self.log.stem}: no {word!r}, {why}:\n{log}")
+            time.sleep(0.005)
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+        self.popen.wait()
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, all its threads included."""
+    """utime + stime of a process, all its threads included (ended ones too)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
-    # After the command name: state is field 3, so utime (14) and stime (15) are at 11, 12.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def thread_times(pid: int) -> dict[str, int]:
-    """Each live thread's CPU time in ns (/proc/.../schedstat): exact, where /proc/PID/stat
-    counts in 10 ms ticks, 0.04 s/min over a 15 s window."""
+    """Each live thread's CPU time in ns (schedstat): exact, where /proc/PID/stat counts ticks."""
     times = {}
     for task in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
-                times[task] = int(f.read().split()[0])
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # the thread ended meanwhile
+        with (contextlib.suppress(FileNotFoundError, ProcessLookupError),  # it ended
+              open(f"/proc/{pid}/task/{task}/schedstat") as f):
+            times[task] = int(f.read().split()[0])
     return times
 
 
 def cpu_between(before: dict[str, int], after: dict[str, int]) -> float:
-    """Seconds of CPU between two thread_times(). A thread that ended in between is missing
-    only its time since `before` (not what it had spent earlier, which a plain difference of
-    sums would subtract); a thread started in between counts whole."""
+    """Seconds of CPU between two thread_times(): a thread that ended in between misses only
+    its time since `before`; one started in between counts whole."""
     return sum(ns - before.get(task, 0) for task, ns in after.items()) / 1e9
 
 
-def rss_bytes(pid: int) -> int:
+def status(pid: int | str, key: str) -> int:
+    """A number of /proc/PID/status: VmRSS or VmHWM (in bytes), Threads."""
     with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+        line = next(line for line in f if line.startswith(f"{key}:"))
+    return int(line.split()[1]) * (1024 if line.rstrip().endswith("kB") else 1)
 
 
-def core_busy(core: int) -> float:
-    """Seconds core `core` has spent busy (any process, and the kernel) since boot."""
-    with open("/proc/stat") as f:
-        for line in f:
-            if line.startswith(f"cpu{core} "):
-                user, nice, system, _idle, _iowait, irq, softirq, steal = (
-                    int(x) for x in line.split()[1:9])
-                return (user + nice + system + irq + softirq + steal) / os.sysconf(
-                    "SC_CLK_TCK")
-    return 0.0
+def busy_share(core: int) -> float:
+    """The share of the next second that core `core` spends busy (any process, the kernel)."""
+    def busy() -> int:
+        with open("/proc/stat") as f:
+            fields = next(line for line in f if line.startswith(f"cpu{core} ")).split()
+        # user, nice, system, idle, iowait, irq, softirq, steal: all but idle and iowait
+        return sum(int(fields[i]) for i in (1, 2, 3, 6, 7, 8))
+
+    before = busy()
+    time.sleep(1.0)
+    return (busy() - before) / os.sysconf("SC_CLK_TCK")
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """Nearest rank: the smallest value with at least `share` of the values at or below it."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)] if ordered else math.nan
+
+
+@contextlib.contextmanager
+def database(kind: str, tmp: Path) -> Iterator[str]:
+    """The URL of a fresh, empty "sqlite" or "postgres" database, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp / f'app-{uuid.uuid4().hex[:8]}.db'}"
+        return
+    name = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://{PG}/{name}"
+    finally:
+        with psycopg.connect(ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def runtime(bus: Any = None, **settings: Any) -> Any:
+    """The product's runtime on these settings, migrated, without a worker: the bench's handle
+    on the store and the service (one user starts every job here: no per-user limits)."""
+    defaults = {"REDIS_URL": None, "EVENT_BUS": "auto", "SANDBOX_FAULTS": None,
+                "JOB_RATE_LIMIT_PER_MINUTE": 0, "MAX_ACTIVE_JOBS_PER_USER": 0}
+    return build_runtime(load_settings(**{**defaults, **settings}), migrate=True,
+                         embedded_worker=False, bus=bus)
+
+
+@dataclass
+class Stack:
+    """A run's sandbox (in a thread), runtime here, and `scrapetrack` processes, on `env`."""
+
+    tmp: Path
+    env: dict[str, str]
+    rt: Any
+    sandbox: Any  # the sandbox's state: what it counted
+    campaign: Any
+    procs: list[Proc] = field(default_factory=list)
+
+    def spawn(self, *argv: str) -> Proc:
+        """`scrapetrack ARGV` (`worker --concurrency C`, `serve ...`) on the run's settings."""
+        log = self.tmp / f"{argv[0]}-{len(self.procs) + 1}.log"
+        self.procs.append(Proc([SCRAPETRACK, *argv], log, self.env))
+        return self.procs[-1]
+
+    def start(self, keywords: list[str], target: int) -> str:
+        """A TikTok keyword search, started through the service as the API starts one."""
+        return str(self.rt.service.start_search(self.campaign.user_id, SearchRequest(
+            "tiktok", self.campaign.id, keywords=keywords, target_results=target)).id)
+
+    def wait(self, job_ids: list[str], seconds: float, every: float = 0.2,
+             tick: Callable[[], object] = lambda: None) -> list[Any]:
+        """The jobs' rows once all have ended, or at the deadline; `tick()` at every look."""
+        deadline = time.monotonic() + seconds
+        while True:
+            rows = list(self.rt.store.job_states(job_ids))
+            tick()
+            if time.monotonic() > deadline or (len(rows) == len(job_ids) and all(
+                    row.status in TERMINAL for row in rows)):
+                return rows
+            time.sleep(every)
+
+
+@contextlib.contextmanager
+def stack(tmp: Path, url: str, sandbox: dict[str, Any], **env: str) -> Iterator[Stack]:
+    """A Stack on database `url`; `sandbox` configures the sandbox app; `env` adds settings."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    app = create_sandbox_app(**sandbox)
+    with serve_in_thread(app, lifespan=False) as sandbox_url:
+        env = {"DATABASE_URL": url, "QUEUE_URL": f"sqlite:///{tmp / 'queue.db'}",  # Redis:
+               "QUEUE_NAME": f"bench_{uuid.uuid4().hex[:12]}",  # a queue of this run's own
+               "APIFY_API_URL": sandbox_url, "APIFY_TOKEN": "bench",
+               "SCRAPETRACK_DATA_DIR": str(tmp / "var"), **env}
+        # Tagged, so that a count of the workers' connections leaves this process's out.
+        own = f"{url}?application_name=bench" if url.startswith("postgresql") else url
+        rt = runtime(**{**env, "DATABASE_URL": own})
+        user = rt.store.create_user("bench@example.com")
+        run = Stack(tmp, env, rt, app.state.sandbox,  # type: ignore[attr-defined]
+                    rt.service.create_campaign(user.id, "bench", None))
+        try:
+            yield run
+        finally:
+            for proc in run.procs:
+                proc.stop(grace=0)
+            rt.close()
+            if env["QUEUE_URL"].startswith("redis"):  # every Huey key of the queue
+                with redis.Redis.from_url(REDIS) as client:
+                    keys = list(client.scan_iter(match=f"huey.*{env['QUEUE_NAME']}*"))
+                    if keys:
+                        client.delete(*keys)
