@@ -140,8 +140,10 @@ class CampaignDetailOut(CampaignOut):
     costUsd: float = Field(examples=[0.0258], description="what its searches cost so far")
 
 
-class CreatorOut(Body):
-    id: int = Field(examples=[1])
+class CreatorFields(Body):
+    """What a creator is, in a search's results and in a campaign's list alike."""
+
+    id: int = Field(examples=[12])
     platform: str = Field(examples=["tiktok"])
     handle: str = Field(examples=["coach.maria"])
     displayName: str | None = Field(examples=["Maria | Coach"])
@@ -150,39 +152,28 @@ class CreatorOut(Body):
     bio: str | None = Field(examples=["Online fitness coach"])
     profileUrl: str | None = Field(examples=["https://www.tiktok.com/@coach.maria"])
     avatarUrl: str | None = Field(examples=["https://p16-sign.tiktokcdn.com/avatar.jpeg"])
+    verified: bool = Field(examples=[False])
+    similarityScore: float | None = Field(examples=[None])
+    emails: list[str] = Field(examples=[["maria@coachmaria.fit"]],
+                              description="addresses found in the bio")
+    externalUrl: str | None = Field(examples=["https://coachmaria.fit"],
+                                    description="the bio link or website")
+    country: str | None = Field(examples=["US"], description="as the platform gives it")
+    language: str | None = Field(examples=["en"])
+
+
+class CreatorOut(CreatorFields):
+    """A creator a search found."""
+
     matchedKeyword: str | None = Field(examples=["fitness coach"])
-    verified: bool = Field(examples=[False])
     videos: int = Field(examples=[3], description="its items the search found")
-    similarityScore: float | None = Field(examples=[None])
     similarityReason: str | None = Field(examples=[None])
-    emails: list[str] = Field(examples=[["maria@coachmaria.fit"]],
-                              description="addresses found in the bio")
-    externalUrl: str | None = Field(examples=["https://coachmaria.fit"],
-                                    description="the bio link or website")
-    country: str | None = Field(examples=["US"], description="as the platform gives it")
-    language: str | None = Field(examples=["en"])
 
 
-class CampaignCreatorOut(Body):
-    """A creator of the campaign's list: found by one search or several."""
+class CampaignCreatorOut(CreatorFields):
+    """A creator of the campaign's list (found by one search or several): the newest numbers
+    seen, and the team's own status, note and tags."""
 
-    id: int = Field(examples=[12])
-    platform: str = Field(examples=["tiktok"])
-    handle: str = Field(examples=["coach.maria"])
-    displayName: str | None = Field(examples=["Maria | Coach"])
-    followers: int | None = Field(examples=[182000], description="the newest seen")
-    engagementRate: float | None = Field(examples=[0.0734])
-    bio: str | None = Field(examples=["Online fitness coach"])
-    profileUrl: str | None = Field(examples=["https://www.tiktok.com/@coach.maria"])
-    avatarUrl: str | None = Field(examples=["https://p16-sign.tiktokcdn.com/avatar.jpeg"])
-    verified: bool = Field(examples=[False])
-    similarityScore: float | None = Field(examples=[None])
-    emails: list[str] = Field(examples=[["maria@coachmaria.fit"]],
-                              description="addresses found in the bio")
-    externalUrl: str | None = Field(examples=["https://coachmaria.fit"],
-                                    description="the bio link or website")
-    country: str | None = Field(examples=["US"], description="as the platform gives it")
-    language: str | None = Field(examples=["en"])
     status: CreatorStatus = Field(examples=["shortlisted"])
     note: str | None = Field(examples=[None])
     tags: list[str] = Field(examples=[["spring"]])

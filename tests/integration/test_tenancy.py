@@ -44,6 +44,8 @@ def routes(campaign_id: str, job_id: str) -> list[tuple[str, str, dict[str, Any]
         ("DELETE", f"/api/jobs/{job_id}", None),
         ("DELETE", f"/api/campaigns/{campaign_id}", None),
         ("GET", f"/api/campaigns/{campaign_id}/creators", None),
+        ("GET", f"/api/campaigns/{campaign_id}/creators/export?format=xlsx", None),
+        ("GET", f"/api/jobs/{job_id}/results?format=xlsx&fields=handle", None),
         ("GET", f"/api/campaigns/{campaign_id}/creators?sort=-newest&limit=1", None),
         ("PATCH", f"/api/campaigns/{campaign_id}/creators/1", {"status": "excluded"}),
         ("POST", f"/api/campaigns/{campaign_id}/creators/bulk",

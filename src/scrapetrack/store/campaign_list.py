@@ -31,7 +31,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from scrapetrack.exceptions import InputError
-from scrapetrack.store import cursors
+from scrapetrack.store import listing
 from scrapetrack.store.models import (
     CampaignCreator,
     CampaignCreatorJob,
@@ -180,7 +180,7 @@ def page(s: Session, campaign_id: str, wanted: CreatorFilter, sort: str, limit: 
     order = (key.desc(), LIST.c.id.desc()) if descending else (key.asc(), LIST.c.id.asc())
     rows = s.execute(query.order_by(*order).limit(limit + 1)).all()
     items = [row[0] for row in rows[:limit]]
-    next_cursor = cursors.encode(sort, rows[limit - 1].sort_key, items[-1].id) \
+    next_cursor = listing.encode(sort, rows[limit - 1].sort_key, items[-1].id) \
         if len(rows) > limit else None
     found_by, tags = details(s, [item.id for item in items])
     return CreatorPage(items, found_by, tags, next_cursor, total)
@@ -227,15 +227,13 @@ def _conditions(campaign_id: str, wanted: CreatorFilter) -> list[ColumnElement[b
     if wanted.language is not None:
         where.append(func.lower(LIST.c.language) == wanted.language.lower())
     if wanted.q:
-        escaped = wanted.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        where.append(or_(*(func.lower(column).like(pattern, escape="\\") for column in (
-            LIST.c.handle, LIST.c.display_name, LIST.c.bio))))
+        where.append(listing.contains(wanted.q, LIST.c.handle, LIST.c.display_name,
+                                      LIST.c.bio))
     return where
 
 
 def _decode(cursor: str, sort: str) -> tuple[float, int]:
-    made_for, value, creator_id = cursors.decode(cursor, 3)
+    made_for, value, creator_id = listing.decode(cursor, 3)
     if made_for != sort:
         raise InputError("cursor belongs to another sort: start again without it")
     if not (isinstance(value, int | float) and not isinstance(value, bool)

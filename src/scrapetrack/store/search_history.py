@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, func, or_, select
+from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.orm import Session
 
 from scrapetrack.exceptions import InputError
-from scrapetrack.store import cursors
+from scrapetrack.store import listing
 from scrapetrack.store.models import ScrapingJob
 
 
@@ -41,7 +41,7 @@ def page(s: Session, user_id: str, wanted: JobFilter, limit: int,
     if len(rows) <= limit:
         return rows, None
     last_row = rows[limit - 1]
-    return rows[:limit], cursors.encode(last_row.created_at.isoformat(), last_row.id)
+    return rows[:limit], listing.encode(last_row.created_at.isoformat(), last_row.id)
 
 
 def _conditions(wanted: JobFilter) -> list[Any]:
@@ -56,15 +56,13 @@ def _conditions(wanted: JobFilter) -> list[Any]:
     if wanted.created_to is not None:
         where.append(job.created_at < wanted.created_to)
     if wanted.q:
-        escaped = wanted.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        where.append(or_(func.lower(cast(job.keywords, String)).like(pattern, escape="\\"),
-                         func.lower(job.target_username).like(pattern, escape="\\")))
+        where.append(listing.contains(wanted.q, cast(job.keywords, String),
+                                      job.target_username))
     return where
 
 
 def _decode(cursor: str) -> tuple[datetime, str]:
-    when, job_id = cursors.decode(cursor, 2)
+    when, job_id = listing.decode(cursor, 2)
     try:
         if not isinstance(when, str) or not isinstance(job_id, str) or len(job_id) > 64:
             raise ValueError

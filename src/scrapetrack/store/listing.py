@@ -1,4 +1,5 @@
-"""Opaque cursors for keyset paging: the last row's sort values, as URL-safe text."""
+"""What the store's lists share: opaque cursors for keyset paging (the last row's sort
+values, as URL-safe text), and a filter for text anywhere in some columns."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import base64
 import binascii
 import json
 from typing import Any
+
+from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from scrapetrack.exceptions import InputError
 
@@ -28,3 +32,10 @@ def decode(cursor: str, size: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != size:
         raise InputError("cursor is not one this list gave")
     return values
+
+
+def contains(text: str, *columns: ColumnElement[Any] | InstrumentedAttribute[Any],
+             ) -> ColumnElement[bool]:
+    """Any of `columns` holds `text`, case ignored; `%` and `_` are only themselves."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(*(func.lower(column).like(f"%{escaped}%", escape="\\") for column in columns))
