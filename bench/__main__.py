@@ -2,8 +2,6 @@
 `main(ARGS)`; all take `--quick`), then one table of their figures, also written to FILE and,
 after a full run, into docs/performance.md. Exit 1 if a target or a benchmark fails."""
 
-from __future__ import annotations
-
 import argparse
 import importlib
 import os
@@ -14,9 +12,8 @@ import traceback
 from datetime import datetime
 from pathlib import Path
 
-from bench._summary import ROWS, record, table
+from bench._proc import ROOT, ROWS, record, table
 
-ROOT = Path(__file__).resolve().parents[1]
 MANUAL, START, END = ROOT / "docs" / "performance.md", "<!-- bench-summary:start -->", \
     "<!-- bench-summary:end -->"
 NAMES = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])
@@ -38,17 +35,15 @@ def run_one(name: str, passed: list[str]) -> None:
           f"{'FAILED' if failed else 'passed'} ===", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    at = args.index("--") if "--" in args else len(args)
-    args, passed = args[:at], args[at + 1:]
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(NAMES)}")
-    parser.add_argument("--results", type=Path,
-                        default=ROOT / "test-artifacts" / "bench-results.md")
-    options = parser.parse_args(args)
+def main(argv: list[str]) -> int:
+    at = argv.index("--") if "--" in argv else len(argv)
+    args, passed = argv[:at], argv[at + 1:]
+    cli = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    cli.add_argument("names", nargs="*", metavar="NAME", help=f"of {', '.join(NAMES)}")
+    cli.add_argument("--results", type=Path, default=ROOT / "test-artifacts" / "bench-results.md")
+    options = cli.parse_args(args)
     if set(options.names) - set(NAMES):
-        parser.error(f"no such benchmark: {', '.join(sorted(set(options.names) - set(NAMES)))}")
+        cli.error(f"no such benchmark: {', '.join(sorted(set(options.names) - set(NAMES)))}")
     names, began = options.names or NAMES, time.monotonic()
     for name in names:
         run_one(name, passed)
@@ -59,12 +54,11 @@ def main(argv: list[str] | None = None) -> int:
     options.results.parent.mkdir(parents=True, exist_ok=True)
     options.results.write_text(f"# Benchmark summary\n\n{text}")
     page = MANUAL.read_text()
-    if not options.names and not passed and START in page:
-        # A full run's summary goes into the manual, in place of the last one.
+    if not options.names and not passed and START in page:  # a full run: into the manual
         head, _, rest = page.partition(START)
         MANUAL.write_text(f"{head}{START}\n{text.rstrip()}\n{END}{rest.partition(END)[2]}")
     return int(any(row.ok is False for row in ROWS))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -1,9 +1,6 @@
 """The child processes of bench.fanout and bench.status_api, each pinned to its core: the web
 process (mode "app" or "bare"; prints READY <port> <pid>) and the load client (mode "sse",
-"poll" or "loop"; prints READY <connected>, START, STOP, then DONE once cfg["out"] is written).
-"""
-
-from __future__ import annotations
+"poll" or "loop"; prints READY <connected>, START, STOP, then DONE once cfg["out"] is written)."""
 
 import asyncio
 import contextlib
@@ -52,8 +49,7 @@ def product(cfg: dict[str, Any]) -> Any:
     from scrapetrack.web.app import create_app
 
     with open(cfg["stats"], "w+b") as f:
-        f.write(bytes(8))
-        f.flush()
+        f.truncate(8)  # 8 zero bytes
         shared = mmap.mmap(f.fileno(), 8)
     lock, count = threading.Lock(), [0]
 
@@ -65,9 +61,8 @@ def product(cfg: dict[str, Any]) -> Any:
 
     event.listen(Engine, "connect", lambda conn, _record: conn.set_trace_callback(traced))
     settings = load_settings(  # thousands of watchers, one user: no cap on streams per user
-        DATABASE_URL=cfg["database_url"], QUEUE_URL=cfg["queue_url"], REDIS_URL=cfg["redis_url"],
-        SCRAPETRACK_DATA_DIR=cfg["data_dir"], EVENT_BUS="redis" if cfg["redis_url"] else "poll",
-        SECRET_KEY="bench-secret-key-" + "x" * 32, MAX_STREAMS_PER_USER=0)
+        **cfg["settings"], REDIS_URL=cfg["redis_url"], SECRET_KEY="bench-secret-key-" + "x" * 32,
+        EVENT_BUS="redis" if cfg["redis_url"] else "poll", MAX_STREAMS_PER_USER=0)
     bus = RedisBus(cfg["redis_url"], channel=cfg["channel"]) if cfg["redis_url"] else PollBus()
     return create_app(settings, runtime=build_runtime(settings, embedded_worker=False, bus=bus),
                       worker=False)

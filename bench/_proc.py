@@ -1,13 +1,12 @@
 """What the benchmarks share: child processes that die with the bench, CPU and memory read
-from /proc, fresh databases, the product's runtime, and a stack of sandbox, store and workers."""
-
-from __future__ import annotations
+from /proc, fresh databases, the product's runtime, a stack of sandbox, store and workers, and
+the summary: each benchmark records its headline figures here, and `python -m bench` prints
+them all in one table at the end (a benchmark run alone prints its own rows)."""
 
 import argparse
 import contextlib
 import math
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, NoReturn
 
 import psycopg
 import redis
@@ -31,8 +30,7 @@ PG, REDIS = "postgres@127.0.0.1:5432", "redis://127.0.0.1:6379/0"
 ADMIN = f"postgresql://{PG}/postgres"  # a database to create and drop others from
 SCRAPETRACK = str(Path(sys.executable).with_name("scrapetrack"))
 TERMINAL = frozenset({"completed", "error", "timeout", "cancelled"})
-# Gives the child a parent-death signal, then execs it (same pid): a bench that is itself
-# killed leaves no process behind.
+# A parent-death signal for the child, then exec (same pid): a killed bench leaves no process.
 EXEC = ("import ctypes, os, signal, sys; ctypes.CDLL(None).prctl(1, signal.SIGKILL); "
         "os.execv(sys.argv[1], sys.argv[1:])")
 
@@ -44,7 +42,7 @@ def parser(doc: str | None, quick: str) -> argparse.ArgumentParser:
     return p
 
 
-class Proc:
+class Proc(contextlib.AbstractContextManager["Proc", None]):
     """A child process (`python ARGV`, or SCRAPETRACK's), its output in a log file."""
 
     def __init__(self, argv: Sequence[str], log: Path, env: dict[str, str] | None = None) -> None:
@@ -57,9 +55,6 @@ class Proc:
                 [sys.executable, "-c", EXEC, *([] if argv[0] == SCRAPETRACK else [sys.executable]),
                  *argv], cwd=log.parent, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                 env={**environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", **(env or {})})
-
-    def __enter__(self) -> Proc:
-        return self
 
     def __exit__(self, *_: object) -> None:
         self.stop()
@@ -82,17 +77,16 @@ class Proc:
             time.sleep(0.005)
 
     def stop(self, grace: float = 10.0) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds."""
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-        self.popen.wait()
+        """SIGTERM (none once it has ended), then SIGKILL after `grace` seconds."""
+        self.popen.terminate()
+        try:
+            self.popen.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            self.popen.kill()
+            self.popen.wait()
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_time(pid: int) -> float:
     """utime + stime of a process, all its threads included (ended ones too)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
@@ -221,10 +215,46 @@ def stack(tmp: Path, url: str, sandbox: dict[str, Any], **env: str) -> Iterator[
             yield run
         finally:
             for proc in run.procs:
-                proc.stop(grace=0)
+                proc.stop(30)
             rt.close()
             if env["QUEUE_URL"].startswith("redis"):  # every Huey key of the queue
                 with redis.Redis.from_url(REDIS) as client:
-                    keys = list(client.scan_iter(match=f"huey.*{env['QUEUE_NAME']}*"))
-                    if keys:
-                        client.delete(*keys)
+                    for key in client.scan_iter(match=f"huey.*{env['QUEUE_NAME']}*"):
+                        client.delete(key)
+
+
+class Row(NamedTuple):
+    benchmark: str
+    figure: str
+    value: str  # formatted by the benchmark, units included
+    baseline: str  # what the value is measured against, in the same run; "" if nothing
+    ratio: float | None  # value / baseline
+    target: str  # e.g. "≥ 0.5x"; "" for a figure shown for information
+    ok: bool | None  # None: no target, or not judged in this run
+
+
+ROWS: list[Row] = []
+
+
+def record(benchmark: str, figure: str, value: str, baseline: str = "",
+           ratio: float | None = None, target: str = "", ok: bool | None = None) -> None:
+    finite = ratio if ratio is not None and math.isfinite(ratio) else None
+    ROWS.append(Row(benchmark, figure, value, baseline, finite, target, ok))
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| benchmark | figure | value | baseline | ratio | target | verdict |",
+             "| --- | --- | ---: | ---: | ---: | --- | --- |"]
+    for row in rows:
+        verdict = ("n/a" if row.target else "info") if row.ok is None else \
+            "PASS" if row.ok else "FAIL"
+        cells = [*row[:4], "" if row.ratio is None else f"{row.ratio:.2f}x", row.target, verdict]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") or " " for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def alone(main: Callable[[list[str]], None]) -> NoReturn:
+    """`python -m bench.NAME`: the benchmark, then the rows it recorded; exit 1 if one failed."""
+    main(sys.argv[1:])
+    print(f"\n{table(ROWS)}")
+    sys.exit(int(any(row.ok is False for row in ROWS)))

@@ -1,11 +1,5 @@
 """Chaos: a search must end with every result counted exactly once, whatever happens to the
-workers running it and to Apify meanwhile.
-
-Two `scrapetrack worker` processes, one of them killed and replaced every 2-6 s, run 40 jobs
-against a sandbox injecting faults; then each job is checked against its dataset.
-"""
-
-from __future__ import annotations
+workers running it and to Apify meanwhile."""
 
 import contextlib
 import random
@@ -13,12 +7,10 @@ import signal
 import tempfile
 import threading
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench._proc import TERMINAL, Stack, database, parser, stack
-from bench._summary import alone, record
+from bench._proc import TERMINAL, Stack, alone, database, parser, record, stack
 from scrapetrack.exceptions import ProviderUnavailable, ScrapetrackError
 from scrapetrack.providers.platforms import get_platform
 
@@ -130,11 +122,10 @@ def main(argv: list[str]) -> None:
                    "240)").parse_args(argv).quick
     jobs, pace, budget = (12, 60.0, 60.0) if quick else (40, 25.0, 240.0)
     rng = random.Random(4)
+    sandbox = {"items_per_second": pace, "start_delay_seconds": 1.5, "faults": FAULTS}
     with tempfile.TemporaryDirectory(prefix="chaos-") as tmp, database(
-            "sqlite", Path(tmp)) as url, stack(
-            Path(tmp), url, {"items_per_second": pace, "start_delay_seconds": 1.5,
-                             "faults": FAULTS}, HEARTBEAT_TIMEOUT_SECONDS="3",
-            WORKER_POLL_INTERVAL_SECONDS=str(POLL), STALL_TIMEOUT_SECONDS="60") as run:
+            "sqlite", Path(tmp)) as url, stack(Path(tmp), url, sandbox, STALL_TIMEOUT_SECONDS="60",
+            HEARTBEAT_TIMEOUT_SECONDS="3", WORKER_POLL_INTERVAL_SECONDS=str(POLL)) as run:
         # A job's dataset is seeded by its keywords: distinct keywords, distinct datasets.
         job_ids = [run.start([*rng.sample(WORDS, rng.randint(1, 3)), f"chaos{i}"],
                              rng.randint(100, 1500)) for i in range(jobs)]
@@ -147,7 +138,7 @@ def main(argv: list[str]) -> None:
         halt.set()
         watcher.join(timeout=10)
         # Counted before checking: the checks' own reads meet the faults too.
-        injected, requests = Counter(run.sandbox.injected), sum(run.sandbox.requests.values())
+        injected, requests = run.sandbox.injected.total(), run.sandbox.requests.total()
         runs_started = run.sandbox.runs_started
         rows, lost, problems, duplicates = verify(run, job_ids)
     run_ids = {job.apify_run_id for job in rows if job.apify_run_id}
@@ -157,7 +148,7 @@ def main(argv: list[str]) -> None:
     for line in [*lost, *problems, *decreases][:40]:
         print(f"  {line}")
     record("chaos", "kills (SIGKILL) + graceful stops (SIGTERM) survived", f"{kills} + {terms}")
-    record("chaos", "faults injected (of sandbox requests)", f"{injected.total()} (of {requests})")
+    record("chaos", "faults injected (of sandbox requests)", f"{injected} (of {requests})")
     for name, value in zero.items():
         record("chaos", name, str(value), target="0", ok=value == 0)
 

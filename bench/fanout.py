@@ -1,12 +1,5 @@
 """Fan-out: a team watching live progress must not load the database or the web process more
-as more people watch.
-
-A job changes 10 times a second; 10 to 5,000 watchers on core 1 get it from a fresh web process
-on core 0: push (the product's event streams), poll (the original design: the status every
-3 s) or bare (the baseline: a bare ASGI loop writing one frame to every stream).
-"""
-
-from __future__ import annotations
+as more people watch."""
 
 import bisect
 import contextlib
@@ -23,7 +16,7 @@ from typing import Any
 
 from bench import _proc
 from bench._fanout_server import setup
-from bench._summary import alone, record
+from bench._proc import alone, record
 from scrapetrack.config import Settings
 from scrapetrack.events.base import Notice
 from scrapetrack.events.poll import PollBus
@@ -38,8 +31,7 @@ COLUMNS = {"p50 ms": ("p50", 1), "p99 ms": ("p99", 1), "CPU s/min": ("cpu", 2), 
            "deliveries/s": ("deliveries", 0), "CPU µs/delivery": ("us", 1)}
 NAN, INF = float("nan"), float("inf")
 Result = dict[str, Any]  # design, n, ok (connected), error, runs (CPU of each), COLUMNS' keys
-# The web process's settings, its token and job; commits: (version, committed at).
-Fixture = dict[str, Any]
+Fixture = dict[str, Any]  # the web process's settings, token, job; commits: (version, committed at)
 
 
 @contextlib.contextmanager
@@ -48,12 +40,11 @@ def watched_job(tmp: Path, drive: bool) -> Iterator[Fixture]:
     a worker's writes to the job at 10 Hz as worker.py makes them (update_owned, then a notice
     through its publisher) on Redis; without, the poll bus."""
     channel = f"bench:{uuid.uuid4().hex[:8]}"  # runs sharing a Redis don't mix
-    server = {"mode": "app", "core": SERVER_CORE, "database_url": f"sqlite:///{tmp / 'app.db'}",
-              "queue_url": f"sqlite:///{tmp / 'q.db'}", "data_dir": str(tmp / "data"),
-              "redis_url": _proc.REDIS if drive else None, "channel": channel}
-    rt = _proc.runtime(RedisBus(_proc.REDIS, channel=channel) if drive else PollBus(),
-                       DATABASE_URL=server["database_url"], QUEUE_URL=server["queue_url"],
-                       SCRAPETRACK_DATA_DIR=server["data_dir"])
+    settings = {"DATABASE_URL": f"sqlite:///{tmp / 'app.db'}",
+                "QUEUE_URL": f"sqlite:///{tmp / 'q.db'}", "SCRAPETRACK_DATA_DIR": str(tmp / "data")}
+    rt = _proc.runtime(RedisBus(_proc.REDIS, channel=channel) if drive else PollBus(), **settings)
+    server = {"mode": "app", "core": SERVER_CORE, "settings": settings, "channel": channel,
+              "redis_url": _proc.REDIS if drive else None}
     owner = rt.accounts.create_user("bench@localhost")
     campaign = rt.store.create_campaign(owner.user.id, "bench", None)
     job = rt.store.create_job(campaign_id=campaign.id, user_id=owner.user.id, platform="tiktok",
@@ -112,8 +103,7 @@ def latencies(samples: list[list[list[float]]], commits: list[tuple[int, float]]
     """For each change and sampled connection: when it first got that version or a newer one."""
     out: list[float] = []
     for got in samples:
-        versions: list[int] = []
-        received: list[float] = []
+        versions, received = list[int](), list[float]()
         for version, _updated, at in got:
             if not versions or version > versions[-1]:
                 versions.append(int(version))
@@ -131,8 +121,7 @@ def run_case(design: str, n: int, fx: Fixture, quick: bool, seconds: float) -> R
     reach = POLL_PERIOD + 0.5 if poll else 0.5  # the longest a change may take to arrive
     warmup, tail = (0.3, 0.3) if quick else (2.0, reach + 0.5)
     stats = tmp / f"stats-{tag}"
-    cfg = {"mode": "bare", "core": SERVER_CORE} if design == "bare" else {**fx["server"],
-                                                                          "stats": str(stats)}
+    cfg = {**fx["server"], "stats": str(stats), "mode": "bare" if design == "bare" else "app"}
     with server(cfg, tmp / f"server-{tag}.log") as (port, pid):
         # One request down the measured path first, so the idle RSS includes what any first
         # request loads (imports, caches, a thread) and the memory per connection doesn't.
@@ -158,9 +147,6 @@ def run_case(design: str, n: int, fx: Fixture, quick: bool, seconds: float) -> R
          "cpu": got["cpu"] / got["span"] * 60, "queries": got["queries"] / got["span"],
          "rss": got["rss"] / 2**20, "kib": (got["rss"] - idle_rss) / max(1, got["ok"]) / 1024,
          "deliveries": events / (stop - start), "us": got["cpu"] / events * 1e6 if events else NAN}
-    print(f"  {DESIGNS[design]} x {n:,}: " + ", ".join(
-        f"{name} {fmt(r[key], digits)}" for name, (key, digits) in COLUMNS.items())
-        + (f"; {r['error']}" if r["error"] else ""), flush=True)
     return r
 
 
@@ -185,7 +171,6 @@ def table(results: list[Result]) -> str:
 
 
 def judge(results: list[Result], seconds: float) -> None:
-    """Record the targets' figures."""
     by = {(r["design"], r["n"]): r for r in results if r["ok"]}
     push = [r for r in results if r["design"] == "push" and r["ok"]]
     pairs = [(p, by["poll", p["n"]]) for p in push if ("poll", p["n"]) in by]
@@ -232,8 +217,6 @@ def main(argv: list[str]) -> None:
     affinity, results, began = os.sched_getaffinity(0), list[Result](), time.monotonic()
     setup(CLIENT_CORE)  # this process and the driver share the client's core
     with tempfile.TemporaryDirectory(prefix="fanout-") as tmp, watched_job(Path(tmp), True) as fx:
-        print(f"fanout: server on core {SERVER_CORE}, client on core {CLIENT_CORE}, Redis bus, "
-              f"{seconds:g} s measured per case", flush=True)
         for n in counts:
             runs: dict[str, list[Result]] = {design: [] for design in DESIGNS}
             # A few watchers cost a few ms of CPU a second, near the noise of a shared box:

@@ -1,12 +1,5 @@
 """Ingest: a search's results must reach the store at about the pace the database itself
-allows, in a worker whose memory does not grow with the size of the search.
-
-On SQLite, then PostgreSQL, each in a fresh process and database: the worker loop on 50,000
-sandbox items; the same pages timed into `Store.ingest` and into the raw driver (`executemany`
-of the same rows and upsert); then the worker loop on 200,000 items, for its peak RSS.
-"""
-
-from __future__ import annotations
+allows, in a worker whose memory does not grow with the size of the search."""
 
 import json
 import sqlite3
@@ -18,8 +11,7 @@ from typing import Any
 
 import psycopg
 
-from bench._proc import Proc, database, parser, runtime, status
-from bench._summary import alone, record
+from bench._proc import Proc, alone, database, parser, record, runtime, status
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.sandbox import create_sandbox_app
 from scrapetrack.serving import serve_in_thread
@@ -55,8 +47,7 @@ def store_and_raw(rt: Any, url: str, job_id: str, other_id: str, items: int) -> 
             for _, creators in pages]
     if url.startswith("sqlite"):  # set up as the store sets its connections up
         conn: Any = sqlite3.connect(url.removeprefix("sqlite:///"))
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
     else:
         conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
     sql = upsert("?" if url.startswith("sqlite") else "%s")

@@ -1,23 +1,15 @@
 """Pickup: a search must start running as soon as it is created, on whichever queue the
-deployment uses.
-
-Per queue backend, an idle worker (QStash: `scrapetrack serve`, fed by the tests' stand-in)
-and 100 short jobs created 0.2 s apart on average: from each row's creation to its claim.
-"""
-
-from __future__ import annotations
+deployment uses."""
 
 import contextlib
 import random
 import socket
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from bench._proc import REDIS, ROOT, database, parser, percentile, stack
-from bench._summary import alone, record
+from bench._proc import REDIS, alone, database, parser, percentile, record, stack
 
 LABELS = {"sqlite": "Huey on SQLite", "redis": "Huey on Redis",
           "postgres": "Huey on PostgreSQL", "qstash": "QStash (stand-in)"}
@@ -33,7 +25,6 @@ def queue(backend: str, url: str) -> Iterator[dict[str, str]]:
         yield {"sqlite": {}, "redis": {"QUEUE_URL": REDIS, "REDIS_URL": REDIS}}.get(backend, {
             "QUEUE_URL": url.replace("postgresql+psycopg://", "postgresql://")})
         return
-    sys.path.append(str(ROOT))  # `tests` is a package beside `bench`, not installed
     from tests.qstash_standin import run_standin
 
     with socket.socket() as sock:  # a free port for `serve`, which QStash delivers to
@@ -46,7 +37,6 @@ def queue(backend: str, url: str) -> Iterator[dict[str, str]]:
 
 
 def pickups(backend: str, tmp: Path, jobs: int) -> list[float]:
-    """Each job's pickup in seconds."""
     rng = random.Random(10)
     with database("sqlite" if backend == "sqlite" else "postgres", tmp) as url, \
             queue(backend, url) as settings, stack(
@@ -67,8 +57,6 @@ def pickups(backend: str, tmp: Path, jobs: int) -> list[float]:
             job_ids.append(run.start([f"pickup{index}"], 10))
             due += 0.2 * rng.uniform(0.5, 1.5)
         rows = run.wait(job_ids, 60)
-        for proc in run.procs:
-            proc.stop(30)
     return [(row.started_at - row.created_at).total_seconds() for row in rows if row.started_at]
 
 

@@ -1,19 +1,12 @@
 """Status API: a page polling a search's status must cost the server about what its health
-check costs.
-
-16 keep-alive connections in a closed loop (core 1) ask the web process (core 0) for
-`/healthz`, a job's status, and the same with `If-None-Match` (304), in alternating rounds.
-"""
-
-from __future__ import annotations
+check costs."""
 
 import http.client
 import tempfile
 from pathlib import Path
 
 from bench._fanout_server import setup
-from bench._proc import parser
-from bench._summary import alone, record
+from bench._proc import alone, parser, record
 from bench.fanout import CLIENT_CORE, load, server, watched_job
 
 TARGET, CONNECTIONS = 0.7, 16
