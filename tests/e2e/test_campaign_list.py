@@ -52,7 +52,8 @@ def test_a_campaign_works_one_list_of_creators(served: Served, page: Page) -> No
     page.wait_for_function("([rows, n]) => document.querySelectorAll(rows).length === n",
                            arg=[ROWS, len(found_by)])
     assert page.get_by_test_id("creators-total").text_content() == f"({len(found_by)})"
-    assert page.locator(f"{ROWS} [data-testid=found-by][data-count='2']").count() == len(both)
+    page.wait_for_function("([found, n]) => document.querySelectorAll(found).length === n",
+                           arg=[f"{ROWS} [data-testid=found-by][data-count='2']", len(both)])
 
     listed = creators(page, served, campaign_id)
     shortlisted, excluded = listed[:2], listed[2]

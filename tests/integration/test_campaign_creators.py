@@ -11,8 +11,6 @@ import pytest
 
 from tests.integration.conftest import App, wait_for_job
 
-pytestmark = pytest.mark.all_stacks
-
 
 def search(client: httpx.Client, campaign_id: str, keywords: list[str], target: int,
            platform: str = "tiktok") -> dict[str, Any]:
@@ -68,21 +66,21 @@ def test_each_creator_once_with_every_search_that_found_it(worked: Any) -> None:
     assert all(c["status"] == "new" and c["tags"] == [] and c["note"] is None for c in listed)
 
 
-@pytest.mark.parametrize("sort", ["followers", "-followers", "engagement", "-engagement",
-                                  "similarity", "-similarity", "newest", "-newest"])
-def test_paging_through_any_sort_gives_the_whole_list_in_order(worked: Any, sort: str) -> None:
+def test_paging_through_any_sort_gives_the_whole_list_in_order(worked: Any) -> None:
     alice, campaign_id, _ = worked
     whole = every(alice, campaign_id, limit=500)
-    paged = every(alice, campaign_id, sort=sort, limit=7)
-    assert sorted(c["id"] for c in paged) == sorted(c["id"] for c in whole)  # no gap, no twin
-    name = sort.lstrip("-")
-    field = {"followers": "followers", "engagement": "engagementRate",
-             "similarity": "similarityScore", "newest": "id"}[name]
-    known = [c[field] for c in paged if c[field] is not None]
-    assert known == sorted(known, reverse=sort.startswith("-"))
-    # Creators without the number come last, whichever the direction.
-    missing = [i for i, c in enumerate(paged) if c[field] is None]
-    assert missing == list(range(len(paged) - len(missing), len(paged)))
+    fields = {"followers": "followers", "engagement": "engagementRate",
+              "similarity": "similarityScore", "newest": "id"}
+    for sort in (*fields, *(f"-{name}" for name in fields)):
+        paged = every(alice, campaign_id, sort=sort, limit=7)
+        # No gap, no twin.
+        assert sorted(c["id"] for c in paged) == sorted(c["id"] for c in whole), sort
+        field = fields[sort.lstrip("-")]
+        known = [c[field] for c in paged if c[field] is not None]
+        assert known == sorted(known, reverse=sort.startswith("-")), sort
+        # Creators without the number come last, whichever the direction.
+        missing = [i for i, c in enumerate(paged) if c[field] is None]
+        assert missing == list(range(len(paged) - len(missing), len(paged))), sort
 
 
 def test_every_filter_matches_the_list_filtered_here(worked: Any) -> None:

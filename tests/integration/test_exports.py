@@ -19,8 +19,6 @@ from tests.integration.conftest import App, wait_for_job
 from tests.integration.test_cli import run
 from tests.integration.test_cli_client import client_env
 
-pytestmark = pytest.mark.all_stacks
-
 
 def as_text(value: Any) -> str:
     """A JSON value as a CSV cell holds it."""
