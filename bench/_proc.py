@@ -104,8 +104,8 @@ def thread_times(pid: int) -> dict[str, int]:
 
 
 def cpu_between(before: dict[str, int], after: dict[str, int]) -> float:
-    """Seconds of CPU between two thread_times(): a thread that ended in between misses only
-    its time since `before`; one started in between counts whole."""
+    """CPU seconds between two thread_times(): a thread that ended in between goes uncounted
+    from `before` on, one started in between counts whole."""
     return sum(ns - before.get(task, 0) for task, ns in after.items()) / 1e9
 
 

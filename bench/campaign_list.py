@@ -1,7 +1,6 @@
 """Campaign list: a team opens a campaign of 20,000 creators and filters and sorts it as fast
 as a small one."""
 
-import itertools
 import statistics
 import tempfile
 import time
@@ -83,7 +82,7 @@ def main(argv: list[str]) -> None:
                     httpx.Client(base_url=url, headers={
                         "Authorization": f"Bearer {owner.token}"}) as client:
                 ms = []
-                for query in itertools.islice(itertools.cycle(QUERIES), requests):
+                for query in QUERIES * (requests // len(QUERIES)):
                     began = time.perf_counter()
                     client.get(f"/api/campaigns/{big}/creators",
                                params={**query, "limit": 100}).raise_for_status()

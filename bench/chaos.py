@@ -145,8 +145,7 @@ def main(argv: list[str]) -> None:
     zero = {"jobs lost (not terminal)": len(lost), "duplicate creators": duplicates,
             "extra Apify runs": runs_started - len(run_ids),
             "progress decreases": len(decreases), "jobs with wrong counts": len(problems)}
-    for line in [*lost, *problems, *decreases][:40]:
-        print(f"  {line}")
+    print("".join(f"  {line}\n" for line in [*lost, *problems, *decreases][:40]), end="")
     record("chaos", "kills (SIGKILL) + graceful stops (SIGTERM) survived", f"{kills} + {terms}")
     record("chaos", "faults injected (of sandbox requests)", f"{injected} (of {requests})")
     for name, value in zero.items():

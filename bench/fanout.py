@@ -141,13 +141,12 @@ def run_case(design: str, n: int, fx: Fixture, quick: bool, seconds: float) -> R
         if design == "bare" else fx["commits"]
     late = latencies(samples, [(v, t) for v, t in commits
                                if start <= t <= min(stop, stop + tail - reach)])
-    r = {"design": design, "n": n, "ok": got["ok"], "runs": [],
+    return {"design": design, "n": n, "ok": got["ok"], "runs": [],
          "error": f"{n - got['ok']} of {n} connections failed" if got["ok"] < n else "",
          "p50": _proc.percentile(late, 0.5) * 1000, "p99": _proc.percentile(late, 0.99) * 1000,
          "cpu": got["cpu"] / got["span"] * 60, "queries": got["queries"] / got["span"],
          "rss": got["rss"] / 2**20, "kib": (got["rss"] - idle_rss) / max(1, got["ok"]) / 1024,
          "deliveries": events / (stop - start), "us": got["cpu"] / events * 1e6 if events else NAN}
-    return r
 
 
 def fmt(value: float, digits: int = 1) -> str:

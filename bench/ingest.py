@@ -7,7 +7,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
@@ -16,17 +16,19 @@ from scrapetrack.providers.platforms import get_platform
 from scrapetrack.sandbox import create_sandbox_app
 from scrapetrack.serving import serve_in_thread
 from scrapetrack.store.models import utcnow
-from scrapetrack.store.repository import creator_rows
+from scrapetrack.store.repository import CREATOR_COLUMNS, creator_rows
 
 PAGE, RATIO_TARGET, RSS_TARGET_MB, KEYWORDS = 500, 0.5, 200, ["fitness coach"]
-COLUMNS = ("job_id", "platform", "handle_key", "handle", "display_name", "followers",
-           "engagement_sum", "engagement_samples", "bio", "profile_url", "avatar_url",
-           "verified", "matched_keyword", "items_count", "created_at")
+COLUMNS = CREATOR_COLUMNS[:CREATOR_COLUMNS.index("terms")]  # less terms and outreach fields
+LISTED = ("campaign_id", *COLUMNS[1:6], "engagement_rate", *COLUMNS[8:12], "status",
+          "first_seen_at", "last_seen_at")
+PROFILE = ("display_name", "followers", "bio", "profile_url", "avatar_url")  # newest non-null
 
 
-def store_and_raw(rt: Any, url: str, job_id: str, other_id: str, items: int) -> dict[str, float]:
+def store_and_raw(rt: Any, url: str, job_id: str, other: Any, items: int) -> dict[str, float]:
     """The job's pages, read and normalised first; then timed into the store, the worker's
-    write (counters and offset guard included), and by the driver into another job."""
+    write (counters, offset guard and campaign list included), and by the driver into another
+    campaign's job: the same rows, the creators, their list rows and links."""
     platform = get_platform("tiktok")
     run = rt.provider.start(platform.actor_id(rt.settings),
                             platform.build_keyword_input(KEYWORDS, items, rt.settings))
@@ -43,34 +45,45 @@ def store_and_raw(rt: Any, url: str, job_id: str, other_id: str, items: int) -> 
                                rate_per_second=None) is not None
         offset += size
     store_seconds = time.perf_counter() - began
-    rows = [[tuple(row[c] for c in COLUMNS) for row in creator_rows(other_id, creators)]
-            for _, creators in pages]
+    mark, added = "?" if url.startswith("sqlite") else "%s", ("items_count", "engagement_sum",
+                                                                "engagement_samples")
+    sql = (upsert(mark, "creators", COLUMNS, "job_id, platform, handle_key", ", ".join([
+        *(f"{c} = creators.{c} + excluded.{c}" for c in added),
+        "matched_keyword = coalesce(creators.matched_keyword, excluded.matched_keyword)"])),
+        upsert(mark, "campaign_creators", LISTED, "campaign_id, platform, handle_key",
+               "engagement_rate = coalesce(excluded.engagement_rate, campaign_creators."
+               "engagement_rate), handle = excluded.handle, last_seen_at = excluded.last_seen_at"),
+        f"INSERT INTO campaign_creator_jobs (creator_id, job_id) SELECT id, {mark} FROM "
+        f"campaign_creators WHERE campaign_id = {mark} AND platform = {mark} AND handle_key = "
+        f"{mark} ON CONFLICT DO NOTHING")
+    listed, rows = {"campaign_id": other.campaign_id, "status": "new", "first_seen_at": utcnow(),
+                    "last_seen_at": utcnow()}, []
+    for page in (creator_rows(other.id, creators) for _, creators in pages):
+        rows.append(([tuple(row[c] for c in COLUMNS) for row in page], [tuple((row | listed | {
+            "engagement_rate": row["engagement_sum"] / row["engagement_samples"] if row[
+                "engagement_samples"] else None})[c] for c in LISTED) for row in page],
+            [(other.id, other.campaign_id, row["platform"], row["handle_key"]) for row in page]))
     if url.startswith("sqlite"):  # set up as the store sets its connections up
         conn: Any = sqlite3.connect(url.removeprefix("sqlite:///"))
         conn.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
     else:
         conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
-    sql = upsert("?" if url.startswith("sqlite") else "%s")
     cursor, began = conn.cursor(), time.perf_counter()
     for page_rows in rows:
-        cursor.executemany(sql, page_rows)
+        for statement, values in zip(sql, page_rows, strict=True):
+            cursor.executemany(statement, values)
         conn.commit()
     raw_seconds = time.perf_counter() - began
     conn.close()
     return {"raw_seconds": raw_seconds, "store_seconds": store_seconds, "items": offset}
 
 
-def upsert(mark: str) -> str:
-    """The store's upsert, written by hand."""
-    keep = ", ".join(f"{c} = coalesce(excluded.{c}, creators.{c})"
-                     for c in ("display_name", "followers", "bio", "profile_url", "avatar_url"))
-    added = ", ".join(f"{c} = creators.{c} + excluded.{c}"
-                      for c in ("items_count", "engagement_sum", "engagement_samples"))
-    return (f"INSERT INTO creators ({', '.join(COLUMNS)}) VALUES "
-            f"({', '.join([mark] * len(COLUMNS))}) ON CONFLICT (job_id, platform, handle_key) "
-            f"DO UPDATE SET {keep}, matched_keyword = coalesce(creators.matched_keyword, "
-            f"excluded.matched_keyword), {added}, "
-            "verified = creators.verified OR excluded.verified")
+def upsert(mark: str, table: str, columns: tuple[str, ...], key: str, sets: str) -> str:
+    """One of the store's upserts, written by hand."""
+    newest = ", ".join(f"{c} = coalesce(excluded.{c}, {table}.{c})" for c in PROFILE)
+    return (f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+            f"({', '.join([mark] * len(columns))}) ON CONFLICT ({key}) DO UPDATE SET "
+            f"{newest}, verified = {table}.verified OR excluded.verified, {sets}")
 
 
 def measure(mode: str, url: str, sandbox: str, tmp: str, items: int) -> dict[str, float]:
@@ -80,15 +93,15 @@ def measure(mode: str, url: str, sandbox: str, tmp: str, items: int) -> dict[str
                  MAX_TARGET_RESULTS=max(items, 1))
     try:
         user = rt.store.create_user("bench@localhost")
-        campaign = rt.store.create_campaign(user.id, "bench", None)
-        ids = [rt.store.create_job(campaign_id=campaign.id, user_id=user.id, platform="tiktok",
-                                   kind="keyword", keywords=KEYWORDS, target_results=items).id
-               for _ in range(1 if mode == "worker" else 2)]
+        jobs = [rt.store.create_job(
+            campaign_id=rt.store.create_campaign(user.id, "bench", None).id, user_id=user.id,
+            platform="tiktok", kind="keyword", keywords=KEYWORDS, target_results=items)
+            for _ in range(1 if mode == "worker" else 2)]
         if mode == "raw":
-            return store_and_raw(rt, url, ids[0], ids[1], items)
+            return store_and_raw(rt, url, jobs[0].id, jobs[1], items)
         began = time.perf_counter()
-        rt.runner.run(ids[0])
-        seconds, done = time.perf_counter() - began, rt.store.get_job(ids[0])
+        rt.runner.run(jobs[0].id)
+        seconds, done = time.perf_counter() - began, rt.store.get_job(jobs[0].id)
         if done.status != "completed":
             raise RuntimeError(f"the job ended {done.status}: {done.last_error}")
         return {"seconds": seconds, "items": done.items_offset,
@@ -109,14 +122,13 @@ def main(argv: list[str]) -> None:
             with database(kind, Path(tmp)) as url, Proc(
                     ["-m", "bench.ingest", mode, url, sandbox, tmp, str(n)],
                     Path(tmp) / f"{mode}-{kind}-{n}.log") as proc:
-                result: dict[str, float] = json.loads(proc.expect("RESULT", 1800))
-                return result
+                return cast(dict[str, float], json.loads(proc.expect("RESULT", 1800)))
 
-        runs = [(kind, child("worker", kind, items), child("raw", kind, items))
+        runs = [(kind + "ql" * (kind == "postgres"), child("worker", kind, items),
+                 child("raw", kind, items))
                 for kind in ("sqlite", "postgres")]
         large = child("worker", "sqlite", big)
     for kind, worker, raw in runs:
-        kind = "postgresql" if kind == "postgres" else kind
         w_rate, s_rate = worker["items"] / worker["seconds"], raw["items"] / raw["store_seconds"]
         r_rate = raw["items"] / raw["raw_seconds"]
         record("ingest", f"{kind}: Store.ingest items/s, same rows", f"{s_rate:,.0f}/s",

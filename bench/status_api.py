@@ -1,9 +1,10 @@
 """Status API: a page polling a search's status must cost the server about what its health
 check costs."""
 
-import http.client
 import tempfile
 from pathlib import Path
+
+import httpx
 
 from bench._fanout_server import setup
 from bench._proc import alone, parser, record
@@ -20,10 +21,8 @@ def main(argv: list[str]) -> None:
             Path(name), drive=False) as fx, server({**fx["server"], "stats": f"{name}/stats"},
                                                    Path(name) / "server.log") as (port, pid):
         path, token = f"/api/scraping/tiktok?jobId={fx['job_id']}", fx["token"]
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"})
-        etag = conn.getresponse().getheader("ETag") or "(none sent)"
-        conn.close()
+        etag = httpx.get(f"http://127.0.0.1:{port}{path}", headers={
+            "Authorization": f"Bearer {token}"}).headers.get("ETag", "(none sent)")
         routes = {"/healthz": {"path": "/healthz", "token": ""},
                   "status 200": {"path": path, "token": token},
                   "status 304 (If-None-Match)": {"path": path, "token": token, "expect": "304",

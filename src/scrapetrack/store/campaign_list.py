@@ -98,8 +98,12 @@ def merge(s: Session, job_id: str, which: ColumnElement[bool]) -> None:
     """Merge the job's creators that `which` (a condition on `creators`) matches into its
     campaign's list, and record that this job found them."""
     dialect = s.get_bind().dialect.name
-    s.execute(_merge_creators(dialect, which), {"job": job_id, "now": utcnow()})
-    s.execute(_merge_found_by(dialect, which), {"job": job_id})
+    # The upsert hands back the list's ids, inserted or updated, so the links are written
+    # from them rather than found again through a join.
+    ids = s.scalars(_merge_creators(dialect, which), {"job": job_id, "now": utcnow()}).all()
+    if ids:
+        s.execute(_insert(dialect, FOUND_BY).on_conflict_do_nothing(),
+                  [{"creator_id": i, "job_id": job_id} for i in ids])
 
 
 def _insert(dialect: str, table: Table) -> Any:
@@ -132,17 +136,7 @@ def _merge_creators(dialect: str, which: ColumnElement[bool]) -> Insert:
     return cast(Insert, insert.on_conflict_do_update(
         index_elements=[old.campaign_id, old.platform, old.handle_key],
         set_={**newest, "handle": new.handle, "verified": new.verified | old.verified,
-              "last_seen_at": new.last_seen_at}))
-
-
-def _merge_found_by(dialect: str, which: ColumnElement[bool]) -> Insert:
-    source = select(LIST.c.id, CREATORS.c.job_id).select_from(
-        CREATORS.join(JOBS, JOBS.c.id == CREATORS.c.job_id).join(LIST, and_(
-            LIST.c.campaign_id == JOBS.c.campaign_id, LIST.c.platform == CREATORS.c.platform,
-            LIST.c.handle_key == CREATORS.c.handle_key))).where(
-        CREATORS.c.job_id == bindparam("job"), which)
-    insert = _insert(dialect, FOUND_BY).from_select(["creator_id", "job_id"], source)
-    return cast(Insert, insert.on_conflict_do_nothing())
+              "last_seen_at": new.last_seen_at}).returning(LIST.c.id))
 
 
 def drop_orphans(s: Session, campaign_ids: Sequence[str]) -> None:
