@@ -2,14 +2,11 @@
 allows, in a worker whose memory does not grow with the size of the search."""
 
 import json
-import sqlite3
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, cast
-
-import psycopg
 
 from bench._proc import Proc, alone, database, parser, record, runtime, status
 from scrapetrack.providers.platforms import get_platform
@@ -63,13 +60,11 @@ def store_and_raw(rt: Any, url: str, job_id: str, other: Any, items: int) -> dic
             "engagement_rate": row["engagement_sum"] / row["engagement_samples"] if row[
                 "engagement_samples"] else None})[c] for c in LISTED) for row in page],
             [(other.id, other.campaign_id, row["platform"], row["handle_key"]) for row in page]))
-    if url.startswith("sqlite"):  # set up as the store sets its connections up
-        conn: Any = sqlite3.connect(url.removeprefix("sqlite:///"))
-        conn.executescript("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL")
-    else:
-        conn = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+    conn = rt.store.engine.raw_connection()  # the driver's, set up as the store's are
     cursor, began = conn.cursor(), time.perf_counter()
     for page_rows in rows:
+        if mark == "?":  # SQLite's driver is left in autocommit: a page is a transaction
+            cursor.execute("BEGIN")
         for statement, values in zip(sql, page_rows, strict=True):
             cursor.executemany(statement, values)
         conn.commit()

@@ -39,7 +39,7 @@ from scrapetrack.store.campaign_list import (
     WorkflowChange,
 )
 from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
-from scrapetrack.store.repository import RATE_WINDOW, JobCounts, Store
+from scrapetrack.store.repository import JOB_SORTS, RATE_WINDOW, JobCounts, Store
 from scrapetrack.store.search_history import JobFilter
 
 log = logging.getLogger(__name__)
@@ -391,11 +391,18 @@ class Service:
         self.store.delete_user(user.id)
         return cancelled
 
-    def results(self, user_id: str, job_id: str,
-                after_id: int | None = None) -> Sequence[CreatorRow]:
-        """Most followed first; a similar-creators job's most similar first."""
+    def results(self, user_id: str, job_id: str, after_id: int | None = None, *,
+                sort: str | None = None, min_followers: int | None = None,
+                limit: int | None = None) -> Sequence[CreatorRow]:
+        """Most followed first; a similar-creators job's most similar first; or by `sort`."""
         job = self.get_job(user_id, job_id)
-        return self.store.creators(job.id, after_id, by_similarity=job.kind == "similar")
+        if sort is not None and sort not in JOB_SORTS:
+            raise InputError(f"sort must be one of {', '.join(JOB_SORTS)}")
+        return self.store.creators(job.id, after_id, by_similarity=job.kind == "similar",
+                                   sort=sort, min_followers=min_followers, limit=limit)
+
+    def count_results(self, user_id: str, job_id: str) -> int:
+        return self.store.count_creators(self.get_job(user_id, job_id).id)
 
     # validation ---------------------------------------------------------------------------
     def _within_limits(self, counts: JobCounts) -> None:

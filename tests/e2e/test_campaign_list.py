@@ -135,3 +135,13 @@ def test_the_list_shows_and_filters_outreach_fields(served: Served, page: Page) 
         row = page.locator(f"{ROWS}[data-creator-id='{c['id']}'] [data-testid=contact]")
         assert row.locator("a[href^='mailto:']").first.get_attribute("href") == \
             f"mailto:{c['emails'][0]}"
+
+    # The list's first page comes inside the campaign page: drawn with its API cut off.
+    listed = creators(page, served, campaign_id)
+    page.route("**/api/campaigns/*/creators?*", lambda route: route.abort())
+    page.goto(f"{served.url}/campaigns/{campaign_id}")
+    page.wait_for_function("([rows, n]) => document.querySelectorAll(rows).length === n",
+                           arg=[ROWS, min(len(listed), 50)])
+    assert [page.locator(ROWS).nth(i).get_attribute("data-creator-id") for i in range(3)] \
+        == [str(c["id"]) for c in listed[:3]]
+    assert page.locator("#creators-error").is_hidden()

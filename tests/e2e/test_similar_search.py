@@ -16,6 +16,16 @@ def column(page: Page, card: str, name: str) -> list[float]:
     return [float(v) if v else -1.0 for v in values]
 
 
+def sorted_by(page: Page, card: str, name: str) -> list[float]:
+    """The column once the table, read again from the server, is sorted by it."""
+    page.wait_for_function(f"""() => {{
+        const v = [...document.querySelectorAll("{card} [data-testid=results-table] tbody tr")]
+            .map(r => r.dataset.{name} ? Number(r.dataset.{name}) : -1);
+        return v.length > 0 && v.every((x, i) => i === 0 || v[i - 1] >= x);
+    }}""")
+    return column(page, card, name)
+
+
 def test_a_similar_search_sorted_filtered_and_exported(served: Served, page: Page) -> None:
     console_errors: list[str] = []
     page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
@@ -54,21 +64,26 @@ def test_a_similar_search_sorted_filtered_and_exported(served: Served, page: Pag
     reasons = page.locator(f"{table} td.similarity .reason").all_text_contents()
     assert any("shares #" in r for r in reasons), reasons
 
-    page.select_option(f"{card} [data-testid=sort-by]", "followers")
-    followers = column(page, card, "followers")
-    assert followers == sorted(followers, reverse=True) and followers != similarity
-    page.select_option(f"{card} [data-testid=sort-by]", "engagement")
-    engagement = column(page, card, "engagement")
-    assert engagement == sorted(engagement, reverse=True)
+    with page.expect_response(lambda r: "sort=followers" in r.url):
+        page.select_option(f"{card} [data-testid=sort-by]", "followers")
+    followers = sorted_by(page, card, "followers")
+    assert followers != similarity
+    with page.expect_response(lambda r: "sort=engagement" in r.url):
+        page.select_option(f"{card} [data-testid=sort-by]", "engagement")
+    engagement = sorted_by(page, card, "engagement")
+    assert len(engagement) == len(followers)
 
     total = len(followers)
     floor = sorted(followers)[total // 2]  # the median: about half the rows stay
     page.fill(f"{card} [data-testid=min-followers]", str(int(floor)))
+    found = page.locator(f"{card} [data-testid=creators-found]")
+    shown = f'document.querySelector("{card} [data-testid=creators-found]").textContent'
+    page.wait_for_function(f"() => {shown}.endsWith(' shown)')")
     kept = column(page, card, "followers")
     assert 0 < len(kept) < total and all(f >= floor for f in kept)
-    assert page.locator(f"{card} [data-testid=creators-found]").text_content() == \
-        f"{total} creators found ({len(kept)} shown)"
+    assert found.text_content() == f"{total} creators found ({len(kept)} shown)"
     page.fill(f"{card} [data-testid=min-followers]", "0")
+    page.wait_for_function(f"() => !{shown}.endsWith(' shown)')")
     assert len(column(page, card, "followers")) == total
 
     link = page.locator(f"{card} [data-testid=export-csv]")

@@ -227,3 +227,38 @@ def test_outreach_fields_come_from_the_items_and_filter_the_list(worked: Any) ->
     results = alice.get(f"/api/jobs/{jobs[2]['id']}/results").json()
     assert {c["handle"]: c["emails"] for c in results if c["emails"]} == {
         c["handle"]: c["emails"] for c in reachable}
+
+
+def test_a_search_table_gives_its_top_rows_and_how_many_it_holds(worked: Any) -> None:
+    """The campaign page draws each search's top rows, sorted and filtered by the server."""
+    alice, campaign_id, jobs = worked
+    job_id = jobs[1]["id"]
+    whole = alice.get(f"/api/jobs/{job_id}/results").json()
+    excluded = whole[0]
+    listed = next(c for c in every(alice, campaign_id, limit=500) if key(c) == key(excluded))
+    alice.patch(f"/api/campaigns/{campaign_id}/creators/{listed['id']}",
+                json={"status": "excluded"})
+    shown = [c for c in whole if key(c) != key(excluded)]
+
+    def rate(c: dict[str, Any]) -> float:
+        return -1.0 if c["engagementRate"] is None else c["engagementRate"]
+
+    floor = sorted(c["followers"] or 0 for c in shown)[len(shown) // 2]
+    for params, want in (
+            ({"limit": 5}, shown[:5]),
+            ({"minFollowers": floor, "limit": 500},
+             [c for c in shown if (c["followers"] or 0) >= floor and c["followers"] is not None])):
+        answer = alice.get(f"/api/jobs/{job_id}/results", params=params)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["X-Total-Count"] == str(len(shown))
+        assert [key(c) for c in answer.json()] == [key(c) for c in want], params
+    # By engagement (rounded in the answers: equal rates may come in either order).
+    top = alice.get(f"/api/jobs/{job_id}/results", params={"sort": "engagement", "limit": 7})
+    rates = [rate(c) for c in top.json()]
+    left = [rate(c) for c in shown if key(c) not in set(map(key, top.json()))]
+    assert len(rates) == 7 and rates == sorted(rates, reverse=True) and rates[-1] >= max(left)
+    assert "X-Total-Count" not in alice.get(f"/api/jobs/{job_id}/results").headers
+    for name, value, status in (("sort", "likes", 400), ("limit", 0, 422),
+                                ("minFollowers", -1, 422)):
+        answer = alice.get(f"/api/jobs/{job_id}/results", params={name: value})
+        assert answer.status_code == status and set(answer.json()) == {"error"}, answer.text

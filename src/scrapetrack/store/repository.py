@@ -21,6 +21,7 @@ from sqlalchemy import (
     Select,
     Table,
     bindparam,
+    case,
     delete,
     func,
     literal,
@@ -541,23 +542,36 @@ class Store:
                 return None
             return s.get(ScrapingJob, job_id)
 
-    def creators(self, job_id: str, after_id: int | None = None,
-                 by_similarity: bool = False) -> Sequence[CreatorRow]:
-        """A job's creators, most followed first (most similar first with `by_similarity`);
-        or, after `after_id`, the newer ones in the order they were found (how a page streams
-        rows in while a job runs). Those its campaign excluded are left out."""
-        campaign = select(JOBS.c.campaign_id).where(JOBS.c.id == job_id).scalar_subquery()
-        query = select(CreatorRow).where(CreatorRow.job_id == job_id,
-                                         campaign_list.not_excluded(campaign))
+    def creators(self, job_id: str, after_id: int | None = None, by_similarity: bool = False,
+                 *, sort: str | None = None, min_followers: int | None = None,
+                 limit: int | None = None) -> Sequence[CreatorRow]:
+        """A job's creators, most followed first (most similar first with `by_similarity`,
+        or by `sort`: followers, engagement or similarity, the most first); or, after
+        `after_id`, the newer ones in the order they were found (how a page streams rows in
+        while a job runs). Those its campaign excluded are left out, and with
+        `min_followers` those known to have fewer or not known; `limit` caps the rows."""
+        query = select(CreatorRow).where(CreatorRow.job_id == job_id, self._visible(job_id))
+        if min_followers:
+            query = query.where(CreatorRow.followers >= min_followers)
+        sort = sort or ("similarity" if by_similarity else "followers")
         if after_id is not None:
             query = query.where(CreatorRow.id > after_id).order_by(CreatorRow.id)
-        elif by_similarity:
-            query = query.order_by(CreatorRow.similarity_score.desc().nulls_last(),
-                                   CreatorRow.followers.desc().nulls_last(), CreatorRow.id)
         else:
-            query = query.order_by(CreatorRow.followers.desc().nulls_last(), CreatorRow.id)
+            query = query.order_by(*JOB_SORTS[sort], CreatorRow.followers.desc().nulls_last(),
+                                   CreatorRow.id)
         with self.reading() as s:
-            return s.scalars(query).all()
+            return s.scalars(query.limit(limit)).all()
+
+    def count_creators(self, job_id: str) -> int:
+        """How many creators a job's table shows: those its campaign has not excluded."""
+        with self.reading() as s:
+            return int(s.scalar(select(func.count()).select_from(CreatorRow).where(
+                CreatorRow.job_id == job_id, self._visible(job_id))) or 0)
+
+    @staticmethod
+    def _visible(job_id: str) -> ColumnElement[bool]:
+        campaign = select(JOBS.c.campaign_id).where(JOBS.c.id == job_id).scalar_subquery()
+        return campaign_list.not_excluded(campaign)
 
     # the campaign's creator list --------------------------------------------------------------
     def campaign_creators(self, campaign_id: str, wanted: CreatorFilter, sort: str, limit: int,
@@ -714,6 +728,14 @@ class Store:
 
 # The advisory lock that serialises claims of APIFY_MAX_CONCURRENT_RUNS on PostgreSQL.
 RUN_SLOTS_LOCK = 0x5C7A_0001
+
+
+# A job's table sorted by each key, the most first (ties: the most followed, then found first).
+JOB_SORTS: dict[str, tuple[ColumnElement[Any], ...]] = {
+    "followers": (),
+    "engagement": (case((CREATORS.c.engagement_samples > 0, CREATORS.c.engagement_sum
+                         / CREATORS.c.engagement_samples)).desc().nulls_last(),),
+    "similarity": (CREATORS.c.similarity_score.desc().nulls_last(),)}
 
 
 def _due(now: datetime) -> ColumnElement[bool]:

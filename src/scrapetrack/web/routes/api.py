@@ -25,7 +25,7 @@ from scrapetrack.schemas import (
     SearchIn,
 )
 from scrapetrack.serializers import campaign_json, creator_json, job_status, seed_status_payload
-from scrapetrack.service import SearchRequest, check_platform, looks_like_id
+from scrapetrack.service import MAX_PAGE, SearchRequest, check_platform, looks_like_id
 from scrapetrack.store.repository import DeferWrite
 from scrapetrack.store.search_history import JobFilter
 from scrapetrack.web.deps import (
@@ -174,20 +174,35 @@ def delete_job(job_id: str, user: CurrentUser, service: ServiceDep) -> Response:
     200: {**FILE, "content": {**FILE_CONTENT, MEDIA_TYPES["csv"]: {
         **FILE_CONTENT[MEDIA_TYPES["csv"]], "example": CSV}}},
     **errors(400, 404, *ANY)})
-def job_results(job_id: str, user: CurrentUser, service: ServiceDep,
+def job_results(job_id: str, user: CurrentUser, service: ServiceDep, response: Response,
                 format: Annotated[str, Query(description="json, csv or xlsx")] = "json",
                 fields: Annotated[str | None, Query(
                     description="the columns, comma-separated, in order (default: all)")] = None,
                 after_id: int | None = Query(default=None, alias="afterId", ge=0,
-                                             le=2**31 - 1)) -> Any:
+                                             le=2**31 - 1),
+                sort: Annotated[str | None, Query(
+                    description="followers, engagement or similarity, the most first (default: "
+                                "followers; similarity for a similar-creators search)")] = None,
+                min_followers: Annotated[int | None, Query(
+                    alias="minFollowers", ge=0, le=2**62,
+                    description="only creators known to have at least this many")] = None,
+                limit: Annotated[int | None, Query(
+                    ge=1, le=MAX_PAGE, description="at most this many; the answer's "
+                    "X-Total-Count header then says how many the search's table holds")] = None,
+                ) -> Any:
     """The creators found, most followed first; with `afterId`, only those found after the
     creator with that `id`, in the order found (to stream rows in while the job runs)."""
     fmt = check_format(format)
     picked = pick_fields(fields, JOB_FIELDS)
-    rows = service.results(user.id, job_id, after_id)
+    rows = service.results(user.id, job_id, after_id, sort=sort, min_followers=min_followers,
+                           limit=limit)
+    total = {"X-Total-Count": str(service.count_results(user.id, job_id))} if limit else {}
     if fmt == "json" and fields is None:
+        response.headers.update(total)
         return [CreatorOut(**creator_json(r)) for r in rows]
-    return export_response(fmt, (creator_json(r) for r in rows), picked, f"creators-{job_id}")
+    answer = export_response(fmt, (creator_json(r) for r in rows), picked, f"creators-{job_id}")
+    answer.headers.update(total)
+    return answer
 
 
 JOB_FIELDS = tuple(CreatorOut.model_fields)

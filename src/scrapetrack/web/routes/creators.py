@@ -19,7 +19,7 @@ from scrapetrack.schemas import (
 )
 from scrapetrack.serializers import campaign_creators_json
 from scrapetrack.service import MAX_PAGE
-from scrapetrack.store.campaign_list import CreatorFilter, WorkflowChange
+from scrapetrack.store.campaign_list import CreatorFilter, CreatorPage, WorkflowChange
 from scrapetrack.web.deps import CurrentUser, ServiceDep
 from scrapetrack.web.downloads import FILE, FILE_CONTENT, export_response
 from scrapetrack.web.openapi import ANY, UNSAFE, errors
@@ -61,8 +61,11 @@ def list_campaign_creators(
         sort: Sort = "-followers", limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: str | None = None) -> CampaignCreatorPageOut:
     """The campaign's creators, each once however many of its searches found it."""
-    found = service.campaign_creators(user.id, campaign_id, wanted, sort=sort, limit=limit,
-                                      cursor=cursor)
+    return creator_page(service.campaign_creators(user.id, campaign_id, wanted, sort=sort,
+                                                  limit=limit, cursor=cursor))
+
+
+def creator_page(found: CreatorPage) -> CampaignCreatorPageOut:
     return CampaignCreatorPageOut(
         items=[CampaignCreatorOut(**item) for item in campaign_creators_json(found)],
         nextCursor=found.next_cursor, total=found.total)

@@ -15,7 +15,7 @@ from scrapetrack.exceptions import CsrfFailed, InputError, ScrapetrackError, Una
 from scrapetrack.jobs import Status
 from scrapetrack.providers.platforms import PLATFORMS
 from scrapetrack.serializers import campaign_json, job_status
-from scrapetrack.store.campaign_list import WORKFLOW
+from scrapetrack.store.campaign_list import WORKFLOW, CreatorFilter
 from scrapetrack.store.models import ScrapingJob, User, utcnow
 from scrapetrack.store.search_history import JobFilter
 from scrapetrack.web import csrf
@@ -29,8 +29,10 @@ from scrapetrack.web.deps import (
     optional_user,
 )
 from scrapetrack.web.errors import status_for
+from scrapetrack.web.routes.creators import creator_page
 
 router = APIRouter(include_in_schema=False)
+FIRST_CREATORS = 50  # as many as app.js asks for at first
 MaybeUser = Annotated[User | None, Depends(optional_user)]
 CsrfField = Annotated[str, Form(alias=csrf.FIELD)]
 
@@ -140,7 +142,11 @@ def campaign_page(request: Request, campaign_id: str, user: MaybeUser, service: 
     state = {"campaign": campaign_json(campaign), "jobs": [job_status(j) for j in jobs],
              "platforms": {name: p.label for name, p in PLATFORMS.items()},
              "maxTargetResults": settings.max_target_results,
-             "creatorStatuses": list(WORKFLOW)}
+             "creatorStatuses": list(WORKFLOW),
+             # The list's first page as the form first asks for it, drawn with no request.
+             "creators": creator_page(service.campaign_creators(
+                 user.id, campaign.id, CreatorFilter(), limit=FIRST_CREATORS)).model_dump(
+                     mode="json")}
     return render(request, "campaign.html", user=user, campaign=campaign, state=state)
 
 
@@ -220,11 +226,12 @@ def search_page(request: Request, job_id: str, user: MaybeUser,
     try:
         job = service.get_job(user.id, job_id)
         campaign = service.get_campaign(user.id, job.campaign_id)
-        creators = service.results(user.id, job.id)
+        creators = service.results(user.id, job.id, limit=SEARCH_PAGE_CREATORS)
+        total = service.count_results(user.id, job.id)
     except ScrapetrackError as exc:
         return render(request, "not_found.html", status_code=status_for(exc), user=user,
                       message=exc.message)
     return render(request, "search.html", user=user, job=job, campaign=campaign,
                   query=_query(job), took=_took(job),
-                  creators=creators[:SEARCH_PAGE_CREATORS], total=len(creators),
+                  creators=creators, total=total,
                   platform=PLATFORMS[job.platform].label)

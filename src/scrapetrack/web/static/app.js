@@ -6,6 +6,7 @@
 (function () {
   const POLL_MS = 3000;
   const RESULTS_EVERY_MS = 1000;
+  const CARD_ROWS = 100; // a search's table shows its top rows; the CSV and the list hold all
   const ACTIVE = new Set(["pending", "processing"]);
   const stateEl = document.getElementById("state");
   if (!stateEl) return;
@@ -40,7 +41,7 @@
   const csrfMeta = document.querySelector("meta[name=csrf-token]");
   const csrfToken = csrfMeta ? csrfMeta.content : "";
 
-  async function api(path, options) {
+  async function call(path, options) {
     const response = await fetch(path, Object.assign({
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", Accept: "application/json",
@@ -48,7 +49,11 @@
     }, options));
     const body = await response.json().catch(() => ({}));
     if (!response.ok) throw new Error(body.error || `Request failed (${response.status})`);
-    return body;
+    return { body, response };
+  }
+
+  async function api(path, options) {
+    return (await call(path, options)).body;
   }
 
   // --- one job's card --------------------------------------------------------------------
@@ -200,20 +205,21 @@
         el("span", { class: "action-error error", role: "alert", hidden: "" })),
       resultsControls(job),
       el("div", { class: "results" }));
-    const card = { job, el: node, final: false, rows: new Map(), lastId: 0, fetching: null,
-      lastFetch: 0, timer: null, sort: job.kind === "similar" ? "similarity" : "followers",
-      minFollowers: 0 };
+    const card = { job, el: node, final: false, rows: [], total: 0, fetchedAt: -1,
+      fetching: null, again: false, lastFetch: 0, timer: null, typing: null,
+      sort: job.kind === "similar" ? "similarity" : "followers", minFollowers: 0 };
     cards.set(job.id, card);
     node.querySelector(".cancel").addEventListener("click", () => act(card, "cancel"));
     node.querySelector(".rerun").addEventListener("click", () => act(card, "rerun"));
     node.querySelector(".delete").addEventListener("click", () => remove(card));
     const sort = node.querySelector("select.sort");
     sort.value = card.sort;
-    sort.addEventListener("change", () => { card.sort = sort.value; drawTable(card); });
+    sort.addEventListener("change", () => { card.sort = sort.value; refresh(card); });
     const min = node.querySelector("input.min-followers");
     min.addEventListener("input", () => {
-      card.minFollowers = Math.max(0, Number(min.value) || 0);
-      drawTable(card);
+      card.minFollowers = Math.max(0, Math.floor(Number(min.value)) || 0);
+      clearTimeout(card.typing);
+      card.typing = setTimeout(() => refresh(card), 250);
     });
     if (first) jobsEl.prepend(node); else jobsEl.append(node);
     render(card);
@@ -226,10 +232,10 @@
     card.job = Object.assign(card.job, job);
     render(card);
     if (job.status === "completed") scheduleResults(card, true);
-    else if (job.creatorsCount > card.rows.size) scheduleResults(card, false);
+    else if (job.creatorsCount !== card.fetchedAt) scheduleResults(card, false);
   }
 
-  // --- the results table, streamed in as creators are found ------------------------------
+  // --- the results table: its top rows, read again as creators are found ---------------
   function scheduleResults(card, final) {
     if (card.final) return;
     if (final) card.wantFinal = true;
@@ -239,20 +245,27 @@
       card.wantFinal ? 0 : wait);
   }
 
+  // The same table again now: a new sort or filter, or a creator excluded from the list.
+  function refresh(card) {
+    if (card.fetching) card.again = true;
+    else if (card.final) fetchResults(card);
+    else scheduleResults(card, false);
+  }
+
   async function fetchResults(card) {
     const final = card.wantFinal;
+    const count = card.job.creatorsCount;
     card.lastFetch = Date.now();
-    const base = `/api/jobs/${encodeURIComponent(card.job.id)}/results`;
-    card.fetching = api(final ? base : `${base}?afterId=${card.lastId}`);
+    const params = new URLSearchParams({ sort: card.sort, limit: String(CARD_ROWS) });
+    if (card.minFollowers) params.set("minFollowers", String(card.minFollowers));
+    card.fetching = call(`/api/jobs/${encodeURIComponent(card.job.id)}/results?${params}`);
     try {
-      const creators = await card.fetching;
-      if (final) card.rows.clear();
-      for (const c of creators) {
-        card.rows.set(c.id, c);
-        card.lastId = Math.max(card.lastId, c.id);
-      }
+      const { body, response } = await card.fetching;
+      card.rows = body;
+      card.total = Number(response.headers.get("X-Total-Count")) || 0;
+      card.fetchedAt = count;
       drawTable(card);
-      if (final) {
+      if (final && !card.final) {
         card.final = true;
         render(card);
       }
@@ -261,7 +274,10 @@
     } finally {
       card.fetching = null;
     }
-    if (!card.final && (card.wantFinal || card.job.creatorsCount > card.rows.size)) {
+    if (card.again) {
+      card.again = false;
+      refresh(card);
+    } else if (!card.final && (card.wantFinal || card.job.creatorsCount !== card.fetchedAt)) {
       scheduleResults(card, card.wantFinal);
     }
   }
@@ -285,17 +301,8 @@
         text: "Export CSV" }));
   }
 
-  const SORT_KEYS = {
-    followers: (c) => c.followers,
-    engagement: (c) => c.engagementRate,
-    similarity: (c) => c.similarityScore,
-  };
-
   function drawTable(card) {
-    const key = SORT_KEYS[card.sort] || SORT_KEYS.followers;
-    const all = [...card.rows.values()];
-    const creators = all.filter((c) => !card.minFollowers || (c.followers ?? 0) >= card.minFollowers)
-      .sort((a, b) => (key(b) ?? -1) - (key(a) ?? -1) || a.id - b.id);
+    const creators = card.rows; // the server's top rows, in the card's sort and filter
     const similar = card.job.kind === "similar";
     const heads = ["Creator", "Name", "Followers", "Engagement", "Keyword", "Bio"];
     if (similar) heads.splice(4, 0, "Similarity");
@@ -323,11 +330,11 @@
       }
       body.append(row);
     }
-    const shown = creators.length === all.length ? "" : ` (${creators.length} shown)`;
-    card.el.querySelector(".results-controls").hidden = all.length === 0;
+    const shown = creators.length === card.total ? "" : ` (${creators.length} shown)`;
+    card.el.querySelector(".results-controls").hidden = card.total === 0;
     card.el.querySelector(".results").replaceChildren(
       el("p", { class: "muted", "data-testid": "creators-found",
-        text: `${all.length} creators found${shown}` }),
+        text: `${card.total} creators found${shown}` }),
       el("table", { class: "results-table", "data-testid": "results-table" },
         el("thead", {}, head), body));
   }
@@ -410,16 +417,27 @@
       try {
         const page = await started;
         if (started !== loading) return; // a newer load replaced this one
-        errorEl.hidden = true;
-        shown = more ? shown.concat(page.items) : page.items;
-        cursor = page.nextCursor;
-        totalEl.textContent = `(${page.total})`;
-        draw();
+        show(page, more);
       } catch (err) {
         fail(err);
       } finally {
         if (started === loading) loading = null;
       }
+    }
+
+    function show(page, more) {
+      errorEl.hidden = true;
+      shown = more ? shown.concat(page.items) : page.items;
+      cursor = page.nextCursor;
+      totalEl.textContent = `(${page.total})`;
+      draw();
+    }
+
+    // The first page came inside the page, for the form as the server drew it; a form the
+    // browser filled in again (going back) asks for its own.
+    function start(first) {
+      show(first, false);
+      if (query({}) !== `${path}?sort=-followers`) load(false);
     }
 
     function refreshSoon() {
@@ -519,16 +537,12 @@
       const tag = document.getElementById("bulk-tag").value.trim();
       if (tag) bulk({ addTags: [tag] });
     });
-    return { load, refreshSoon };
+    return { load, refreshSoon, start };
   })();
 
-  // The ended searches' tables, read whole again: an excluded creator leaves them.
+  // The searches' tables, read again: an excluded creator leaves them.
   function refetchTables() {
-    for (const card of cards.values()) {
-      if (!card.final) continue;
-      card.final = false;
-      scheduleResults(card, true);
-    }
+    for (const card of cards.values()) if (card.final) refresh(card);
   }
 
   // --- live updates: the campaign stream, polling while it is down -----------------------
@@ -630,6 +644,6 @@
   showKind();
 
   for (const job of state.jobs) addCard(job, false);
-  list.load(false);
+  list.start(state.creators);
   connect();
 })();
