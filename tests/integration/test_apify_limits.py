@@ -25,7 +25,7 @@ def status(client: httpx.Client, job: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_a_run_is_capped_at_the_target_and_its_cost_is_kept(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start(alice, ["yoga"], 60)
@@ -49,7 +49,7 @@ def test_a_run_is_capped_at_the_target_and_its_cost_is_kept(
 
 
 def test_an_actor_that_over_delivers_is_cut_at_the_target(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start(alice, ["yoga", "sandbox:overdeliver"], 40)
@@ -66,8 +66,8 @@ def test_an_actor_that_over_delivers_is_cut_at_the_target(
     assert sum(c["videos"] for c in creators) == 40
 
 
-def test_a_budget_caps_the_run_and_is_checked(start_app: Callable[..., App],
-                                              held_sandbox: HeldSandbox) -> None:
+def test_a_budget_caps_the_run_and_is_checked(held_sandbox: HeldSandbox,
+                                              start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url, MAX_CHARGE_USD_PER_SEARCH=1.0)
     alice = app.user("alice@example.com")
     campaign = alice.post("/api/campaigns", json={"name": "c"}).json()
@@ -96,7 +96,7 @@ def test_a_budget_caps_the_run_and_is_checked(start_app: Callable[..., App],
 
 
 def test_a_full_account_leaves_the_job_pending_until_there_is_room(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url, APIFY_CAPACITY_RETRY_SECONDS=0.2)
     alice = app.user("alice@example.com")
     job = start(alice, ["yoga", "sandbox:fault=runs:402x2"], 30)
@@ -114,7 +114,7 @@ def test_a_full_account_leaves_the_job_pending_until_there_is_room(
 
 
 def test_no_capacity_within_the_job_timeout_times_out(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url, APIFY_CAPACITY_RETRY_SECONDS=0.2,
                     JOB_TIMEOUT_SECONDS=1)
     alice = app.user("alice@example.com")
@@ -126,7 +126,7 @@ def test_no_capacity_within_the_job_timeout_times_out(
 
 
 def test_a_run_unknown_just_after_its_start_is_ridden_out(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     # The start is the first runs request; the two reads after it answer 404.
@@ -138,7 +138,7 @@ def test_a_run_unknown_just_after_its_start_is_ridden_out(
 
 
 def test_an_actor_awaiting_approval_ends_the_job_saying_what_to_do(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     final, _ = wait_for_job(alice, start(alice, ["yoga", "sandbox:fault=runs:approval"], 30))
@@ -148,8 +148,8 @@ def test_an_actor_awaiting_approval_ends_the_job_saying_what_to_do(
     assert "approvePermissions=true" in final["error"]
 
 
-def test_the_embedded_sandbox_links_no_console_page(start_app: Callable[..., App],
-                                                    held_sandbox: HeldSandbox) -> None:
+def test_the_embedded_sandbox_links_no_console_page(held_sandbox: HeldSandbox,
+                                                    start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url, apify_token=None)
     alice = app.user("alice@example.com")
     job = start(alice, ["yoga"], 20)
@@ -159,7 +159,7 @@ def test_the_embedded_sandbox_links_no_console_page(start_app: Callable[..., App
 
 
 def test_the_seed_status_route_keeps_the_seed_vocabulary(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start(alice, ["yoga"], 50)
@@ -174,7 +174,7 @@ def test_the_seed_status_route_keeps_the_seed_vocabulary(
 
 
 def test_instagram_owners_are_looked_up_and_a_failed_lookup_loses_nothing(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     """Hashtag posts name their owner only: the owners are looked up through the profile
     actor in batches, a stage of its own; a batch whose run fails leaves those creators
     unknown, and the job goes on."""
@@ -211,7 +211,7 @@ def test_instagram_owners_are_looked_up_and_a_failed_lookup_loses_nothing(
 
 
 def test_lookups_past_the_budget_leave_creators_unknown(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     """A search that spends its whole budget on the hashtag search completes with what it
     found: no lookup run starts, its creators stay unknown, and the job says why."""
     app = start_app(apify_api_url=held_sandbox.url, PROFILE_LOOKUP_BATCH=2)
@@ -233,8 +233,8 @@ def test_lookups_past_the_budget_leave_creators_unknown(
     assert len(creators) == total and all(c["followers"] is None for c in creators)
 
 
-def test_runs_at_once_are_capped_across_workers(start_app: Callable[..., App],
-                                                held_sandbox: HeldSandbox) -> None:
+def test_runs_at_once_are_capped_across_workers(held_sandbox: HeldSandbox,
+                                                start_app: Callable[..., App]) -> None:
     """APIFY_MAX_CONCURRENT_RUNS counts in the store: two apps, each with its worker, on one
     store; the second search waits for capacity until the first one's run is over."""
     settings = {"apify_api_url": held_sandbox.url, "APIFY_MAX_CONCURRENT_RUNS": 1,

@@ -13,8 +13,8 @@ from tests.integration.conftest import App, wait_for_items, wait_for_job
 from tests.integration.test_keyword_job import start
 
 
-def test_cancel_aborts_the_run_and_stops_all_writes(start_app: Callable[..., App],
-                                                    held_sandbox: HeldSandbox) -> None:
+def test_cancel_aborts_the_run_and_stops_all_writes(held_sandbox: HeldSandbox,
+                                                    start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start(alice, ["fitness"], 2000)

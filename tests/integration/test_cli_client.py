@@ -34,8 +34,8 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def test_search_prints_json_lines_then_a_table(start_app: Callable[..., App],
-                                              held_sandbox: HeldSandbox) -> None:
+def test_search_prints_json_lines_then_a_table(held_sandbox: HeldSandbox,
+                                              start_app: Callable[..., App]) -> None:
     env, _ = client_env(start_app(apify_api_url=held_sandbox.url), "erin@example.com")
     search = Search(env, "-k", "fitness coach", "--target", "80", "--json")
     # The run held half-way: the search prints the state it holds there, then the end.
@@ -213,8 +213,8 @@ LONG = ("-k", "marathon", "--target", "5000")  # held by the sandbox: it never e
 
 
 @SQLITE_ONLY
-def test_ctrl_c_asks_and_cancels_the_job(start_app: Callable[..., App],
-                                         held_sandbox: HeldSandbox) -> None:
+def test_ctrl_c_asks_and_cancels_the_job(held_sandbox: HeldSandbox,
+                                         start_app: Callable[..., App]) -> None:
     env, api = client_env(start_app(apify_api_url=held_sandbox.url), "hana@example.com")
     search = Search(env, *LONG)
     job_id = search.job_id()
@@ -232,8 +232,8 @@ def test_ctrl_c_asks_and_cancels_the_job(start_app: Callable[..., App],
 
 
 @SQLITE_ONLY
-def test_ctrl_c_can_leave_the_job_running(start_app: Callable[..., App],
-                                          held_sandbox: HeldSandbox) -> None:
+def test_ctrl_c_can_leave_the_job_running(held_sandbox: HeldSandbox,
+                                          start_app: Callable[..., App]) -> None:
     env, api = client_env(start_app(apify_api_url=held_sandbox.url), "ivan@example.com")
     asked = Search(env, *LONG)  # answered "no": the job goes on
     asked_id = asked.job_id()

@@ -60,8 +60,8 @@ def taken_over(app: App, job: dict[str, Any]) -> None:
     wait_until(claimed, 60, f"job {job['id']} to be taken over")
 
 
-def test_a_killed_worker_loses_nothing(start_app: Callable[..., App],
-                                       held_sandbox: HeldSandbox) -> None:
+def test_a_killed_worker_loses_nothing(held_sandbox: HeldSandbox,
+                                       start_app: Callable[..., App]) -> None:
     app = only_workers(start_app, apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     keywords = ["fitness coach"]
@@ -104,8 +104,8 @@ def test_a_killed_worker_loses_nothing(start_app: Callable[..., App],
     assert done.attempts >= 2
 
 
-def test_sigterm_hands_running_jobs_back(start_app: Callable[..., App],
-                                         held_sandbox: HeldSandbox) -> None:
+def test_sigterm_hands_running_jobs_back(held_sandbox: HeldSandbox,
+                                         start_app: Callable[..., App]) -> None:
     app = only_workers(start_app, apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start(alice, ["yoga"], 900)

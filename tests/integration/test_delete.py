@@ -49,7 +49,7 @@ def test_a_deleted_search_takes_the_creators_only_it_found(app: App) -> None:
 
 
 def test_deleting_a_running_search_or_its_campaign_aborts_the_run(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     campaign_id = alice.post("/api/campaigns", json={"name": "c"}).json()["id"]

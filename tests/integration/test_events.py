@@ -54,7 +54,7 @@ def has_read(statuses: list[dict[str, Any]], items: int) -> bool:
 
 
 def test_a_job_stream_carries_every_change_and_ends_after_the_terminal_status(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start_job(alice)

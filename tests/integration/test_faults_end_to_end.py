@@ -75,7 +75,7 @@ def test_passing_faults_still_complete_with_exact_counts(
 
 
 def test_items_that_are_not_objects_are_counted_and_skipped(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     """Every other item of every page arrives as something that is not an object: each is
     read and skipped, and every object is ingested once (no page is read twice)."""
     app = start_app(**PATIENT, apify_api_url=held_sandbox.url, page_size=25)

@@ -54,7 +54,7 @@ def expected_creators(runtime: Runtime, job_id: str,
 
 
 def test_a_keyword_search_shows_real_progress_and_saves_deduplicated_creators(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     keywords = ["fitness coach", "hiit"]

@@ -83,8 +83,8 @@ def test_metrics_after_jobs(app: App) -> None:
     assert ("scrapetrack_queue_depth", ()) in after
 
 
-def test_open_streams_and_running_jobs(start_app: Callable[..., App],
-                                      held_sandbox: HeldSandbox) -> None:
+def test_open_streams_and_running_jobs(held_sandbox: HeldSandbox,
+                                      start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)  # the job runs until it is cancelled
     alice = app.user("alice@example.com")
     campaign = alice.post("/api/campaigns", json={"name": "streams"}).json()

@@ -322,7 +322,7 @@ def test_the_window_slides(start_app: Callable[..., App]) -> None:
 
 
 def test_concurrent_jobs_are_capped_per_user_across_processes_sharing_the_store(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App]) -> None:
     """Two web apps on one store: the cap counts in the store, under the user's row lock.
     The held sandbox keeps every job running until the test ends one."""
     one = start_app(MAX_ACTIVE_JOBS_PER_USER=3, JOB_RATE_LIMIT_PER_MINUTE=0,

@@ -107,8 +107,8 @@ def run_through(app: App, restart: Callable[[], None], held_sandbox: HeldSandbox
 
 
 @pytest.mark.parametrize("stack", ["postgres"], indirect=True)
-def test_a_postgresql_restart_mid_job(start_app: Callable[..., App],
-                                      held_sandbox: HeldSandbox) -> None:
+def test_a_postgresql_restart_mid_job(held_sandbox: HeldSandbox,
+                                      start_app: Callable[..., App]) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     assert app.runtime.bus.name == "postgres"
     run_through(app, restart_postgres, held_sandbox)

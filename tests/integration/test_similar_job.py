@@ -57,7 +57,7 @@ def stage_range(stage: str) -> tuple[int, int]:
 
 @pytest.mark.parametrize("platform", sorted(PLATFORMS))
 def test_a_similar_search_runs_every_stage_and_ranks_by_similarity(
-        start_app: Callable[..., App], held_sandbox: HeldSandbox, platform: str) -> None:
+        held_sandbox: HeldSandbox, start_app: Callable[..., App], platform: str) -> None:
     app = start_app(apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start_similar(alice, f"@{SOURCE}", 40, platform)

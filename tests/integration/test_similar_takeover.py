@@ -81,8 +81,8 @@ def finish_and_check(app: App, alice: httpx.Client, job: dict[str, Any],
     return final
 
 
-def test_a_worker_killed_while_reading_the_profile(start_app: Callable[..., App],
-                                                   held_sandbox: HeldSandbox) -> None:
+def test_a_worker_killed_while_reading_the_profile(held_sandbox: HeldSandbox,
+                                                   start_app: Callable[..., App]) -> None:
     app = only_workers(start_app, apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start_similar(alice, SOURCE, 60)
@@ -110,8 +110,8 @@ def test_a_worker_killed_while_reading_the_profile(start_app: Callable[..., App]
     assert done.attempts >= 2
 
 
-def test_a_worker_killed_while_reading_the_search(start_app: Callable[..., App],
-                                                  held_sandbox: HeldSandbox) -> None:
+def test_a_worker_killed_while_reading_the_search(held_sandbox: HeldSandbox,
+                                                  start_app: Callable[..., App]) -> None:
     app = only_workers(start_app, apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start_similar(alice, SOURCE, 300, "youtube")  # a search run of 600 items
@@ -129,8 +129,8 @@ def test_a_worker_killed_while_reading_the_search(start_app: Callable[..., App],
     assert done is not None and done.apify_run_id == search_run
 
 
-def test_sigterm_hands_a_similar_job_back_mid_search(start_app: Callable[..., App],
-                                                     held_sandbox: HeldSandbox) -> None:
+def test_sigterm_hands_a_similar_job_back_mid_search(held_sandbox: HeldSandbox,
+                                                     start_app: Callable[..., App]) -> None:
     app = only_workers(start_app, apify_api_url=held_sandbox.url)
     alice = app.user("alice@example.com")
     job = start_similar(alice, SOURCE, 300)
@@ -152,8 +152,8 @@ def test_sigterm_hands_a_similar_job_back_mid_search(start_app: Callable[..., Ap
     assert done is not None and done.apify_run_id == held_sandbox.run(2).id
 
 
-def test_a_worker_killed_among_the_lookups(start_app: Callable[..., App],
-                                           held_sandbox: HeldSandbox) -> None:
+def test_a_worker_killed_among_the_lookups(held_sandbox: HeldSandbox,
+                                           start_app: Callable[..., App]) -> None:
     """Instagram's candidates are looked up before they are scored: a worker killed while
     a lookup run is read leaves its batch on the row, and the next one re-attaches to that
     run and scores every candidate with its numbers."""
