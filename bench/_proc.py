@@ -19,6 +19,7 @@ from typing import Any, NamedTuple, NoReturn
 import psycopg
 import redis
 
+from scrapetrack.access import Actor
 from scrapetrack.config import Settings, load_settings
 from scrapetrack.runtime import build_runtime
 from scrapetrack.sandbox import create_sandbox_app
@@ -168,6 +169,7 @@ class Stack:
     env: dict[str, str]
     rt: Any
     sandbox: Any  # the sandbox's state: what it counted
+    actor: Actor
     campaign: Any
     procs: list[Proc] = field(default_factory=list)
 
@@ -179,7 +181,7 @@ class Stack:
 
     def start(self, keywords: list[str], target: int) -> str:
         """A TikTok keyword search, started through the service as the API starts one."""
-        return str(self.rt.service.start_search(self.campaign.user_id, SearchRequest(
+        return str(self.rt.service.start_search(self.actor, SearchRequest(
             "tiktok", self.campaign.id, keywords=keywords, target_results=target)).id)
 
     def wait(self, job_ids: list[str], seconds: float, every: float = 0.2,
@@ -209,8 +211,9 @@ def stack(tmp: Path, url: str, sandbox: dict[str, Any], **env: str) -> Iterator[
         own = f"{url}?application_name=bench" if url.startswith("postgresql") else url
         rt = runtime(**{**env, "DATABASE_URL": own})
         user = rt.store.create_user("bench@example.com")
+        actor = Actor(user.id, user.email)
         run = Stack(tmp, env, rt, app.state.sandbox,  # type: ignore[attr-defined]
-                    rt.service.create_campaign(user.id, "bench", None))
+                    actor, rt.service.create_campaign(actor, "bench", None))
         try:
             yield run
         finally:

@@ -15,10 +15,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from scrapetrack.access import Actor
 from scrapetrack.exceptions import InputError, NotFound, Unauthorized
 from scrapetrack.jobs import JobRecord
 from scrapetrack.store.models import ApiToken, User, utcnow
 from scrapetrack.store.repository import DeferWrite, Store
+from scrapetrack.store.workspaces import Workspaces
 
 TOKEN_PREFIX = "st_"
 OWNER_EMAIL = "owner@localhost"
@@ -67,10 +69,16 @@ class SignIn:
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who a request acts as, and the credentials it rests on: its API token, or its
-    session and the token or code that opened that."""
+    session and the token or code that opened that; and the one workspace they are limited
+    to, if they are."""
 
     user: User
     credentials: tuple[str, ...]
+    workspace_id: str | None = None
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(self.user.id, self.user.email, self.workspace_id)
 
 
 class Accounts:
@@ -86,9 +94,11 @@ class Accounts:
         user = self.store.create_user(email)
         return NewToken(user, self.issue_token(user.id))
 
-    def issue_token(self, user_id: str) -> str:
+    def issue_token(self, user_id: str, workspace_id: str | None = None) -> str:
+        """A new API token; with `workspace_id`, one that acts in that workspace only."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        self.store.add_token(user_id, hash_token(token), token[:10], "api")
+        self.store.add_token(user_id, hash_token(token), token[:10], "api",
+                             workspace_id=workspace_id)
         return token
 
     def login_code(self, email: str = OWNER_EMAIL) -> str:
@@ -108,7 +118,8 @@ class Accounts:
         found = self.store.user_for_token(hash_token(token), utcnow())
         if found is None:
             raise Unauthorized("Invalid or revoked token")
-        return Principal(found[0], (found[1],))
+        user, token_id, workspace_id = found
+        return Principal(user, (token_id,), workspace_id)
 
     def job_state(self, token: str, job_id: str,
                   later: DeferWrite | None = None) -> JobRecord | None:
@@ -140,7 +151,8 @@ class Accounts:
         opener, user = found
         session = secrets.token_urlsafe(24)
         row = self.store.add_token(user.id, hash_token(session), session[:10], "session",
-                                   expires_at=now + SESSION_LIFETIME)
+                                   expires_at=now + SESSION_LIFETIME,
+                                   workspace_id=opener.workspace_id)  # limited as its opener
         return SignIn(user, row.id, opener.id)
 
     def sign_out(self, session_id: str) -> None:
@@ -151,8 +163,8 @@ class Accounts:
 
     def session_user(self, user_id: str, session_id: str, token_id: str) -> Principal | None:
         """The session's user, while neither the session nor what opened it is revoked."""
-        user = self.store.session_user(user_id, session_id, token_id, utcnow())
-        return None if user is None else Principal(user, (session_id, token_id))
+        found = self.store.session_user(user_id, session_id, token_id, utcnow())
+        return None if found is None else Principal(found[0], (session_id, token_id), found[1])
 
     def live_credentials(self, ids: Iterable[str]) -> set[str]:
         return self.store.live_credentials(ids, utcnow())
@@ -162,9 +174,13 @@ class Accounts:
         user_id = self._user_of(email).id if email else None
         return [TokenInfo.of(t, e) for t, e in self.store.tokens(user_id)]
 
-    def new_token(self, email: str) -> str:
-        """Another API token for an existing user (after revoking a leaked one)."""
-        return self.issue_token(self._user_of(email).id)
+    def new_token(self, email: str, workspace_id: str | None = None) -> str:
+        """Another API token for an existing user (after revoking a leaked one); with
+        `workspace_id` (one of theirs), one that acts there only."""
+        user = self._user_of(email)
+        if workspace_id is not None and Workspaces(self.store).role(workspace_id, user.id) is None:
+            raise NotFound(f"{user.email} is not a member of workspace {workspace_id}")
+        return self.issue_token(user.id, workspace_id)
 
     def revoke(self, ref: str) -> TokenInfo:
         """Revoke one token by its id or its prefix (as `users list` shows it)."""

@@ -42,6 +42,12 @@ jobs = typer.Typer(help="List, show, cancel, re-run and delete your jobs on a ru
 app.add_typer(jobs, name="jobs")
 campaigns = typer.Typer(help="Your campaigns on a running server.", no_args_is_help=True)
 app.add_typer(campaigns, name="campaigns")
+workspaces = typer.Typer(help="Create and list workspaces (on this machine's database).",
+                         no_args_is_help=True)
+app.add_typer(workspaces, name="workspaces")
+members = typer.Typer(help="A workspace's members and their roles (on this machine's "
+                      "database).", no_args_is_help=True)
+app.add_typer(members, name="members")
 SIGN_IN_URL_FILE = "sign-in-url"
 err = Console(stderr=True)
 out = Console()
@@ -309,12 +315,94 @@ def users_remove(email: str) -> None:
 
 
 @users.command("token")
-def users_token(email: str) -> None:
+def users_token(email: str, workspace: Annotated[str | None, typer.Option(
+        "--workspace", help="a workspace of theirs: the token acts there only")] = None,
+                ) -> None:
     """Give an existing user a new API token; the last line printed is the token."""
     with _accounts() as accounts:
-        token = accounts.new_token(email)
-    typer.echo(f"a new API token for {email.strip().lower()} (shown once):")
+        token = accounts.new_token(email, workspace)
+    where = f", for workspace {workspace} only" if workspace else ""
+    typer.echo(f"a new API token for {email.strip().lower()}{where} (shown once):")
     typer.echo(token)
+
+
+@contextmanager
+def _teams() -> Iterator[Any]:
+    """The teams service as the operator at the shell uses it (the actor None: an owner's
+    rights everywhere); our errors end the command with their message."""
+    runtime = _runtime(load_settings(), embedded_worker=False)
+    try:
+        yield runtime.teams
+    except ScrapetrackError as exc:
+        fail(exc.message)
+    finally:
+        runtime.close()
+
+
+Role = Annotated[str, typer.Option("--role", help="admin, member or viewer")]
+
+
+@workspaces.command("create")
+def workspaces_create(name: str, owner: Annotated[str, typer.Option(
+        "--owner", help="the email of the user who owns it")]) -> None:
+    """Create a workspace owned by an existing user; prints its id."""
+    from scrapetrack.access import Actor
+
+    with _teams() as teams:
+        user = teams.user(owner)
+        made = teams.create(Actor(user.id, user.email), name)
+    typer.echo(made.workspace.id)
+
+
+@workspaces.command("list")
+def workspaces_list(email: Annotated[str | None, typer.Option(
+        "--email", help="only this user's, with their role")] = None) -> None:
+    """Every workspace (id, members, name), or a user's with their role in each."""
+    from scrapetrack.access import Actor
+
+    with _teams() as teams:
+        if email is None:
+            for w in teams.workspaces.all():
+                kind = "personal" if w.personal_of else "shared"
+                typer.echo(f"{w.id}  {len(teams.workspaces.members(w.id))} member(s)  "
+                           f"{kind}  {w.name}")
+            return
+        user = teams.user(email)
+        for found in teams.of(Actor(user.id, user.email)):
+            typer.echo(f"{found.workspace.id}  {found.role}  {found.workspace.name}")
+
+
+@members.command("list")
+def members_list(workspace: str) -> None:
+    """A workspace's members: user id, role, email."""
+    with _teams() as teams:
+        for m in teams.members(None, workspace):
+            typer.echo(f"{m.user_id}  {m.role}  {m.email}")
+
+
+@members.command("add")
+def members_add(workspace: str, email: str, role: Role = "member") -> None:
+    """Add an existing user to a workspace, or change their role."""
+    with _teams() as teams:
+        member = teams.set_member(None, workspace, email, role)
+    typer.echo(f"{member.email} is {member.role} of {workspace}")
+
+
+@members.command("remove")
+def members_remove(workspace: str, email: str) -> None:
+    """Remove a member: their access and open streams of the workspace end."""
+    with _teams() as teams:
+        teams.remove_member(None, workspace, teams.user(email).id)
+    typer.echo(f"removed {email.strip().lower()} from {workspace}")
+
+
+@app.command("invite")
+def invite(workspace: str, email: str, role: Role = "member") -> None:
+    """Invite someone into a workspace; prints the one-time link (valid 7 days)."""
+    settings = load_settings()
+    with _teams() as teams:
+        made = teams.invite(None, workspace, email, role)
+    typer.echo(f"{_base_url(settings)}/invitations/{made.code}")
 
 
 # Commands below are clients of a running server (scrapetrack.client), like any script.

@@ -11,7 +11,9 @@
     ├── NotFound                     missing, or someone else's (HTTP 404)
     │   ├── CampaignNotFound
     │   ├── CreatorNotFound
-    │   └── JobNotFound
+    │   ├── JobNotFound
+    │   ├── WorkspaceNotFound
+    │   └── InvitationNotFound
     ├── Conflict                     the resource is in the wrong state (HTTP 409)
     │   ├── JobFinished
     │   └── JobStillRunning
@@ -86,6 +88,14 @@ class CreatorNotFound(NotFound):
 
 class JobNotFound(NotFound):
     """Job not found"""
+
+
+class WorkspaceNotFound(NotFound):
+    """Workspace not found"""
+
+
+class InvitationNotFound(NotFound):
+    """That invitation is not valid: it works once, within 7 days, until it is revoked"""
 
 
 class Conflict(ScrapetrackError):

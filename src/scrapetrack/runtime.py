@@ -33,6 +33,7 @@ from scrapetrack.store.db import make_engine
 from scrapetrack.store.migrate import upgrade
 from scrapetrack.store.models import utcnow
 from scrapetrack.store.repository import Store
+from scrapetrack.teams import Teams
 from scrapetrack.worker import JobRunner
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,10 @@ class Runtime:
     stop: threading.Event = field(default_factory=threading.Event)
     metrics: Metrics = field(default_factory=Metrics)
     scheduler: Scheduler = field(default_factory=Scheduler)
+
+    @property
+    def teams(self) -> Teams:
+        return Teams(self.service, self.accounts)
 
     def reap(self) -> list[str]:
         return reap(self.store, self.queue.queued_job_ids, self.queue.enqueue,

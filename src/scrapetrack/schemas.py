@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 JOB_ID = "3f6c1a52-8d1e-4f2b-9a57-1c2d3e4f5a6b"
 CAMPAIGN_ID = "9b2e7c10-4a3d-4e5f-8a6b-7c8d9e0f1a2b"
+WORKSPACE_ID = "5d4c3b2a-1f0e-4d9c-8b7a-6f5e4d3c2b1a"
+USER_ID = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d"
+Role = Literal["owner", "admin", "member", "viewer"]
 WHEN = "2025-03-01T10:00:00.120Z"
 JobStatus = Literal["pending", "processing", "completed", "error", "timeout", "cancelled"]
 CreatorStatus = Literal["new", "shortlisted", "contacted", "excluded"]
@@ -26,6 +29,8 @@ class Body(BaseModel):
 class CampaignIn(Body):
     name: str = Field(examples=["Spring fitness launch"])
     description: str | None = Field(default=None, examples=["Coaches for the new app"])
+    workspaceId: str | None = Field(default=None, examples=[WORKSPACE_ID],
+                                    description="default: your personal workspace")
 
 
 class CreatorChangeIn(Body):
@@ -42,6 +47,23 @@ class CreatorBulkIn(Body):
     status: CreatorStatus | None = Field(default=None, examples=["contacted"])
     addTags: list[str] = Field(default=[], examples=[["wave 1"]])
     removeTags: list[str] = Field(default=[], examples=[[]])
+
+
+class WorkspaceIn(Body):
+    name: str = Field(examples=["Acme marketing"])
+
+
+class MemberRoleIn(Body):
+    role: Literal["admin", "member", "viewer"] = Field(examples=["member"])
+
+
+class InvitationIn(Body):
+    email: str = Field(examples=["sam@example.com"])
+    role: Literal["admin", "member", "viewer"] = Field(examples=["member"])
+
+
+class TransferIn(Body):
+    userId: str = Field(examples=[USER_ID], description="the member who becomes the owner")
 
 
 class RerunIn(Body):
@@ -70,6 +92,7 @@ class ErrorOut(Body):
 
 class CampaignOut(Body):
     id: str = Field(examples=[CAMPAIGN_ID])
+    workspaceId: str = Field(examples=[WORKSPACE_ID])
     name: str = Field(examples=["Spring fitness launch"])
     description: str | None = Field(examples=["Coaches for the new app"])
     createdAt: str = Field(examples=[WHEN], description="ISO 8601, UTC")
@@ -131,6 +154,54 @@ class JobOut(Body):
 
 class JobPageOut(Body):
     items: list[JobOut]
+    nextCursor: str | None = Field(examples=[None],
+                                   description="pass as `cursor` for the next page")
+
+
+class WorkspaceOut(Body):
+    id: str = Field(examples=[WORKSPACE_ID])
+    name: str = Field(examples=["Acme marketing"])
+    personal: bool = Field(examples=[False], description="a user's own workspace")
+    role: Role = Field(examples=["admin"], description="yours in it")
+    members: int = Field(examples=[4])
+    createdAt: str = Field(examples=[WHEN])
+
+
+class MemberOut(Body):
+    userId: str = Field(examples=[USER_ID])
+    email: str = Field(examples=["sam@example.com"])
+    role: Role = Field(examples=["member"])
+    joinedAt: str = Field(examples=[WHEN])
+
+
+class InvitationOut(Body):
+    id: str = Field(examples=[JOB_ID])
+    email: str = Field(examples=["sam@example.com"])
+    role: Role = Field(examples=["member"])
+    createdAt: str = Field(examples=[WHEN])
+    expiresAt: str = Field(examples=[WHEN])
+    link: str | None = Field(default=None, examples=["https://scrapetrack.example/invitations/"
+                                                     "Zm9vYmFy"],
+                             description="the one-time link: in the answer that creates it "
+                                         "only")
+
+
+class AcceptedOut(Body):
+    workspace: WorkspaceOut
+
+
+class AuditOut(Body):
+    id: int = Field(examples=[812])
+    at: str = Field(examples=[WHEN])
+    actor: str | None = Field(examples=["sam@example.com"],
+                              description="who; null for the operator at the shell")
+    action: str = Field(examples=["search.started"])
+    target: str | None = Field(examples=[JOB_ID])
+    detail: dict[str, object] | None = Field(examples=[{"campaignId": CAMPAIGN_ID}])
+
+
+class AuditPageOut(Body):
+    items: list[AuditOut]
     nextCursor: str | None = Field(examples=[None],
                                    description="pass as `cursor` for the next page")
 

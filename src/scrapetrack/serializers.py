@@ -130,8 +130,8 @@ def similar_to(job: JobRecord) -> dict[str, Any] | None:
 
 
 def campaign_json(campaign: Campaign) -> dict[str, Any]:
-    return {"id": campaign.id, "name": campaign.name, "description": campaign.description,
-            "createdAt": iso(campaign.created_at)}
+    return {"id": campaign.id, "workspaceId": campaign.workspace_id, "name": campaign.name,
+            "description": campaign.description, "createdAt": iso(campaign.created_at)}
 
 
 def creator_json(row: CreatorRow) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import re
@@ -10,8 +9,9 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
+from scrapetrack.access import MANAGE, READ, WORK, Actor, Role, require
 from scrapetrack.config import Settings
 from scrapetrack.creators import BIDI_CONTROLS
 from scrapetrack.events.base import Notice
@@ -28,6 +28,7 @@ from scrapetrack.exceptions import (
     NotFound,
     QueueUnavailable,
     TooManyActiveJobs,
+    WorkspaceNotFound,
 )
 from scrapetrack.jobs import TERMINAL, JobRecord, Status, can_transition
 from scrapetrack.providers.platforms import get_platform
@@ -38,9 +39,10 @@ from scrapetrack.store.campaign_list import (
     CreatorPage,
     WorkflowChange,
 )
-from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob
-from scrapetrack.store.repository import JOB_SORTS, RATE_WINDOW, JobCounts, Store
+from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob, new_id
+from scrapetrack.store.repository import JOB_SORTS, RATE_WINDOW, Audit, JobCounts, Store
 from scrapetrack.store.search_history import JobFilter
+from scrapetrack.store.workspaces import Workspaces, record
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +126,39 @@ class Service:
         self.queue = queue
         self.provider = provider
         self.publisher = publisher
+        self.workspaces = Workspaces(store)
+
+    def workspace_role(self, actor: Actor, workspace_id: str) -> str:
+        """The actor's role in a workspace of theirs; WorkspaceNotFound for any other."""
+        role = None
+        if looks_like_id(workspace_id) and actor.workspace_id in (None, workspace_id):
+            role = self.workspaces.role(workspace_id, actor.id)
+        if role is None:
+            raise WorkspaceNotFound()
+        return role
+
+    @staticmethod
+    def entry(workspace_id: str, actor: Actor | None, action: str, target: str | None = None,
+              **detail: object) -> Audit:
+        """An audit entry, to write in the transaction of what it records."""
+        return lambda s: record(s, workspace_id, actor, action, target, dict(detail) or None)
 
     # campaigns ----------------------------------------------------------------------------
-    def create_campaign(self, user_id: str, name: str, description: str | None) -> Campaign:
+    def create_campaign(self, actor: Actor, name: str, description: str | None,
+                        workspace_id: str | None = None) -> Campaign:
+        """In `workspace_id`, by default the one the actor's token is limited to, or their
+        personal workspace (whose id is theirs)."""
+        workspace_id = workspace_id or actor.workspace_id or actor.id
+        require(self.workspace_role(actor, workspace_id), WORK)
         name = check_text(name, "A campaign name", MAX_NAME_LENGTH)
         if description is not None:
             description = check_text(description, "The description", MAX_DESCRIPTION_LENGTH,
                                      multiline=True, required=False) or None
-        return self.store.create_campaign(user_id, name, description,
-                                          check=self._campaigns_within_limit)
+        campaign_id = new_id()
+        return self.store.create_campaign(
+            actor.id, name, description, self._campaigns_within_limit,
+            self.entry(workspace_id, actor, "campaign.created", campaign_id, name=name),
+            workspace_id=workspace_id, campaign_id=campaign_id)
 
     def _campaigns_within_limit(self, now: datetime, created_recently: list[datetime]) -> None:
         """Called by the store inside the transaction that writes the campaign."""
@@ -143,25 +169,30 @@ class Service:
             raise CampaignRateLimited(f"You can create {per_minute} campaigns a minute; "
                                       f"try again in {max(1, wait)} s", retry_after=wait)
 
-    def list_campaigns(self, user_id: str) -> Sequence[Campaign]:
-        return self.store.list_campaigns(user_id)
+    def list_campaigns(self, actor: Actor, workspace_id: str | None = None,
+                       ) -> Sequence[Campaign]:
+        if workspace_id is not None:
+            self.workspace_role(actor, workspace_id)
+        return self.store.list_campaigns(actor, workspace_id)
 
-    def get_campaign(self, user_id: str, campaign_id: str) -> Campaign:
-        if not looks_like_id(campaign_id):
+    def get_campaign(self, actor: Actor, campaign_id: str, least: Role = READ) -> Campaign:
+        """A campaign of the actor's workspaces (CampaignNotFound for any other), if their
+        role there is at least `least` (Forbidden if not)."""
+        found = self.store.get_campaign(actor, campaign_id) if looks_like_id(campaign_id) \
+            else None
+        if found is None:
             raise CampaignNotFound()
-        campaign = self.store.get_campaign(user_id, campaign_id)
-        if campaign is None:
-            raise CampaignNotFound()
-        return campaign
+        require(found[1], least)
+        return found[0]
 
-    def campaign_jobs(self, user_id: str, campaign_id: str) -> Sequence[ScrapingJob]:
-        return self.store.campaign_jobs(self.get_campaign(user_id, campaign_id).id)
+    def campaign_jobs(self, actor: Actor, campaign_id: str) -> Sequence[ScrapingJob]:
+        return self.store.campaign_jobs(self.get_campaign(actor, campaign_id).id)
 
     # the campaign's creator list ------------------------------------------------------------
-    def campaign_creators(self, user_id: str, campaign_id: str, wanted: CreatorFilter,
+    def campaign_creators(self, actor: Actor, campaign_id: str, wanted: CreatorFilter,
                           sort: str = "-followers", limit: int = 50,
                           cursor: str | None = None) -> CreatorPage:
-        campaign = self.get_campaign(user_id, campaign_id)
+        campaign = self.get_campaign(actor, campaign_id)
         if sort not in CREATOR_SORTS:
             raise InputError(f"sort must be one of {', '.join(sorted(CREATOR_SORTS))}")
         if not 1 <= limit <= MAX_PAGE:
@@ -179,11 +210,13 @@ class Service:
                 check_text(value, name, MAX_TAG_LENGTH)
         return self.store.campaign_creators(campaign.id, wanted, sort, limit, cursor)
 
-    def campaign_creator_pages(self, user_id: str, campaign_id: str, wanted: CreatorFilter,
-                               sort: str) -> Iterator[CreatorPage]:
-        """The whole list, a page after another (checked and first read at once, the rest
-        as the caller goes on)."""
-        first = self.campaign_creators(user_id, campaign_id, wanted, sort, MAX_PAGE)
+    def campaign_creator_pages(self, actor: Actor, campaign_id: str, wanted: CreatorFilter,
+                               sort: str, file_format: str) -> Iterator[CreatorPage]:
+        """The whole list, a page after another, for an export (checked, noted in the audit
+        trail and first read at once, the rest as the caller goes on)."""
+        first = self.campaign_creators(actor, campaign_id, wanted, sort, MAX_PAGE)
+        self.store.audit(self.entry(self.get_campaign(actor, campaign_id).workspace_id, actor,
+                                    "export", campaign_id, format=file_format))
 
         def pages() -> Iterator[CreatorPage]:
             page: CreatorPage | None = first
@@ -194,10 +227,10 @@ class Service:
 
         return pages()
 
-    def change_campaign_creator(self, user_id: str, campaign_id: str, creator_id: int,
+    def change_campaign_creator(self, actor: Actor, campaign_id: str, creator_id: int,
                                 what: WorkflowChange) -> CreatorPage:
         """The team's change to one creator of the list; the creator as it now is."""
-        campaign = self.get_campaign(user_id, campaign_id)
+        campaign = self.get_campaign(actor, campaign_id, WORK)
         if not self.store.change_campaign_creators(campaign.id, [creator_id],
                                                    self._check_change(what)):
             raise CreatorNotFound()
@@ -206,11 +239,11 @@ class Service:
             raise CreatorNotFound()
         return changed
 
-    def change_campaign_creators(self, user_id: str, campaign_id: str, ids: Sequence[int],
+    def change_campaign_creators(self, actor: Actor, campaign_id: str, ids: Sequence[int],
                                  what: WorkflowChange) -> int:
         """The same change to many creators of the list (ids of other campaigns' lists are
         left alone); how many changed."""
-        campaign = self.get_campaign(user_id, campaign_id)
+        campaign = self.get_campaign(actor, campaign_id, WORK)
         if not 1 <= len(ids) <= MAX_PAGE:
             raise InputError(f"ids must name 1 to {MAX_PAGE} creators")
         if what.status is None and not what.add_tags and not what.remove_tags:
@@ -241,28 +274,32 @@ class Service:
                               remove_tags=tags(what.remove_tags, "removeTags") or [])
 
     # jobs ---------------------------------------------------------------------------------
-    def start_search(self, user_id: str, request: SearchRequest) -> ScrapingJob:
-        """Validate everything first, then write the job and queue it."""
+    def start_search(self, actor: Actor, request: SearchRequest,
+                     action: str = "search.started") -> ScrapingJob:
+        """Validate everything first, then write the job (and its audit entry) and queue
+        it."""
         platform = check_platform(request.platform)
         budget = self._check_budget(request.budget_usd)
-        campaign = self.get_campaign(user_id, request.campaign_id)
+        campaign = self.get_campaign(actor, request.campaign_id, WORK)
+        job_id = new_id()
+        common: dict[str, Any] = {
+            "id": job_id, "campaign_id": campaign.id, "user_id": actor.id,
+            "workspace_id": campaign.workspace_id, "platform": platform, "budget_usd": budget}
+        audit = self.entry(campaign.workspace_id, actor, action, job_id,
+                           campaignId=campaign.id)
         if request.target_username is not None:
             if request.keywords is not None:
                 raise InputError("Give either keywords or targetUsername, not both")
             handle = check_handle(request.target_username)
             target = self._check_target(DEFAULT_SIMILAR_TARGET if request.target_results is None
                                         else request.target_results)
-            job = self.store.create_job(check=self._within_limits, campaign_id=campaign.id,
-                                        user_id=user_id, platform=platform, kind="similar",
-                                        target_username=handle, target_results=target,
-                                        budget_usd=budget)
+            job = self.store.create_job(self._within_limits, audit, **common, kind="similar",
+                                        target_username=handle, target_results=target)
         else:
             keywords = self._check_keywords(request.keywords)
             target = self._check_target(request.target_results)
-            job = self.store.create_job(check=self._within_limits, campaign_id=campaign.id,
-                                        user_id=user_id, platform=platform, kind="keyword",
-                                        keywords=keywords, target_results=target,
-                                        budget_usd=budget)
+            job = self.store.create_job(self._within_limits, audit, **common, kind="keyword",
+                                        keywords=keywords, target_results=target)
         self.publisher.publish(Notice(job.id, job.campaign_id, job.version))
         try:
             self.queue.enqueue(job.id)
@@ -271,28 +308,30 @@ class Service:
             log.warning("job %s saved but not queued yet: %s", job.id, exc.message)
         return job
 
-    def get_job(self, user_id: str, job_id: str, platform: str | None = None) -> ScrapingJob:
+    def get_job(self, actor: Actor, job_id: str, platform: str | None = None,
+                least: Role = READ) -> ScrapingJob:
+        """A job of the actor's workspaces (JobNotFound for any other), if their role there
+        is at least `least` (Forbidden if not)."""
         if platform is not None:
             check_platform(platform)
-        if not looks_like_id(job_id):
+        found = self.store.job_for(actor, job_id) if looks_like_id(job_id) else None
+        if found is None:
             raise JobNotFound()
-        job = self.store.get_job(job_id, user_id)
-        if job is None:
-            raise JobNotFound()
-        return job
+        require(found[1], least)
+        return found[0]
 
-    def job_state(self, user_id: str, job_id: str, platform: str | None = None) -> JobRecord:
+    def job_state(self, actor: Actor, job_id: str, platform: str | None = None) -> JobRecord:
         """What status polling needs: the same answer as get_job, read more cheaply."""
         if platform is not None:
             check_platform(platform)
         if not looks_like_id(job_id):
             raise JobNotFound()
-        job = self.store.job_state(job_id, user_id)
+        job = self.store.job_state(job_id, actor)
         if job is None:
             raise JobNotFound()
         return job
 
-    def list_jobs(self, user_id: str, wanted: JobFilter, limit: int = 50,
+    def list_jobs(self, actor: Actor, wanted: JobFilter, limit: int = 50,
                   cursor: str | None = None) -> tuple[Sequence[ScrapingJob], str | None]:
         """The user's searches across campaigns, newest first, and the next page's cursor."""
         if wanted.status is not None and wanted.status not in set(Status):
@@ -307,57 +346,69 @@ class Service:
             raise InputError("campaignId must be a campaign's id")
         if wanted.q is not None:
             check_text(wanted.q, "q", MAX_QUERY_LENGTH, required=False)
-        return self.store.search_history(user_id, wanted, limit, cursor)
+        if wanted.workspace_id is not None:
+            self.workspace_role(actor, wanted.workspace_id)
+        return self.store.search_history(actor, wanted, limit, cursor)
 
-    def cancel_job(self, user_id: str, job_id: str) -> ScrapingJob:
-        job = self.get_job(user_id, job_id)
+    def cancel_job(self, actor: Actor, job_id: str) -> ScrapingJob:
+        job = self.get_job(actor, job_id, least=WORK)
         if job.status == Status.CANCELLED:
             return job
         if not can_transition(Status(job.status), Status.CANCELLED):
             raise JobFinished(f"The job has already ended as {job.status}")
-        finished = self.store.finish(job.id, Status.CANCELLED, error="Cancelled by the user")
+        finished = self.cancel_quietly(job, self.entry(job.workspace_id, actor, "search.cancelled",
+                                                job.id))
+        return self.get_job(actor, job_id) if finished is None else finished
+
+    def cancel_quietly(self, job: ScrapingJob,
+                       audit: Audit | None = None) -> ScrapingJob | None:
+        """Cancel a job that may still run and abort its Apify run, whoever asks (access is
+        the caller's to check); None if it had ended."""
+        finished = self.store.finish(job.id, Status.CANCELLED, error="Cancelled by the user",
+                                     audit=audit)
         if finished is None:  # it ended meanwhile
-            return self.get_job(user_id, job_id)
+            return None
         self.publisher.publish(Notice(job.id, job.campaign_id, finished.version), final=True)
         if finished.apify_run_id:
             self.provider.abort(finished.apify_run_id)
         return finished
 
-    def rerun_job(self, user_id: str, job_id: str,
+    def rerun_job(self, actor: Actor, job_id: str,
                   target_results: int | None = None) -> ScrapingJob:
         """A new search with an ended one's input (its target, unless given), in the same
         campaign, under the same checks and limits as any new search."""
-        job = self.get_job(user_id, job_id)
+        job = self.get_job(actor, job_id, least=WORK)
         if job.status not in TERMINAL:
             raise JobStillRunning(f"The search is still {job.status}: wait for it to end, "
                                   "or cancel it, before running it again")
         similar = job.kind == "similar"
-        return self.start_search(user_id, SearchRequest(
+        return self.start_search(actor, SearchRequest(
             platform=job.platform, campaign_id=job.campaign_id,
             keywords=None if similar else job.keywords,
             target_username=job.target_username if similar else None,
             target_results=job.target_results if target_results is None else target_results,
-            budget_usd=job.budget_usd))
+            budget_usd=job.budget_usd), action="search.rerun")
 
-    def delete_job(self, user_id: str, job_id: str) -> None:
+    def delete_job(self, actor: Actor, job_id: str) -> None:
         """Remove a search with its creators (cancelled first if it runs, its Apify run
         aborted); creators of the campaign's list that only it found go too."""
-        job = self.get_job(user_id, job_id)
+        job = self.get_job(actor, job_id, least=WORK)
         if job.status not in TERMINAL:
-            with contextlib.suppress(JobFinished):
-                self.cancel_job(user_id, job.id)
-        if not self.store.delete_jobs([job.id], user_id):
+            self.cancel_quietly(job)
+        if not self.store.delete_jobs([job.id], self.entry(job.workspace_id, actor,
+                                                           "search.deleted", job.id)):
             raise JobNotFound()
 
-    def delete_campaign(self, user_id: str, campaign_id: str) -> None:
+    def delete_campaign(self, actor: Actor, campaign_id: str) -> None:
         """Remove a campaign with all its searches (the running ones cancelled first, their
         Apify runs aborted) and its creator list."""
-        campaign = self.get_campaign(user_id, campaign_id)
+        campaign = self.get_campaign(actor, campaign_id, MANAGE)
         for job in self.store.campaign_jobs(campaign.id):
             if job.status not in TERMINAL:
-                with contextlib.suppress(JobFinished):
-                    self.cancel_job(user_id, job.id)
-        if not self.store.delete_campaign(campaign.id, user_id):
+                self.cancel_quietly(job)
+        if not self.store.delete_campaign(campaign.id, self.entry(
+                campaign.workspace_id, actor, "campaign.deleted", campaign.id,
+                name=campaign.name)):
             raise CampaignNotFound()
 
     def delete_expired(self, now: datetime) -> int:
@@ -375,34 +426,38 @@ class Service:
         return deleted
 
     def remove_user(self, email: str) -> int:
-        """Cancel a user's searches that are still going (their Apify runs aborted), then
-        remove the user with everything theirs: their sessions and streams end with it. How
-        many searches were cancelled."""
+        """Cancel the searches still going in a user's personal workspace (their Apify runs
+        aborted), then remove the user with it: their sessions and streams end, and they
+        leave every shared workspace, whose campaigns and searches stay. How many searches
+        were cancelled."""
         user = self.store.user_by_email(email.strip().lower())
         if user is None:
             raise NotFound(f"No user with email {email.strip()}")
         cancelled = 0
         for status in (Status.PENDING, Status.PROCESSING):
-            while jobs := self.store.user_jobs(user.id, status=status, limit=MAX_LIST_LIMIT):
-                for job in jobs:
-                    with contextlib.suppress(JobFinished):
-                        if self.cancel_job(user.id, job.id).status == Status.CANCELLED:
-                            cancelled += 1
+            while jobs := self.store.workspace_jobs(user.id, status=status,
+                                                    limit=MAX_LIST_LIMIT):
+                cancelled += sum(self.cancel_quietly(job) is not None for job in jobs)
         self.store.delete_user(user.id)
         return cancelled
 
-    def results(self, user_id: str, job_id: str, after_id: int | None = None, *,
+    def results(self, actor: Actor, job_id: str, after_id: int | None = None, *,
                 sort: str | None = None, min_followers: int | None = None,
-                limit: int | None = None) -> Sequence[CreatorRow]:
-        """Most followed first; a similar-creators job's most similar first; or by `sort`."""
-        job = self.get_job(user_id, job_id)
+                limit: int | None = None, file_format: str | None = None,
+                ) -> Sequence[CreatorRow]:
+        """Most followed first; a similar-creators job's most similar first; or by `sort`.
+        With `file_format`, an export: noted in the audit trail."""
+        job = self.get_job(actor, job_id)
         if sort is not None and sort not in JOB_SORTS:
             raise InputError(f"sort must be one of {', '.join(JOB_SORTS)}")
+        if file_format is not None:
+            self.store.audit(self.entry(job.workspace_id, actor, "export", job.id,
+                                        format=file_format))
         return self.store.creators(job.id, after_id, by_similarity=job.kind == "similar",
                                    sort=sort, min_followers=min_followers, limit=limit)
 
-    def count_results(self, user_id: str, job_id: str) -> int:
-        return self.store.count_creators(self.get_job(user_id, job_id).id)
+    def count_results(self, actor: Actor, job_id: str) -> int:
+        return self.store.count_creators(self.get_job(actor, job_id).id)
 
     # validation ---------------------------------------------------------------------------
     def _within_limits(self, counts: JobCounts) -> None:

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from scrapetrack.access import Actor
 from scrapetrack.config import Settings
 from scrapetrack.jobs import Status
 from scrapetrack.runtime import build_runtime
@@ -56,7 +57,7 @@ def test_a_thousand_jobs_leak_nothing(make_settings: Callable[..., Settings]) ->
     try:
         user = runtime.accounts.create_user("bulk@example.com").user
         campaign = runtime.store.create_campaign(user.id, "bulk", None)
-        ids = [runtime.service.start_search(user.id, SearchRequest(
+        ids = [runtime.service.start_search(Actor(user.id, user.email), SearchRequest(
             platform="tiktok", campaign_id=campaign.id, keywords=[f"k{i % 50}"],
             target_results=5)).id for i in range(JOBS)]
 

@@ -3,6 +3,7 @@ store on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -130,3 +131,27 @@ def new_job(store: Store, campaign_id: str | None = None, user_id: str | None = 
         campaign_id = store.create_campaign(user_id, "c", None).id
     return store.create_job(campaign_id=campaign_id, user_id=user_id, platform="tiktok",
                             keywords=["yoga", "pilates"], target_results=50)
+
+
+class Listener:
+    """An open event stream read on a thread, until the server ends it."""
+
+    def __init__(self, client: httpx.Client, path: str, **headers: str) -> None:
+        self.lines: list[str] = []
+        self.ended = threading.Event()
+        self.opened = threading.Event()
+        self.thread = threading.Thread(target=self._read, args=(client, path, headers),
+                                       daemon=True)
+        self.thread.start()
+        wait_until(self.opened.is_set, 30, f"the stream {path} to open")
+
+    def _read(self, client: httpx.Client, path: str, headers: dict[str, str]) -> None:
+        try:
+            with client.stream("GET", path, headers=headers, timeout=None) as response:
+                assert response.status_code == 200
+                self.opened.set()
+                for line in response.iter_lines():  # returns once the server ends it
+                    self.lines.append(line)
+        except httpx.RemoteProtocolError:  # the server stopped with the stream open
+            pass
+        self.ended.set()

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from scrapetrack.access import Actor
 from scrapetrack.config import Settings
 from scrapetrack.exceptions import ProviderRejected
 from scrapetrack.providers.apify import ApifyProvider
@@ -28,7 +29,7 @@ from scrapetrack.service import SearchRequest
 from scrapetrack.serving import serve_in_thread
 from scrapetrack.store.models import ApiToken, utcnow
 from tests.conftest import sign_in_by_link, wait_until
-from tests.integration.conftest import App
+from tests.integration.conftest import App, Listener
 from tests.integration.test_cli import run
 from tests.integration.test_cli_client import client_env
 from tests.integration.test_security import csrf_of
@@ -181,30 +182,6 @@ def test_sign_in_codes_expire_after_15_minutes(app: App) -> None:
     assert "a code works once, for 15 minutes" in expired.text
 
 
-class Listener:
-    """An open event stream read on a thread, until the server ends it."""
-
-    def __init__(self, client: httpx.Client, path: str, **headers: str) -> None:
-        self.lines: list[str] = []
-        self.ended = threading.Event()
-        self.opened = threading.Event()
-        self.thread = threading.Thread(target=self._read, args=(client, path, headers),
-                                       daemon=True)
-        self.thread.start()
-        wait_until(self.opened.is_set, 30, f"the stream {path} to open")
-
-    def _read(self, client: httpx.Client, path: str, headers: dict[str, str]) -> None:
-        try:
-            with client.stream("GET", path, headers=headers, timeout=None) as response:
-                assert response.status_code == 200
-                self.opened.set()
-                for line in response.iter_lines():  # returns once the server ends it
-                    self.lines.append(line)
-        except httpx.RemoteProtocolError:  # the server stopped with the stream open
-            pass
-        self.ended.set()
-
-
 def test_revoked_or_removed_credentials_end_their_streams_in_every_process(
         start_app: Callable[..., App]) -> None:
     """Two web processes on one store; streams opened with an API token, with a browser
@@ -233,7 +210,7 @@ def test_revoked_or_removed_credentials_end_their_streams_in_every_process(
     # A job started after the revocation reached none of the ended streams.
     mallory = one.runtime.store.user_by_email("mallory@example.com")
     assert mallory is not None
-    job = one.runtime.service.start_search(mallory.id, SearchRequest(
+    job = one.runtime.service.start_search(Actor(mallory.id, mallory.email), SearchRequest(
         "tiktok", campaign["id"], keywords=["yoga"], target_results=500))
     wait_until(lambda: job.id in "".join(by_session.lines), 20, "the session's stream to see it")
     assert all(job.id not in "".join(listener.lines) for listener in by_token)

@@ -4,11 +4,9 @@ saved before revision 0007."""
 
 from __future__ import annotations
 
-from alembic import command
-
 from scrapetrack.creators import Creator
 from scrapetrack.store.campaign_list import CreatorFilter, WorkflowChange
-from scrapetrack.store.migrate import alembic_config, upgrade
+from scrapetrack.store.migrate import downgrade, upgrade
 from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.repository import Store
 from tests.integration.conftest import new_job
@@ -55,10 +53,7 @@ def test_revision_0007_lists_the_creators_saved_before_it(store: Store) -> None:
     second = new_job(store, first.campaign_id, first.user_id)
     save(store, first, [Creator("tiktok", "mia", followers=100), Creator("tiktok", "ann")])
     save(store, second, [Creator("tiktok", "Mia", followers=300)])
-    config = alembic_config()
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0006")
+    downgrade(store.engine, "0006")
     upgrade(store.engine)
     assert listed(store, first.campaign_id) == {
         "Mia": (300, "new", [first.id, second.id]), "ann": (None, "new", [first.id])}

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import json
 
-from alembic import command
 from sqlalchemy import inspect, update
 
 from scrapetrack.creators import Creator
 from scrapetrack.jobs import Status
 from scrapetrack.serializers import JobView, job_status, status_payload, status_text, view_of
-from scrapetrack.store.migrate import alembic_config, upgrade
+from scrapetrack.store.migrate import downgrade, upgrade
 from scrapetrack.store.models import utcnow
 from scrapetrack.store.repository import JOBS, Store
 from tests.integration.conftest import new_job
@@ -79,10 +78,7 @@ def test_revision_0006_drops_the_kept_status_and_back(store: Store) -> None:
     job = new_job(store)
     columns = {c["name"] for c in inspect(store.engine).get_columns("scraping_jobs")}
     assert not {"status_json", "status_version"} & columns
-    config = alembic_config()
-    with store.engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, "0005")
+    downgrade(store.engine, "0005")
     columns = {c["name"] for c in inspect(store.engine).get_columns("scraping_jobs")}
     assert {"status_json", "status_version"} <= columns
     upgrade(store.engine)

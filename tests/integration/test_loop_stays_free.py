@@ -15,8 +15,7 @@ import psycopg
 
 from scrapetrack.config import Settings
 from tests.conftest import wait_until
-from tests.integration.conftest import App, wait_for_job
-from tests.integration.test_attack_regressions import Listener
+from tests.integration.conftest import App, Listener, wait_for_job
 
 
 @contextmanager

@@ -9,6 +9,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from scrapetrack.access import Actor
 from scrapetrack.creators import Creator
 from scrapetrack.jobs import Status
 from scrapetrack.store.db import make_engine
@@ -26,14 +27,17 @@ def test_rows_carry_the_values_and_types_core_gives(store: Store) -> None:
     orm = store.get_job(job.id)
     assert orm is not None
     (row,) = store.job_states([job.id])
-    assert row == store.job_state(job.id, job.user_id)
+    assert job.user_id is not None
+    assert row == store.job_state(job.id, Actor(job.user_id, "owner@example.com"))
     for column in ScrapingJob.__table__.columns:
         assert getattr(row, column.key) == getattr(orm, column.key), column.key
     assert row.keywords == ["yoga", "pilates"]
     assert row.rate_per_second == 12.5 and isinstance(row.rate_per_second, float)
     assert row.updated_at.utcoffset() == timedelta(0)  # aware UTC, as Core gives
     assert row.finished_at is None
-    assert store.job_state(job.id, "someone else") is None
+    assert store.job_state(job.id, Actor("someone else", "else@example.com")) is None
+    scoped = Actor(job.user_id, "owner@example.com", workspace_id=new_job(store).workspace_id)
+    assert store.job_state(job.id, scoped) is None  # a token limited to another workspace
 
 
 def test_any_number_of_ids_and_campaigns_reads_each_job_once(store: Store) -> None:

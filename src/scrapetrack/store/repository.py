@@ -19,6 +19,7 @@ from sqlalchemy import (
     Engine,
     Insert,
     Select,
+    String,
     Table,
     bindparam,
     case,
@@ -33,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from scrapetrack.access import Actor
 from scrapetrack.creators import Creator
 from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
@@ -44,16 +46,22 @@ from scrapetrack.store.models import (
     Campaign,
     CampaignCreator,
     CreatorRow,
+    Member,
     QStashDelivery,
     ScrapingJob,
     User,
+    Workspace,
+    new_id,
     utcnow,
 )
 from scrapetrack.store.prepared import DriverStatements
 from scrapetrack.store.search_history import JobFilter
+from scrapetrack.store.workspaces import MEMBERSHIP, live_memberships, role_in, visible
 
 # Runs a write elsewhere (a thread), for a caller that must not wait on the write lock.
 DeferWrite = Callable[[Callable[[], None]], object]
+# Writes an audit entry in the transaction of what it records.
+Audit = Callable[[Session], None]
 CHUNK = 500  # ids per IN (...) list
 ACTIVE = [status.value for status in Status if not status.terminal]
 RATE_WINDOW = timedelta(minutes=1)
@@ -63,17 +71,26 @@ CREATORS = cast(Table, CreatorRow.__table__)
 USERS = cast(Table, User.__table__)
 TOKENS = cast(Table, ApiToken.__table__)
 TOKEN_OWNER = select(USERS, TOKENS.c.id.label("token_id"), TOKENS.c.expires_at,
-                     TOKENS.c.last_used_at).join(TOKENS, TOKENS.c.user_id == USERS.c.id).where(
+                     TOKENS.c.last_used_at, TOKENS.c.workspace_id.label("token_workspace"),
+                     ).join(TOKENS, TOKENS.c.user_id == USERS.c.id).where(
     TOKENS.c.token_hash == bindparam("hash"), TOKENS.c.kind == bindparam("kind"),
     TOKENS.c.revoked_at.is_(None))
+# A job is the token's user's when its workspace is one of theirs (and the token's own, if
+# the token is limited to one).
+MEMBERS = cast(Table, Member.__table__)
 TOKEN_JOB = select(
     JOBS, TOKENS.c.id.label("token_id"), TOKENS.c.expires_at.label("token_expires_at"),
     TOKENS.c.last_used_at.label("token_last_used_at")).select_from(TOKENS.outerjoin(
-        JOBS, (JOBS.c.id == bindparam("job")) & (JOBS.c.user_id == TOKENS.c.user_id))).where(
-    TOKENS.c.token_hash == bindparam("hash"), TOKENS.c.kind == "api",
-    TOKENS.c.revoked_at.is_(None))
-JOB_STATE = select(JOBS).where(JOBS.c.id == bindparam("id"),
-                               JOBS.c.user_id == bindparam("user"))
+        JOBS, (JOBS.c.id == bindparam("job")) & select(MEMBERS.c.role).where(
+            MEMBERS.c.workspace_id == JOBS.c.workspace_id,
+            MEMBERS.c.user_id == TOKENS.c.user_id).exists() & (
+            TOKENS.c.workspace_id.is_(None) | (TOKENS.c.workspace_id == JOBS.c.workspace_id)))
+    ).where(TOKENS.c.token_hash == bindparam("hash"), TOKENS.c.kind == "api",
+            TOKENS.c.revoked_at.is_(None))
+JOB_STATE = select(JOBS).where(JOBS.c.id == bindparam("id"), select(MEMBERS.c.role).where(
+    MEMBERS.c.workspace_id == JOBS.c.workspace_id, MEMBERS.c.user_id == bindparam("user"),
+    func.coalesce(bindparam("scope", type_=String), JOBS.c.workspace_id)
+    == JOBS.c.workspace_id).exists())
 
 # A job's distinct creators, counted again after a page's upsert (same transaction).
 RECOUNT_CREATORS = update(JOBS).where(JOBS.c.id == bindparam("job")).values(
@@ -147,9 +164,14 @@ class Store:
 
     # users and tokens -------------------------------------------------------------------
     def create_user(self, email: str) -> User:
+        """A user with their personal workspace (its id is theirs), owned by them."""
         with self.writing() as s:
-            user = User(email=email)
+            user = User(id=new_id(), email=email)
             s.add(user)
+            s.flush()
+            s.add(Workspace(id=user.id, name="Personal", personal_of=user.id))
+            s.flush()
+            s.add(Member(workspace_id=user.id, user_id=user.id, role="owner"))
         return user
 
     def user_by_email(self, email: str) -> User | None:
@@ -165,22 +187,25 @@ class Store:
             return s.scalars(select(User).order_by(User.created_at)).all()
 
     def add_token(self, user_id: str, token_hash: str, prefix: str, kind: str,
-                  expires_at: datetime | None = None) -> ApiToken:
+                  expires_at: datetime | None = None,
+                  workspace_id: str | None = None) -> ApiToken:
         with self.writing() as s:
             token = ApiToken(user_id=user_id, token_hash=token_hash, prefix=prefix, kind=kind,
-                             expires_at=expires_at)
+                             expires_at=expires_at, workspace_id=workspace_id)
             s.add(token)
         return token
 
-    def user_for_token(self, token_hash: str, now: datetime) -> tuple[User, str] | None:
-        """The owner of a live API token, and the token's id (the hot path: one cached Core
-        query, no ORM)."""
+    def user_for_token(self, token_hash: str,
+                       now: datetime) -> tuple[User, str, str | None] | None:
+        """The owner of a live API token, the token's id and the workspace it is limited to
+        (the hot path: one cached Core query, no ORM)."""
         row = self._fast.first(self._fast.prepare("token_owner", lambda: TOKEN_OWNER),
                                {"hash": token_hash, "kind": "api"})
         if row is None or (row.expires_at is not None and row.expires_at <= now):
             return None
         self._note_use(row.token_id, row.last_used_at, now)
-        return User(id=row.id, email=row.email, created_at=row.created_at), row.token_id
+        return (User(id=row.id, email=row.email, created_at=row.created_at), row.token_id,
+                row.token_workspace)
 
     def job_state_for_token(self, token_hash: str, job_id: str, now: datetime,
                             later: DeferWrite | None = None) -> tuple[bool, JobRecord | None]:
@@ -245,31 +270,36 @@ class Store:
                 ApiToken.expires_at > now))
 
     def session_user(self, user_id: str, session_id: str, token_id: str,
-                     now: datetime) -> User | None:
+                     now: datetime) -> tuple[User, str | None] | None:
         """The user of a browser session while the session stands (not signed out, revoked
         or expired) and so does the token or code that opened it (a spent login code still
-        backs its session)."""
+        backs its session); and the workspace the session is limited to, as its opener is."""
         session, opener = aliased(ApiToken), aliased(ApiToken)
         with self.reading() as s:
-            return s.scalar(select(User).join(session, session.user_id == User.id)
+            row = s.execute(select(User, session.workspace_id)
+                            .join(session, session.user_id == User.id)
                             .join(opener, opener.user_id == User.id).where(
                 User.id == user_id, session.id == session_id, session.kind == "session",
                 session.revoked_at.is_(None), session.expires_at > now,
                 opener.id == token_id, opener.revoked_at.is_(None),
                 (opener.kind == "login") | opener.expires_at.is_(None)
-                | (opener.expires_at > now)))
+                | (opener.expires_at > now))).first()
+            return None if row is None else (row[0], row[1])
 
     def live_credentials(self, ids: Iterable[str], now: datetime) -> set[str]:
-        """Which of these tokens, codes and sessions still stand: a removed user's are gone
-        with them."""
-        wanted = list(set(ids))
+        """Which of these tokens, codes and sessions still stand (a removed user's are gone
+        with them), and which of these memberships (see workspaces.membership)."""
+        wanted = set(ids)
+        members = {key for key in wanted if key.startswith(MEMBERSHIP)}
+        tokens = list(wanted - members)
         if not wanted:
             return set()
         with self.reading() as s:
-            return set(s.scalars(select(ApiToken.id).where(
-                ApiToken.id.in_(wanted), ApiToken.revoked_at.is_(None),
-                (ApiToken.kind == "login") | ApiToken.expires_at.is_(None)
-                | (ApiToken.expires_at > now))))
+            return live_memberships(s, sorted(members)) | set(s.scalars(
+                select(ApiToken.id).where(
+                    ApiToken.id.in_(tokens), ApiToken.revoked_at.is_(None),
+                    (ApiToken.kind == "login") | ApiToken.expires_at.is_(None)
+                    | (ApiToken.expires_at > now))) if tokens else [])
 
     def delete_user(self, user_id: str) -> bool:
         """Remove a user with their tokens, sessions, campaigns, jobs and creators."""
@@ -277,24 +307,25 @@ class Store:
             done = s.execute(delete(User).where(User.id == user_id))
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
-    def delete_campaign(self, campaign_id: str, user_id: str) -> bool:
+    def delete_campaign(self, campaign_id: str, audit: Audit | None = None) -> bool:
         """Remove a campaign with its searches, their creators and its creator list."""
         with self.writing() as s:  # the database cascades
-            done = s.execute(delete(Campaign).where(Campaign.id == campaign_id,
-                                                    Campaign.user_id == user_id))
+            done = s.execute(delete(Campaign).where(Campaign.id == campaign_id))
+            if done.rowcount and audit is not None:  # type: ignore[attr-defined]
+                audit(s)
             return bool(done.rowcount)  # type: ignore[attr-defined]
 
-    def delete_jobs(self, job_ids: Sequence[str], user_id: str | None = None) -> list[str]:
+    def delete_jobs(self, job_ids: Sequence[str], audit: Audit | None = None) -> list[str]:
         """Remove searches with their creators; creators of their campaigns' lists that no
         other search found go too. The ids removed."""
         with self.writing() as s:
-            query = select(JOBS.c.id, JOBS.c.campaign_id).where(JOBS.c.id.in_(list(job_ids)))
-            if user_id is not None:
-                query = query.where(JOBS.c.user_id == user_id)
-            found = s.execute(query).all()
+            found = s.execute(select(JOBS.c.id, JOBS.c.campaign_id).where(
+                JOBS.c.id.in_(list(job_ids)))).all()
             if found:
                 s.execute(delete(JOBS).where(JOBS.c.id.in_([row.id for row in found])))
                 campaign_list.drop_orphans(s, sorted({row.campaign_id for row in found}))
+                if audit is not None:
+                    audit(s)
             return [row.id for row in found]
 
     def finished_before(self, cutoff: datetime, limit: int) -> list[str]:
@@ -345,7 +376,8 @@ class Store:
     # campaigns ----------------------------------------------------------------------------
     def create_campaign(self, user_id: str, name: str, description: str | None,
                         check: Callable[[datetime, list[datetime]], None] | None = None,
-                        ) -> Campaign:
+                        audit: Audit | None = None, *, workspace_id: str | None = None,
+                        campaign_id: str | None = None) -> Campaign:
         """Insert a campaign. `check` sees the creation times of the user's campaigns of the
         last minute, newest first, in the same transaction (the user's row locked first on
         PostgreSQL), and may raise to refuse it."""
@@ -357,33 +389,54 @@ class Store:
                 check(now, list(s.scalars(select(Campaign.created_at).where(
                     Campaign.user_id == user_id, Campaign.created_at > now - RATE_WINDOW)
                     .order_by(Campaign.created_at.desc()))))
-            campaign = Campaign(user_id=user_id, name=name, description=description)
+            # By default in the user's personal workspace, whose id is theirs.
+            campaign = Campaign(id=campaign_id or new_id(), user_id=user_id,
+                                workspace_id=workspace_id or user_id, name=name,
+                                description=description)
             s.add(campaign)
+            if audit is not None:
+                audit(s)
         return campaign
 
-    def list_campaigns(self, user_id: str) -> Sequence[Campaign]:
+    def list_campaigns(self, actor: Actor, workspace_id: str | None = None,
+                       ) -> Sequence[Campaign]:
+        """The actor's campaigns (in one of their workspaces), newest first."""
+        query = select(Campaign).where(visible(actor, Campaign.workspace_id))
+        if workspace_id is not None:
+            query = query.where(Campaign.workspace_id == workspace_id)
         with self.reading() as s:
-            return s.scalars(select(Campaign).where(Campaign.user_id == user_id)
-                             .order_by(Campaign.created_at.desc())).all()
+            return s.scalars(query.order_by(Campaign.created_at.desc())).all()
 
-    def get_campaign(self, user_id: str, campaign_id: str) -> Campaign | None:
+    def get_campaign(self, actor: Actor, campaign_id: str) -> tuple[Campaign, str] | None:
+        """A campaign of one of the actor's workspaces, and their role there."""
         with self.reading() as s:
-            return s.scalar(select(Campaign).where(Campaign.id == campaign_id,
-                                                   Campaign.user_id == user_id))
+            row = s.execute(select(Campaign, role_in(actor, Campaign.workspace_id)).where(
+                Campaign.id == campaign_id, visible(actor, Campaign.workspace_id))).first()
+            return None if row is None else (row[0], row[1])
 
     # jobs ---------------------------------------------------------------------------------
     def create_job(self, check: Callable[[JobCounts], None] | None = None,
-                   **values: Any) -> ScrapingJob:
+                   audit: Audit | None = None, **values: Any) -> ScrapingJob:
         """Insert a job. `check` sees the user's counts in the same transaction and may raise
         to refuse it: the user's row is locked first, so concurrent creations by one user in
         any process are counted one after the other (SQLite serialises writers anyway)."""
         with self.writing() as s:
             if check is not None:
                 check(self._job_counts(s, values["user_id"]))
+            if "workspace_id" not in values:  # the campaign's
+                values["workspace_id"] = s.scalar(select(Campaign.workspace_id).where(
+                    Campaign.id == values["campaign_id"]))
             job = ScrapingJob(**values)
             s.add(job)
             s.flush()
+            if audit is not None:
+                audit(s)
         return job
+
+    def audit(self, entry: Audit) -> None:
+        """An audit entry in a transaction of its own."""
+        with self.writing() as s:
+            entry(s)
 
     @staticmethod
     def _job_counts(s: Session, user_id: str) -> JobCounts:
@@ -397,27 +450,34 @@ class Store:
             .order_by(ScrapingJob.created_at.desc())).all()
         return JobCounts(now=now, active=active, created_recently=list(recent))
 
-    def get_job(self, job_id: str, user_id: str | None = None) -> ScrapingJob | None:
+    def get_job(self, job_id: str) -> ScrapingJob | None:
         with self.reading() as s:
-            query = select(ScrapingJob).where(ScrapingJob.id == job_id)
-            if user_id is not None:
-                query = query.where(ScrapingJob.user_id == user_id)
-            return s.scalar(query)
+            return s.get(ScrapingJob, job_id)
 
-    def job_state(self, job_id: str, user_id: str) -> JobRecord | None:
-        """A user's job as a plain row: what status polling reads, without the ORM."""
+    def job_for(self, actor: Actor, job_id: str) -> tuple[ScrapingJob, str] | None:
+        """A job of one of the actor's workspaces, and their role there."""
+        with self.reading() as s:
+            row = s.execute(select(ScrapingJob, role_in(actor, ScrapingJob.workspace_id))
+                            .where(ScrapingJob.id == job_id,
+                                   visible(actor, ScrapingJob.workspace_id))).first()
+            return None if row is None else (row[0], row[1])
+
+    def job_state(self, job_id: str, actor: Actor) -> JobRecord | None:
+        """A job of the actor's as a plain row: what status polling reads, without the ORM."""
         return cast(JobRecord | None, self._fast.first(
-            self._fast.prepare("job_state", lambda: JOB_STATE), {"id": job_id, "user": user_id}))
+            self._fast.prepare("job_state", lambda: JOB_STATE),
+            {"id": job_id, "user": actor.id, "scope": actor.workspace_id}))
 
     def campaign_jobs(self, campaign_id: str) -> Sequence[ScrapingJob]:
         with self.reading() as s:
             return s.scalars(select(ScrapingJob).where(ScrapingJob.campaign_id == campaign_id)
                              .order_by(ScrapingJob.created_at.desc())).all()
 
-    def user_jobs(self, user_id: str, *, status: str | None = None,
-                  campaign_id: str | None = None, limit: int = 50) -> Sequence[ScrapingJob]:
-        """A user's jobs, newest first."""
-        query = select(ScrapingJob).where(ScrapingJob.user_id == user_id)
+    def workspace_jobs(self, workspace_id: str, *, status: str | None = None,
+                       campaign_id: str | None = None,
+                       limit: int = 50) -> Sequence[ScrapingJob]:
+        """A workspace's jobs, newest first."""
+        query = select(ScrapingJob).where(ScrapingJob.workspace_id == workspace_id)
         if status is not None:
             query = query.where(ScrapingJob.status == status)
         if campaign_id is not None:
@@ -425,10 +485,11 @@ class Store:
         with self.reading() as s:
             return s.scalars(query.order_by(ScrapingJob.created_at.desc()).limit(limit)).all()
 
-    def search_history(self, user_id: str, wanted: JobFilter, limit: int,
+    def search_history(self, actor: Actor, wanted: JobFilter, limit: int,
                        cursor: str | None) -> tuple[Sequence[ScrapingJob], str | None]:
         with self.reading() as s:
-            return search_history.page(s, user_id, wanted, limit, cursor)
+            return search_history.page(s, visible(actor, JOBS.c.workspace_id), wanted, limit,
+                                       cursor)
 
     def job_states(self, job_ids: Sequence[str],
                    campaign_ids: Sequence[str] = ()) -> list[JobRecord]:
@@ -520,7 +581,8 @@ class Store:
 
     def finish(self, job_id: str, status: Status, *, error: str | None = None,
                worker_id: str | None = None, progress: int | None = None,
-               values: Mapping[str, Any] | None = None) -> ScrapingJob | None:
+               values: Mapping[str, Any] | None = None,
+               audit: Audit | None = None) -> ScrapingJob | None:
         """Move a job to a terminal status (with further `values`), unless it already has
         one."""
         now = utcnow()
@@ -540,6 +602,8 @@ class Store:
         with self.writing() as s:
             if s.execute(query.values(**row)).rowcount != 1:  # type: ignore[attr-defined]
                 return None
+            if audit is not None:
+                audit(s)
             return s.get(ScrapingJob, job_id)
 
     def creators(self, job_id: str, after_id: int | None = None, by_similarity: bool = False,

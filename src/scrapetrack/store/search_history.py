@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, or_, select
+from sqlalchemy import ColumnElement, String, and_, cast, or_, select
 from sqlalchemy.orm import Session
 
 from scrapetrack.exceptions import InputError
@@ -22,16 +22,18 @@ class JobFilter:
     platform: str | None = None
     kind: str | None = None
     campaign_id: str | None = None
+    workspace_id: str | None = None
     created_from: datetime | None = None
     created_to: datetime | None = None
     q: str | None = None  # text in the keywords or the similar search's handle
 
 
-def page(s: Session, user_id: str, wanted: JobFilter, limit: int,
+def page(s: Session, whose: ColumnElement[bool], wanted: JobFilter, limit: int,
          cursor: str | None) -> tuple[Sequence[ScrapingJob], str | None]:
-    """A page of the user's searches, newest first, and the cursor of the next one."""
+    """A page of the searches `whose` allows (the actor's workspaces'), newest first, and
+    the cursor of the next one."""
     job = ScrapingJob
-    query = select(job).where(job.user_id == user_id, *_conditions(wanted))
+    query = select(job).where(whose, *_conditions(wanted))
     if cursor is not None:
         when, last = _decode(cursor)
         query = query.where(or_(job.created_at < when,
@@ -48,7 +50,8 @@ def _conditions(wanted: JobFilter) -> list[Any]:
     job = ScrapingJob
     where: list[Any] = []
     for column, value in ((job.status, wanted.status), (job.platform, wanted.platform),
-                          (job.kind, wanted.kind), (job.campaign_id, wanted.campaign_id)):
+                          (job.kind, wanted.kind), (job.campaign_id, wanted.campaign_id),
+                          (job.workspace_id, wanted.workspace_id)):
         if value is not None:
             where.append(column == value)
     if wanted.created_from is not None:

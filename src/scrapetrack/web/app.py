@@ -17,7 +17,18 @@ from scrapetrack.config import Settings
 from scrapetrack.creators import http_url
 from scrapetrack.runtime import Runtime, build_runtime, make_stream_slots
 from scrapetrack.web import errors
-from scrapetrack.web.routes import api, creators, docs, events, health, metrics, pages, qstash
+from scrapetrack.web.routes import (
+    api,
+    creators,
+    docs,
+    events,
+    health,
+    metrics,
+    pages,
+    qstash,
+    team_pages,
+    workspaces,
+)
 from scrapetrack.web.security import BodyLimit, SecurityHeaders
 from scrapetrack.web.sse import StreamingApp
 
@@ -78,6 +89,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.include_router(docs.router)
     app.include_router(pages.router)
     app.include_router(qstash.router)
+    app.include_router(workspaces.router)
+    app.include_router(team_pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
     if settings.uses_sandbox and not settings.apify_api_url:

@@ -9,6 +9,7 @@ from typing import Annotated, cast
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from scrapetrack.access import Actor
 from scrapetrack.accounts import Accounts, Principal
 from scrapetrack.config import Settings
 from scrapetrack.events.hub import Hub
@@ -17,8 +18,8 @@ from scrapetrack.metrics import Metrics
 from scrapetrack.queue import Queue
 from scrapetrack.runtime import Runtime
 from scrapetrack.service import Service
-from scrapetrack.store.models import User
 from scrapetrack.store.repository import Store
+from scrapetrack.teams import Teams
 from scrapetrack.web import csrf
 
 SESSION_USER = "user_id"
@@ -68,6 +69,10 @@ async def get_metrics(request: Request) -> Metrics:
     return get_runtime(request).metrics
 
 
+async def get_teams(request: Request) -> Teams:
+    return get_runtime(request).teams
+
+
 def bearer_token(request: Request) -> str | None:
     """The API token of `Authorization: Bearer TOKEN`; None without the header."""
     header = request.headers.get("authorization", "")
@@ -97,13 +102,13 @@ def session_principal(request: Request) -> Principal | None:
     return found
 
 
-def optional_user(request: Request) -> User | None:
+def optional_user(request: Request) -> Actor | None:
     """For pages: a Bearer token, or the session (pages check CSRF on their own forms)."""
     found = bearer_principal(request) or session_principal(request)
     return None if found is None else _acting(request, found)
 
 
-def require_user(request: Request) -> User:
+def require_user(request: Request) -> Actor:
     """A Bearer token's owner, or the session's user plus its CSRF token on unsafe methods;
     also for routes that authenticate inside a thread they already run in."""
     found = bearer_principal(request)
@@ -116,20 +121,20 @@ def require_user(request: Request) -> User:
     return _acting(request, found)
 
 
-def _acting(request: Request, found: Principal) -> User:
+def _acting(request: Request, found: Principal) -> Actor:
     """What the request rests on is kept on it, so an event stream can end once that no
     longer stands."""
     request.state.credentials = found.credentials
-    return found.user
+    return found.actor
 
 
 def current_user(request: Request,
-                 _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> User:
+                 _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Actor:
     """For the API (the BEARER dependency declares the scheme in the OpenAPI description)."""
     return require_user(request)
 
 
-CurrentUser = Annotated[User, Depends(current_user)]
+CurrentUser = Annotated[Actor, Depends(current_user)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]
@@ -138,3 +143,4 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 QueueDep = Annotated[Queue, Depends(get_queue)]
 ReaperDep = Annotated[Callable[[], object], Depends(get_reaper)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
+TeamsDep = Annotated[Teams, Depends(get_teams)]

@@ -53,19 +53,19 @@ Platform = Annotated[str, Depends(known_platform)]
 
 @router.post("/campaigns", status_code=201, responses=errors(400, *UNSAFE, *ANY))
 def create_campaign(body: CampaignIn, user: CurrentUser, service: ServiceDep) -> CampaignOut:
-    return CampaignOut(**campaign_json(service.create_campaign(user.id, body.name,
-                                                                body.description)))
+    return CampaignOut(**campaign_json(service.create_campaign(
+        user, body.name, body.description, body.workspaceId)))
 
 
 @router.get("/campaigns", responses=errors(*ANY))
 def list_campaigns(user: CurrentUser, service: ServiceDep) -> list[CampaignOut]:
-    return [CampaignOut(**campaign_json(c)) for c in service.list_campaigns(user.id)]
+    return [CampaignOut(**campaign_json(c)) for c in service.list_campaigns(user)]
 
 
 @router.get("/campaigns/{campaign_id}", responses=errors(404, *ANY))
 def get_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> CampaignDetailOut:
-    campaign = service.get_campaign(user.id, campaign_id)
-    jobs = service.campaign_jobs(user.id, campaign.id)
+    campaign = service.get_campaign(user, campaign_id)
+    jobs = service.campaign_jobs(user, campaign.id)
     return CampaignDetailOut(**campaign_json(campaign),
                              scrapingJobs=[JobOut(**job_status(j)) for j in jobs],
                              costUsd=round(sum(j.cost_usd or 0.0 for j in jobs), 4))
@@ -76,14 +76,14 @@ def get_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> Ca
 def delete_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) -> Response:
     """Delete a campaign with all its searches and its creator list; running searches are
     cancelled first and their Apify runs aborted."""
-    service.delete_campaign(user.id, campaign_id)
+    service.delete_campaign(user, campaign_id)
     return Response(status_code=204)
 
 
 @router.post("/scraping/{platform}", status_code=202, responses=errors(400, 404, *UNSAFE, *ANY))
 def start_search(user: CurrentUser, platform: Platform, body: SearchIn,
                  service: ServiceDep) -> JobOut:
-    job = service.start_search(user.id, SearchRequest(
+    job = service.start_search(user, SearchRequest(
         platform=platform, campaign_id=body.campaignId, keywords=body.keywords,
         target_username=body.targetUsername, target_results=body.targetResults,
         budget_usd=body.budgetUsd))
@@ -105,7 +105,7 @@ async def search_status(platform: str, request: Request, store: StoreDep,
         if token is None:  # a browser's session
             user = require_user(request)
             check_platform(platform)
-            return service.job_state(user.id, _required(job_id))
+            return service.job_state(user, _required(job_id))
         # Scripts polling with a token: the token and the job are read in one statement.
         found = accounts.job_state(
             token, job_id if job_id and looks_like_id(job_id) else "", later)
@@ -148,7 +148,7 @@ def _required(job_id: str | None) -> str:
 @router.post("/jobs/{job_id}/cancel", status_code=202,
              responses=errors(404, 409, 502, *UNSAFE, *ANY))
 def cancel_job(job_id: str, user: CurrentUser, service: ServiceDep) -> JobOut:
-    return JobOut(**job_status(service.cancel_job(user.id, job_id)))
+    return JobOut(**job_status(service.cancel_job(user, job_id)))
 
 
 @router.post("/jobs/{job_id}/rerun", status_code=202,
@@ -158,7 +158,7 @@ def rerun_job(job_id: str, user: CurrentUser, service: ServiceDep,
     """A new search with an ended search's input, in the same campaign; `targetResults`
     changes its target."""
     target = body.targetResults if body is not None else None
-    return JobOut(**job_status(service.rerun_job(user.id, job_id, target)))
+    return JobOut(**job_status(service.rerun_job(user, job_id, target)))
 
 
 @router.delete("/jobs/{job_id}", status_code=204, response_class=Response,
@@ -166,7 +166,7 @@ def rerun_job(job_id: str, user: CurrentUser, service: ServiceDep,
 def delete_job(job_id: str, user: CurrentUser, service: ServiceDep) -> Response:
     """Delete a search with its creators (cancelled first if it runs, its Apify run aborted);
     creators of the campaign's list that only it found go too."""
-    service.delete_job(user.id, job_id)
+    service.delete_job(user, job_id)
     return Response(status_code=204)
 
 
@@ -194,9 +194,9 @@ def job_results(job_id: str, user: CurrentUser, service: ServiceDep, response: R
     creator with that `id`, in the order found (to stream rows in while the job runs)."""
     fmt = check_format(format)
     picked = pick_fields(fields, JOB_FIELDS)
-    rows = service.results(user.id, job_id, after_id, sort=sort, min_followers=min_followers,
-                           limit=limit)
-    total = {"X-Total-Count": str(service.count_results(user.id, job_id))} if limit else {}
+    rows = service.results(user, job_id, after_id, sort=sort, min_followers=min_followers,
+                           limit=limit, file_format=None if fmt == "json" else fmt)
+    total = {"X-Total-Count": str(service.count_results(user, job_id))} if limit else {}
     if fmt == "json" and fields is None:
         response.headers.update(total)
         return [CreatorOut(**creator_json(r)) for r in rows]
@@ -214,6 +214,7 @@ def list_jobs(user: CurrentUser, service: ServiceDep,
               platform: str | None = None,
               kind: str | None = Query(default=None, description="keyword or similar"),
               campaign_id: str | None = Query(default=None, alias="campaignId"),
+              workspace_id: str | None = Query(default=None, alias="workspaceId"),
               created_from: Annotated[datetime | None, Query(
                   alias="createdFrom", description="created at or after")] = None,
               created_to: Annotated[datetime | None, Query(
@@ -222,9 +223,10 @@ def list_jobs(user: CurrentUser, service: ServiceDep,
                                                                "similar search's handle"),
               limit: int = Query(default=50, ge=1, le=1000),
               cursor: str | None = None) -> JobPageOut:
-    """The user's searches across campaigns, newest first, a page at a time."""
-    jobs, next_cursor = service.list_jobs(user.id, JobFilter(
+    """The searches of your workspaces (or of one), newest first, a page at a time."""
+    jobs, next_cursor = service.list_jobs(user, JobFilter(
         status=status, platform=platform, kind=kind, campaign_id=campaign_id,
+        workspace_id=workspace_id,
         created_from=aware(created_from), created_to=aware(created_to), q=q),
         limit=limit, cursor=cursor)
     return JobPageOut(items=[JobOut(**job_status(j)) for j in jobs], nextCursor=next_cursor)
@@ -238,4 +240,4 @@ def aware(when: datetime | None) -> datetime | None:
 @router.get("/jobs/{job_id}", responses=errors(404, *ANY))
 def get_job(job_id: str, user: CurrentUser, service: ServiceDep) -> JobOut:
     """A job's status, whatever its platform."""
-    return JobOut(**job_status(service.get_job(user.id, job_id)))
+    return JobOut(**job_status(service.get_job(user, job_id)))

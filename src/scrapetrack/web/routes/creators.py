@@ -61,7 +61,7 @@ def list_campaign_creators(
         sort: Sort = "-followers", limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         cursor: str | None = None) -> CampaignCreatorPageOut:
     """The campaign's creators, each once however many of its searches found it."""
-    return creator_page(service.campaign_creators(user.id, campaign_id, wanted, sort=sort,
+    return creator_page(service.campaign_creators(user, campaign_id, wanted, sort=sort,
                                                   limit=limit, cursor=cursor))
 
 
@@ -85,7 +85,7 @@ def export_campaign_creators(
     """The whole list, with the filters and sort given, as a file; streamed a page at a
     time, however long the list."""
     fmt, picked = check_format(format), pick_fields(fields, LIST_FIELDS)
-    pages = service.campaign_creator_pages(user.id, campaign_id, wanted, sort)
+    pages = service.campaign_creator_pages(user, campaign_id, wanted, sort, fmt)
     return export_response(fmt, (item for page in pages for item in
                                  campaign_creators_json(page)), picked,
                            f"campaign-{campaign_id}-creators")
@@ -97,7 +97,7 @@ def change_campaign_creator(campaign_id: str,
                             body: CreatorChangeIn,
                             user: CurrentUser, service: ServiceDep) -> CampaignCreatorOut:
     """Set a creator's workflow status, note or tags (the fields given)."""
-    found = service.change_campaign_creator(user.id, campaign_id, creator_id, WorkflowChange(
+    found = service.change_campaign_creator(user, campaign_id, creator_id, WorkflowChange(
         status=body.status, note=body.note, set_note="note" in body.model_fields_set,
         tags=body.tags))
     return CampaignCreatorOut(**campaign_creators_json(found)[0])
@@ -108,5 +108,5 @@ def change_campaign_creators(campaign_id: str, body: CreatorBulkIn, user: Curren
                              service: ServiceDep) -> BulkOut:
     """The same status or tag change to many creators of the list."""
     return BulkOut(updated=service.change_campaign_creators(
-        user.id, campaign_id, body.ids, WorkflowChange(
+        user, campaign_id, body.ids, WorkflowChange(
             status=body.status, add_tags=body.addTags, remove_tags=body.removeTags)))

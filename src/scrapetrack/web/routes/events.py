@@ -10,6 +10,7 @@ from starlette.responses import Response
 from scrapetrack.events.slots import StreamSlots
 from scrapetrack.exceptions import InputError
 from scrapetrack.serializers import view_of
+from scrapetrack.store.workspaces import membership
 from scrapetrack.web.deps import CurrentUser, HubDep, ServiceDep
 from scrapetrack.web.openapi import ANY, EVENTS, errors
 from scrapetrack.web.sse import campaign_stream, job_stream
@@ -49,8 +50,8 @@ def job_events(job_id: str, request: Request, user: CurrentUser, service: Servic
                hub: HubDep, slots: Slots,
                since: Annotated[int | None, Depends(last_event_id)]) -> Response:
     """The job's status on every change; ends after its terminal status."""
-    job = view_of(service.get_job(user.id, job_id))
-    return job_stream(hub, job, since, request.state.credentials,
+    found = service.get_job(user, job_id)
+    return job_stream(hub, view_of(found), since, resting_on(request, found.workspace_id, user.id),
                       slot=(slots, user.id))
 
 
@@ -58,6 +59,14 @@ def job_events(job_id: str, request: Request, user: CurrentUser, service: Servic
 def campaign_events(campaign_id: str, request: Request, user: CurrentUser,
                     service: ServiceDep, hub: HubDep, slots: Slots) -> Response:
     """Every job of the campaign, including ones started later; ends when the client leaves."""
-    jobs = [view_of(job) for job in service.campaign_jobs(user.id, campaign_id)]
+    campaign = service.get_campaign(user, campaign_id)
+    jobs = [view_of(job) for job in service.campaign_jobs(user, campaign_id)]
     return campaign_stream(hub, campaign_id, jobs,
-                           request.state.credentials, slot=(slots, user.id))
+                           resting_on(request, campaign.workspace_id, user.id),
+                           slot=(slots, user.id))
+
+
+def resting_on(request: Request, workspace_id: str, user_id: str) -> tuple[str, ...]:
+    """What a stream stands on: the request's token or session, and its user's membership
+    of the workspace (the hub checks both again, and ends the stream once one is gone)."""
+    return (*request.state.credentials, membership(workspace_id, user_id))

@@ -11,13 +11,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from scrapetrack.access import MANAGE, WORK, Actor, allows
 from scrapetrack.exceptions import CsrfFailed, InputError, ScrapetrackError, Unauthorized
 from scrapetrack.jobs import Status
 from scrapetrack.providers.platforms import PLATFORMS
 from scrapetrack.serializers import campaign_json, job_status
+from scrapetrack.service import Service
 from scrapetrack.store.campaign_list import WORKFLOW, CreatorFilter
-from scrapetrack.store.models import ScrapingJob, User, utcnow
+from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.search_history import JobFilter
+from scrapetrack.teams import Teams
 from scrapetrack.web import csrf
 from scrapetrack.web.deps import (
     SESSION_ID,
@@ -26,6 +29,7 @@ from scrapetrack.web.deps import (
     AccountsDep,
     ServiceDep,
     SettingsDep,
+    TeamsDep,
     optional_user,
 )
 from scrapetrack.web.errors import status_for
@@ -33,7 +37,7 @@ from scrapetrack.web.routes.creators import creator_page
 
 router = APIRouter(include_in_schema=False)
 FIRST_CREATORS = 50  # as many as app.js asks for at first
-MaybeUser = Annotated[User | None, Depends(optional_user)]
+MaybeUser = Annotated[Actor | None, Depends(optional_user)]
 CsrfField = Annotated[str, Form(alias=csrf.FIELD)]
 
 
@@ -101,17 +105,33 @@ def refused(request: Request, exc: CsrfFailed) -> Response:
 
 
 @router.get("/", response_class=HTMLResponse)
-def campaigns_page(request: Request, user: MaybeUser, service: ServiceDep) -> Response:
+def campaigns_page(request: Request, user: MaybeUser, service: ServiceDep, teams: TeamsDep,
+                   workspace: str | None = None) -> Response:
     if user is None:
         return to_login()
-    campaigns = service.list_campaigns(user.id)
-    return render(request, "campaigns.html", user=user, campaigns=campaigns, error=None)
+    return campaigns_of(request, user, service, teams, workspace)
+
+
+def campaigns_of(request: Request, user: Actor, service: Service, teams: Teams,
+                 workspace_id: str | None, status_code: int = 200,
+                 error: str | None = None) -> Response:
+    """The campaigns of one of the user's workspaces (their personal one by default), with
+    the switcher to the others."""
+    workspaces = teams.of(user)
+    chosen = next((w for w in workspaces if w.workspace.id == workspace_id), None) or next(
+        (w for w in workspaces if w.workspace.id in (user.workspace_id, user.id)), None) or (
+        workspaces[0] if workspaces else None)
+    campaigns = service.list_campaigns(user, chosen.workspace.id) if chosen else []
+    return render(request, "campaigns.html", status_code=status_code, user=user,
+                  campaigns=campaigns, workspaces=workspaces, chosen=chosen,
+                  can_work=chosen is not None and allows(chosen.role, WORK), error=error)
 
 
 @router.post("/campaigns")
-def create_campaign(request: Request, user: MaybeUser, service: ServiceDep,
+def create_campaign(request: Request, user: MaybeUser, service: ServiceDep, teams: TeamsDep,
                     name: Annotated[str, Form()] = "",
                     description: Annotated[str, Form()] = "",
+                    workspace_id: Annotated[str, Form()] = "",
                     csrf_token: CsrfField = "") -> Response:
     if user is None:
         return to_login()
@@ -120,11 +140,11 @@ def create_campaign(request: Request, user: MaybeUser, service: ServiceDep,
     except CsrfFailed as exc:
         return refused(request, exc)
     try:
-        campaign = service.create_campaign(user.id, name, description or None)
+        campaign = service.create_campaign(user, name, description or None,
+                                           workspace_id or None)
     except ScrapetrackError as exc:
-        campaigns = service.list_campaigns(user.id)
-        return render(request, "campaigns.html", status_code=status_for(exc), user=user,
-                      campaigns=campaigns, error=exc.message)
+        return campaigns_of(request, user, service, teams, workspace_id or None,
+                            status_for(exc), exc.message)
     return RedirectResponse(f"/campaigns/{campaign.id}", status_code=303)
 
 
@@ -134,20 +154,24 @@ def campaign_page(request: Request, campaign_id: str, user: MaybeUser, service: 
     if user is None:
         return to_login()
     try:
-        campaign = service.get_campaign(user.id, campaign_id)
+        campaign = service.get_campaign(user, campaign_id)
     except ScrapetrackError as exc:
         return render(request, "not_found.html", status_code=status_for(exc), user=user,
                       message=exc.message)
-    jobs = service.campaign_jobs(user.id, campaign.id)
+    jobs = service.campaign_jobs(user, campaign.id)
     state = {"campaign": campaign_json(campaign), "jobs": [job_status(j) for j in jobs],
              "platforms": {name: p.label for name, p in PLATFORMS.items()},
              "maxTargetResults": settings.max_target_results,
              "creatorStatuses": list(WORKFLOW),
              # The list's first page as the form first asks for it, drawn with no request.
              "creators": creator_page(service.campaign_creators(
-                 user.id, campaign.id, CreatorFilter(), limit=FIRST_CREATORS)).model_dump(
+                 user, campaign.id, CreatorFilter(), limit=FIRST_CREATORS)).model_dump(
                      mode="json")}
-    return render(request, "campaign.html", user=user, campaign=campaign, state=state)
+    role = service.workspace_role(user, campaign.workspace_id)
+    workspace = service.workspaces.by_id(campaign.workspace_id)
+    return render(request, "campaign.html", user=user, campaign=campaign, state=state,
+                  role=role, can_work=allows(role, WORK), can_manage=allows(role, MANAGE),
+                  workspace_name=workspace.name if workspace else "")
 
 
 # --- search history ------------------------------------------------------------------------
@@ -195,11 +219,11 @@ def searches_page(request: Request, user: MaybeUser, service: ServiceDep,
         return to_login()
     form = {"status": status, "platform": platform, "kind": kind, "campaignId": campaign_id,
             "createdFrom": created_from, "createdTo": created_to, "q": q}
-    campaigns = {c.id: c.name for c in service.list_campaigns(user.id)}
+    campaigns = {c.id: c.name for c in service.list_campaigns(user)}
     jobs: Sequence[ScrapingJob] = []
     next_cursor, error, code = None, None, 200
     try:
-        jobs, next_cursor = service.list_jobs(user.id, JobFilter(
+        jobs, next_cursor = service.list_jobs(user, JobFilter(
             status=_blank_is_none(status), platform=_blank_is_none(platform),
             kind=_blank_is_none(kind), campaign_id=_blank_is_none(campaign_id),
             created_from=_day_or_time(created_from, "From"),
@@ -224,10 +248,10 @@ def search_page(request: Request, job_id: str, user: MaybeUser,
     if user is None:
         return to_login()
     try:
-        job = service.get_job(user.id, job_id)
-        campaign = service.get_campaign(user.id, job.campaign_id)
-        creators = service.results(user.id, job.id, limit=SEARCH_PAGE_CREATORS)
-        total = service.count_results(user.id, job.id)
+        job = service.get_job(user, job_id)
+        campaign = service.get_campaign(user, job.campaign_id)
+        creators = service.results(user, job.id, limit=SEARCH_PAGE_CREATORS)
+        total = service.count_results(user, job.id)
     except ScrapetrackError as exc:
         return render(request, "not_found.html", status_code=status_for(exc), user=user,
                       message=exc.message)
