@@ -22,10 +22,26 @@ def comparable(response: httpx.Response) -> tuple[int, bytes, dict[str, str]]:
     return response.status_code, response.content, headers
 
 
-def routes(campaign_id: str, job_id: str) -> list[tuple[str, str, dict[str, Any] | None]]:
-    """(method, path, JSON body) of every route that takes a campaign or a job."""
+def routes(campaign_id: str, job_id: str,
+           workspace_id: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+    """(method, path, JSON body) of every route that takes a campaign, a job or a
+    workspace."""
     search = {"campaignId": campaign_id, "keywords": ["fitness"], "targetResults": 5}
+    ws = f"/api/workspaces/{workspace_id}"
     return [
+        ("GET", ws, None),
+        ("DELETE", ws, None),
+        ("POST", f"{ws}/transfer", {"userId": MISSING}),
+        ("GET", f"{ws}/members", None),
+        ("PUT", f"{ws}/members/{MISSING}", {"role": "viewer"}),
+        ("DELETE", f"{ws}/members/{MISSING}", None),
+        ("POST", f"{ws}/invitations", {"email": "x@example.com", "role": "viewer"}),
+        ("GET", f"{ws}/invitations", None),
+        ("DELETE", f"{ws}/invitations/{MISSING}", None),
+        ("GET", f"{ws}/audit", None),
+        ("GET", f"/api/jobs?workspaceId={workspace_id}", None),
+        ("POST", "/api/campaigns", {"name": "x", "workspaceId": workspace_id}),
+        ("GET", f"/workspaces/{workspace_id}", None),
         ("GET", f"/api/campaigns/{campaign_id}", None),
         ("GET", f"/api/campaigns/{campaign_id}/events", None),
         ("POST", "/api/scraping/tiktok", search),
@@ -63,8 +79,8 @@ def test_someone_elses_resources_answer_exactly_like_missing_ones(app: App,
         "targetResults": 30 if finished else 5000}).json()
     if finished:
         assert wait_for_job(alice, job)[0]["status"] == "completed"
-    theirs = routes(campaign["id"], job["id"])
-    missing = routes(MISSING, MISSING)
+    theirs = routes(campaign["id"], job["id"], campaign["workspaceId"])
+    missing = routes(MISSING, MISSING, MISSING)
     for (method, path, body), (_, missing_path, missing_body) in zip(theirs, missing,
                                                                     strict=True):
         answer = bob.request(method, path, json=body)
@@ -72,6 +88,7 @@ def test_someone_elses_resources_answer_exactly_like_missing_ones(app: App,
         assert answer.status_code == 404, (method, path, answer.text)
         assert comparable(answer) == comparable(nothing), (method, path)
         assert campaign["id"] not in answer.text and job["id"] not in answer.text
+        assert campaign["workspaceId"] not in answer.text
         assert "Alice" not in answer.text
         if path.startswith("/api"):
             assert set(answer.json()) == {"error"}

@@ -52,3 +52,42 @@ def test_tokens_are_listed_revoked_and_reissued(app: App) -> None:
     assert everything.stdout.strip() == "revoked 1 token(s) of ops@example.com"
     assert app.client(fresh).get("/api/campaigns").status_code == 401
     assert app.client(other).get("/api/campaigns").status_code == 200
+
+
+@pytest.mark.parametrize("stack", ["sqlite"], indirect=True)
+def test_an_operator_makes_a_workspace_and_its_team_at_the_shell(app: App) -> None:
+    env = env_for(app.runtime.settings)
+    owner = run(["users", "create", "lead@example.com"], env).stdout.strip().splitlines()[-1]
+    run(["users", "create", "ana@example.com"], env)
+    made = run(["workspaces", "create", "Acme marketing", "--owner", "lead@example.com"], env)
+    assert made.returncode == 0, made.stderr
+    workspace = made.stdout.strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", workspace)
+    added = run(["members", "add", workspace, "ana@example.com", "--role", "viewer"], env)
+    assert added.stdout.strip() == f"ana@example.com is viewer of {workspace}"
+    listed = run(["members", "list", workspace], env).stdout
+    assert re.search(r"  owner  lead@example\.com", listed) and "  viewer  ana@example.com" \
+        in listed
+    mine = run(["workspaces", "list", "--email", "ana@example.com"], env).stdout
+    assert f"{workspace}  viewer  Acme marketing" in mine
+    assert run(["members", "add", workspace, "nobody@example.com"], env).returncode == 1
+    assert run(["members", "add", workspace, "ana@example.com", "--role", "boss"],
+               env).returncode == 1
+
+    scoped = run(["users", "token", "ana@example.com", "--workspace", workspace], env)
+    assert scoped.returncode == 0, scoped.stderr
+    token = scoped.stdout.strip().splitlines()[-1]
+    assert [w["id"] for w in app.client(token).get("/api/workspaces").json()] == [workspace]
+
+    link = run(["invite", workspace, "kim@example.com", "--role", "member"], env)
+    assert link.returncode == 0, link.stderr
+    code = link.stdout.strip().rsplit("/invitations/", 1)[1]
+    assert app.client(owner).post(f"/api/invitations/{code}/accept").status_code == 200
+
+    removed = run(["members", "remove", workspace, "ana@example.com"], env)
+    assert removed.returncode == 0, removed.stderr
+    assert app.client(token).get("/api/workspaces").json() == []
+    audit = app.client(owner).get(f"/api/workspaces/{workspace}/audit").json()["items"]
+    assert [(e["action"], e["actor"]) for e in reversed(audit)][:3] == [
+        ("workspace.created", "lead@example.com"), ("member.added", None),
+        ("invitation.sent", None)]

@@ -51,7 +51,7 @@ def known_platform(platform: str) -> str:
 Platform = Annotated[str, Depends(known_platform)]
 
 
-@router.post("/campaigns", status_code=201, responses=errors(400, *UNSAFE, *ANY))
+@router.post("/campaigns", status_code=201, responses=errors(400, 404, *UNSAFE, *ANY))
 def create_campaign(body: CampaignIn, user: CurrentUser, service: ServiceDep) -> CampaignOut:
     return CampaignOut(**campaign_json(service.create_campaign(
         user, body.name, body.description, body.workspaceId)))
