@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from scrapetrack.access import MANAGE, WORK, Actor, allows
+from scrapetrack.accounts import SignIn
 from scrapetrack.exceptions import CsrfFailed, InputError, ScrapetrackError, Unauthorized
 from scrapetrack.jobs import Status
 from scrapetrack.providers.platforms import PLATFORMS
@@ -79,11 +80,17 @@ def login_submit(request: Request, accounts: AccountsDep, token: Annotated[str, 
                   else accounts.sign_in(token.strip()))
     except Unauthorized as exc:
         return render(request, "login.html", status_code=401, error=exc.message)
-    request.session.clear()  # a fresh session, and with it a fresh CSRF token
+    open_session(request, signed)
+    return RedirectResponse("/", status_code=303)
+
+
+def open_session(request: Request, signed: SignIn) -> None:
+    """The browser's cookie names the new session (and, being fresh, gets a fresh CSRF
+    token)."""
+    request.session.clear()
     request.session[SESSION_USER] = signed.user.id
     request.session[SESSION_ID] = signed.session_id
     request.session[SESSION_TOKEN] = signed.token_id
-    return RedirectResponse("/", status_code=303)
 
 
 @router.post("/logout")

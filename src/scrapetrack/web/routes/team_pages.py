@@ -13,9 +13,16 @@ from scrapetrack.access import MANAGE, Actor, allows
 from scrapetrack.exceptions import CsrfFailed, ScrapetrackError
 from scrapetrack.teams import Teams
 from scrapetrack.web import csrf
-from scrapetrack.web.deps import SESSION_ID, SESSION_TOKEN, SESSION_USER, SettingsDep, TeamsDep
+from scrapetrack.web.deps import SettingsDep, TeamsDep
 from scrapetrack.web.errors import status_for
-from scrapetrack.web.routes.pages import CsrfField, MaybeUser, refused, render, to_login
+from scrapetrack.web.routes.pages import (
+    CsrfField,
+    MaybeUser,
+    open_session,
+    refused,
+    render,
+    to_login,
+)
 
 router = APIRouter(include_in_schema=False)
 AUDIT_PAGE = 50
@@ -127,12 +134,8 @@ def accept(request: Request, code: str, user: MaybeUser, teams: TeamsDep,
         csrf.check(request, csrf_token)
         accepted = teams.accept(code, user)
         if user is None:
-            signed = teams.accounts.sign_in(teams.accounts.login_code(accepted.user.email),
-                                            codes_only=True)
-            request.session.clear()
-            request.session[SESSION_USER] = signed.user.id
-            request.session[SESSION_ID] = signed.session_id
-            request.session[SESSION_TOKEN] = signed.token_id
+            open_session(request, teams.accounts.sign_in(
+                teams.accounts.login_code(accepted.user.email), codes_only=True))
     except CsrfFailed as exc:
         return refused(request, exc)
     except ScrapetrackError as exc:
