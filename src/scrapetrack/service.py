@@ -192,7 +192,12 @@ class Service:
     def campaign_creators(self, actor: Actor, campaign_id: str, wanted: CreatorFilter,
                           sort: str = "-followers", limit: int = 50,
                           cursor: str | None = None) -> CreatorPage:
-        campaign = self.get_campaign(actor, campaign_id)
+        return self._creator_page(self.get_campaign(actor, campaign_id), wanted, sort, limit,
+                                  cursor)
+
+    def _creator_page(self, campaign: Campaign, wanted: CreatorFilter, sort: str, limit: int,
+                      cursor: str | None) -> CreatorPage:
+        """A page of the list of a campaign the caller may read, the query checked."""
         if sort not in CREATOR_SORTS:
             raise InputError(f"sort must be one of {', '.join(sorted(CREATOR_SORTS))}")
         if not 1 <= limit <= MAX_PAGE:
@@ -214,9 +219,10 @@ class Service:
                                sort: str, file_format: str) -> Iterator[CreatorPage]:
         """The whole list, a page after another, for an export (checked, noted in the audit
         trail and first read at once, the rest as the caller goes on)."""
-        first = self.campaign_creators(actor, campaign_id, wanted, sort, MAX_PAGE)
-        self.store.audit(self.entry(self.get_campaign(actor, campaign_id).workspace_id, actor,
-                                    "export", campaign_id, format=file_format))
+        campaign = self.get_campaign(actor, campaign_id)
+        first = self._creator_page(campaign, wanted, sort, MAX_PAGE, None)
+        self.store.audit(self.entry(campaign.workspace_id, actor, "export", campaign.id,
+                                    format=file_format))
 
         def pages() -> Iterator[CreatorPage]:
             page: CreatorPage | None = first

@@ -62,9 +62,11 @@ class Teams:
         return self.workspaces.of(actor)
 
     def get(self, actor: Actor, workspace_id: str) -> WorkspaceRole:
-        self._role(actor, workspace_id)
-        found = self.workspaces.get(actor, workspace_id)
-        assert found is not None  # the role was just read
+        """One of the actor's workspaces, with their role; WorkspaceNotFound for any other."""
+        found = self.workspaces.get(actor, workspace_id) if looks_like_id(workspace_id) \
+            else None
+        if found is None:
+            raise WorkspaceNotFound()
         return found
 
     def create(self, actor: Actor, name: str) -> WorkspaceRole:

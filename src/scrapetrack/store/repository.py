@@ -302,7 +302,8 @@ class Store:
                     | (ApiToken.expires_at > now))) if tokens else [])
 
     def delete_user(self, user_id: str) -> bool:
-        """Remove a user with their tokens, sessions, campaigns, jobs and creators."""
+        """Remove a user with their tokens, sessions and personal workspace (its campaigns,
+        jobs and creators); shared workspaces keep what they made, without its maker."""
         with self.writing() as s:  # the database cascades (foreign keys ON on SQLite)
             done = s.execute(delete(User).where(User.id == user_id))
             return bool(done.rowcount)  # type: ignore[attr-defined]

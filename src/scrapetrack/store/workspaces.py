@@ -117,10 +117,6 @@ class Workspaces:
     def get(self, actor: Actor, workspace_id: str) -> WorkspaceRole | None:
         return next((w for w in self.of(actor) if w.workspace.id == workspace_id), None)
 
-    def personal(self, user_id: str) -> Workspace | None:
-        with self.store.reading() as s:
-            return s.scalar(select(Workspace).where(Workspace.personal_of == user_id))
-
     def by_id(self, workspace_id: str) -> Workspace | None:
         with self.store.reading() as s:
             return s.get(Workspace, workspace_id)
@@ -163,11 +159,6 @@ class Workspaces:
             done = s.execute(delete(Member).where(Member.workspace_id == workspace_id,
                                                   Member.user_id == user_id))
             return bool(done.rowcount)  # type: ignore[attr-defined]
-
-    def owners(self, workspace_id: str) -> int:
-        with self.store.reading() as s:
-            return int(s.scalar(select(func.count()).select_from(MEMBERS).where(
-                MEMBERS.c.workspace_id == workspace_id, MEMBERS.c.role == "owner")) or 0)
 
     def transfer(self, workspace_id: str, from_id: str, to_id: str) -> None:
         """The owner's role to another member; the old owner stays as an admin."""

@@ -157,7 +157,7 @@ def create_campaign(request: Request, user: MaybeUser, service: ServiceDep, team
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
 def campaign_page(request: Request, campaign_id: str, user: MaybeUser, service: ServiceDep,
-                  settings: SettingsDep) -> Response:
+                  settings: SettingsDep, teams: TeamsDep) -> Response:
     if user is None:
         return to_login()
     try:
@@ -174,11 +174,10 @@ def campaign_page(request: Request, campaign_id: str, user: MaybeUser, service: 
              "creators": creator_page(service.campaign_creators(
                  user, campaign.id, CreatorFilter(), limit=FIRST_CREATORS)).model_dump(
                      mode="json")}
-    role = service.workspace_role(user, campaign.workspace_id)
-    workspace = service.workspaces.by_id(campaign.workspace_id)
+    found = teams.get(user, campaign.workspace_id)
     return render(request, "campaign.html", user=user, campaign=campaign, state=state,
-                  role=role, can_work=allows(role, WORK), can_manage=allows(role, MANAGE),
-                  workspace_name=workspace.name if workspace else "")
+                  role=found.role, can_work=allows(found.role, WORK),
+                  can_manage=allows(found.role, MANAGE), workspace_name=found.workspace.name)
 
 
 # --- search history ------------------------------------------------------------------------
