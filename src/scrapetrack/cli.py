@@ -26,6 +26,7 @@ from scrapetrack.display import (
     creators_table,
     job_details,
     jobs_table,
+    schedules_table,
     usd,
 )
 from scrapetrack.exceptions import Conflict, ScrapetrackError
@@ -42,6 +43,9 @@ jobs = typer.Typer(help="List, show, cancel, re-run and delete your jobs on a ru
 app.add_typer(jobs, name="jobs")
 campaigns = typer.Typer(help="Your campaigns on a running server.", no_args_is_help=True)
 app.add_typer(campaigns, name="campaigns")
+schedules = typer.Typer(help="Saved searches that start themselves on a cron expression, on "
+                        "a running server.", no_args_is_help=True)
+app.add_typer(schedules, name="schedules")
 workspaces = typer.Typer(help="Create and list workspaces (on this machine's database).",
                          no_args_is_help=True)
 app.add_typer(workspaces, name="workspaces")
@@ -118,7 +122,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
         overrides["port"] = port
     settings = _process_settings(log_level, log_format, **overrides)
     runtime = _runtime(settings, embedded_worker=not no_worker)
-    typer.echo(f"scrapetrack on {_base_url(settings)}")
+    typer.echo(f"scrapetrack on {settings.base_url()}")
     if settings.uses_sandbox:
         typer.echo("APIFY_TOKEN is not set: searches run against the built-in sandbox")
     _tell_sign_in_url(settings, _sign_in_url(settings, runtime.accounts.login_code()))
@@ -143,15 +147,8 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
         runtime.close()
 
 
-def _base_url(settings: Settings) -> str:
-    if settings.public_url:
-        return settings.public_url.rstrip("/")
-    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    return f"http://{shown}:{settings.port}"
-
-
 def _sign_in_url(settings: Settings, code: str) -> str:
-    return f"{_base_url(settings)}/login?code={code}"
+    return f"{settings.base_url()}/login?code={code}"
 
 
 def _tell_sign_in_url(settings: Settings, url: str) -> None:
@@ -372,6 +369,25 @@ def workspaces_list(email: Annotated[str | None, typer.Option(
             typer.echo(f"{found.workspace.id}  {found.role}  {found.workspace.name}")
 
 
+@workspaces.command("budget")
+def workspaces_budget(workspace: str, monthly_usd: Annotated[float | None, typer.Option(
+        "--monthly-usd", help="the most its searches may charge a month (UTC), in USD")] = None,
+        clear: Annotated[bool, typer.Option("--clear", help="no monthly budget")] = False,
+        ) -> None:
+    """Show a workspace's monthly budget and this month's spend; set or clear it."""
+    from scrapetrack.budget import usd
+
+    if clear and monthly_usd is not None:
+        fail("Give --monthly-usd or --clear, not both")
+    with _teams() as teams:
+        spend = teams.set_budget(None, workspace, None if clear else monthly_usd) \
+            if clear or monthly_usd is not None else teams.budget(None, workspace)
+    cap = "none" if spend.cap is None else usd(spend.cap)
+    left = "" if spend.remaining is None else f"  remaining {usd(spend.remaining)}"
+    typer.echo(f"{spend.month.label}  budget {cap}  spent {usd(spend.spent)}  "
+               f"committed {usd(spend.committed)}{left}")
+
+
 @members.command("list")
 def members_list(workspace: str) -> None:
     """A workspace's members: user id, role, email."""
@@ -402,7 +418,7 @@ def invite(workspace: str, email: str, role: Role = "member") -> None:
     settings = load_settings()
     with _teams() as teams:
         made = teams.invite(None, workspace, email, role)
-    typer.echo(f"{_base_url(settings)}/invitations/{made.code}")
+    typer.echo(f"{settings.base_url()}/invitations/{made.code}")
 
 
 # Commands below are clients of a running server (scrapetrack.client), like any script.
@@ -678,3 +694,97 @@ def campaigns_list(as_json: AsJson = False, url: Url = DEFAULT_URL,
         out.print(campaigns_table(found))
     else:
         err.print("no campaigns")
+
+
+@schedules.command("add")
+def schedules_add(platform: Annotated[str, typer.Argument(help="tiktok, instagram or youtube")],
+                  cron: Annotated[str, typer.Option(
+                      help="five fields (minute hour day-of-month month day-of-week), "
+                           "e.g. '0 9 * * 1'")],
+                  keyword: Annotated[list[str] | None, typer.Option(
+                      "--keyword", "-k", help="a search term; repeat for several")] = None,
+                  similar_to: Annotated[str | None, typer.Option(
+                      "--similar-to", help="find creators similar to this handle")] = None,
+                  target: Annotated[int, typer.Option(help="results per search")] = 100,
+                  campaign: Annotated[str, typer.Option(
+                      help="the campaign to file its searches under (created if new)")]
+                  = "CLI searches",
+                  timezone: Annotated[str, typer.Option(
+                      help="the IANA time zone the cron is read in")] = "UTC",
+                  missed: Annotated[str, typer.Option(
+                      help="a firing missed while no worker ran: run_once or skip")]
+                  = "run_once",
+                  budget: Annotated[float | None, typer.Option(
+                      help="the most each search may charge, in USD")] = None,
+                  paused: Annotated[bool, typer.Option(
+                      "--paused", help="save it paused")] = False,
+                  as_json: AsJson = False, url: Url = DEFAULT_URL, token: Token = None) -> None:
+    """Save a search that starts itself on a cron expression; its id is the first word."""
+    if not keyword and not similar_to:
+        fail("give --keyword (one or more) or --similar-to")
+    with _errors_as_messages(), _client(url, token) as client:
+        body: dict[str, Any] = {
+            "campaignId": client.campaign_named(campaign).id, "platform": platform,
+            "targetResults": target, "cron": cron, "timezone": timezone, "missed": missed,
+            "paused": paused, "budgetUsd": budget}
+        if similar_to is not None:
+            body["targetUsername"] = similar_to
+        else:
+            body["keywords"] = keyword
+        made = client.create_schedule(body)
+    if as_json:
+        _print_json(made)
+    else:
+        typer.echo(f"{made.id} saved: " + ("paused" if made.paused
+                                           else f"next at {made.nextFireAt}"))
+
+
+@schedules.command("list")
+def schedules_list(campaign: Annotated[str | None, typer.Option(
+                       help="only this campaign's (id)")] = None,
+                   as_json: AsJson = False, url: Url = DEFAULT_URL,
+                   token: Token = None) -> None:
+    """The schedules of your workspaces, newest first."""
+    with _errors_as_messages(), _client(url, token) as client:
+        found = client.schedules(campaign)
+    if as_json:
+        _print_json(found)
+    elif found:
+        out.print(schedules_table(found))
+    else:
+        err.print("no schedules")
+
+
+def _pause(schedule_id: str, paused: bool, as_json: bool, url: str,
+           token: str | None) -> None:
+    with _errors_as_messages(), _client(url, token) as client:
+        changed = client.change_schedule(schedule_id, paused=paused)
+    if as_json:
+        _print_json(changed)
+    else:
+        typer.echo(f"{changed.id} " + ("paused" if changed.paused
+                                       else f"resumed: next at {changed.nextFireAt}"))
+
+
+@schedules.command("pause")
+def schedules_pause(schedule_id: str, as_json: AsJson = False, url: Url = DEFAULT_URL,
+                    token: Token = None) -> None:
+    """Pause a schedule: it starts nothing until resumed."""
+    _pause(schedule_id, True, as_json, url, token)
+
+
+@schedules.command("resume")
+def schedules_resume(schedule_id: str, as_json: AsJson = False, url: Url = DEFAULT_URL,
+                     token: Token = None) -> None:
+    """Resume a schedule from now on: the times it was paused are not made up."""
+    _pause(schedule_id, False, as_json, url, token)
+
+
+@schedules.command("rm")
+def schedules_rm(schedule_id: str, yes: Yes = False, url: Url = DEFAULT_URL,
+                 token: Token = None) -> None:
+    """Delete a schedule; the searches it started stay."""
+    _confirmed(f"Delete schedule {schedule_id}?", yes)
+    with _errors_as_messages(), _client(url, token) as client:
+        client.delete_schedule(schedule_id)
+    typer.echo(f"schedule {schedule_id} deleted")

@@ -33,7 +33,7 @@ from scrapetrack.exceptions import (
     Unavailable,
     UnknownPlatform,
 )
-from scrapetrack.schemas import CampaignOut, CreatorOut, JobOut, JobPageOut
+from scrapetrack.schemas import CampaignOut, CreatorOut, JobOut, JobPageOut, ScheduleOut
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,6 +121,22 @@ class Client:
     def rerun(self, job_id: str, target: int | None = None) -> JobOut:
         return self._answer(JobOut, "POST", f"/api/jobs/{job_id}/rerun",
                             json={"targetResults": target})
+
+    def schedules(self, campaign_id: str | None = None) -> list[ScheduleOut]:
+        params = {"campaignId": campaign_id} if campaign_id else {}
+        return self._answer(list[ScheduleOut], "GET", "/api/schedules", params=params)
+
+    def create_schedule(self, body: dict[str, Any]) -> ScheduleOut:
+        """`body` as POST /api/schedules takes it (schemas.ScheduleIn)."""
+        return self._answer(ScheduleOut, "POST", "/api/schedules", json=body)
+
+    def change_schedule(self, schedule_id: str, **changes: Any) -> ScheduleOut:
+        """Only the fields given change (schemas.ScheduleChangeIn): paused=True pauses."""
+        return self._answer(ScheduleOut, "PATCH", f"/api/schedules/{schedule_id}",
+                            json=changes)
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self._request("DELETE", f"/api/schedules/{schedule_id}")
 
     def results(self, job_id: str) -> list[CreatorOut]:
         return self._answer(list[CreatorOut], "GET", f"/api/jobs/{job_id}/results")

@@ -111,6 +111,22 @@ class Settings(BaseSettings):
     # Faults the sandbox injects (grammar in sandbox/faults.py), e.g. "items:503x3".
     sandbox_faults: str | None = None
 
+    # Outgoing webhooks and notifications. Targets on private, loopback or link-local
+    # addresses are refused unless allowed (a self-hosted receiver on the same network).
+    webhook_allow_private: bool = Field(default=False, alias="WEBHOOK_ALLOW_PRIVATE")
+    # A failed delivery is tried again after this long, doubling each time up to an hour,
+    # for WEBHOOK_RETRY_HOURS after it was first due.
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0,
+                                              alias="WEBHOOK_RETRY_BASE_SECONDS")
+    webhook_retry_hours: float = Field(default=24.0, gt=0, alias="WEBHOOK_RETRY_HOURS")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, alias="WEBHOOK_TIMEOUT_SECONDS")
+    # Mail: smtp://user:password@host:587 (STARTTLS when offered), smtps://… (TLS), unset: off.
+    smtp_url: SecretStr | None = Field(default=None, alias="SMTP_URL")
+    smtp_from: str = Field(default="scrapetrack <scrapetrack@localhost>", alias="SMTP_FROM")
+    # A schedule's firing this late (the deployment was down) follows its `missed` policy.
+    schedule_misfire_grace_seconds: float = Field(default=60.0, gt=0,
+                                                  alias="SCHEDULE_MISFIRE_GRACE_SECONDS")
+
     # Logs: a level name, and json, text or auto (text when stderr is a terminal).
     log_level: str = "info"
     log_format: str = "auto"
@@ -133,6 +149,13 @@ class Settings(BaseSettings):
         """The actor for a platform's keyword search, or its `profile` scraper."""
         suffix = "_profile" if kind == "profile" else ""
         return str(getattr(self, f"apify_actor_{platform}{suffix}"))
+
+    def base_url(self) -> str:
+        """Where people reach this deployment: PUBLIC_URL, else the address it serves on."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        shown = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{shown}:{self.port}"
 
     def resolved_apify_api_url(self) -> str:
         """Where apify-client sends requests: the real API, or our own sandbox mount."""

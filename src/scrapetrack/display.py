@@ -18,7 +18,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from scrapetrack.schemas import CampaignOut, CreatorOut, JobOut
+from scrapetrack.schemas import CampaignOut, CreatorOut, JobOut, ScheduleOut
 
 
 def status_text(job: JobOut) -> str:
@@ -190,4 +190,18 @@ def campaigns_table(campaigns: Sequence[CampaignOut]) -> Table:
     for campaign in campaigns:
         _add(table, campaign.id, campaign.name, campaign.createdAt[:19].replace("T", " "),
              campaign.description or "")
+    return table
+
+
+def schedules_table(schedules: Sequence[ScheduleOut]) -> Table:
+    """Fits 80 columns: the id whole (commands take it), few borders, the search wraps."""
+    table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold")
+    for name in ("id", "state", "next (UTC)", "cron", "search"):
+        table.add_column(name, no_wrap=name in ("id", "state", "next (UTC)"))
+    for s in schedules:
+        search = ", ".join(s.keywords or []) or f"like @{s.targetUsername}"
+        state = "paused" if s.paused else ("failed" if s.lastError else "active")
+        when = (s.nextFireAt or "")[5:16].replace("T", " ") or "-"
+        cron = s.cron if s.timezone == "UTC" else f"{s.cron} ({s.timezone})"
+        _add(table, s.id, state, when, cron, f"{s.platform}: {search}")
     return table

@@ -13,10 +13,14 @@
     │   ├── CreatorNotFound
     │   ├── JobNotFound
     │   ├── WorkspaceNotFound
-    │   └── InvitationNotFound
+    │   ├── InvitationNotFound
+    │   ├── WebhookNotFound
+    │   └── ScheduleNotFound
     ├── Conflict                     the resource is in the wrong state (HTTP 409)
     │   ├── JobFinished
-    │   └── JobStillRunning
+    │   ├── JobStillRunning
+    │   └── AlreadyFired             a schedule's firing that another process started
+    ├── OverBudget                   the workspace's monthly budget cannot cover it (HTTP 402)
     ├── TooManyRequests              a per-user limit; carries retry_after (HTTP 429)
     │   ├── CampaignRateLimited
     │   ├── JobRateLimited
@@ -25,6 +29,7 @@
     ├── Unavailable                  a backend we need is down for now (HTTP 503)
     │   ├── StoreUnavailable
     │   └── QueueUnavailable
+    ├── DeliveryFailed               a webhook, Slack or mail server did not take a message
     └── ProviderError                the scraping platform failed us
         ├── ProviderUnavailable      network error, timeout, 429/5xx after retries
         ├── ProviderBusy             402: the account is at its memory or concurrency limit
@@ -98,6 +103,14 @@ class InvitationNotFound(NotFound):
     """That invitation is not valid: it works once, within 7 days, until it is revoked"""
 
 
+class WebhookNotFound(NotFound):
+    """Webhook not found"""
+
+
+class ScheduleNotFound(NotFound):
+    """Schedule not found"""
+
+
 class Conflict(ScrapetrackError):
     """The resource is not in a state that allows this."""
 
@@ -108,6 +121,14 @@ class JobFinished(Conflict):
 
 class JobStillRunning(Conflict):
     """The job is still running."""
+
+
+class OverBudget(ScrapetrackError):
+    """This workspace's monthly budget is spent"""
+
+
+class AlreadyFired(Conflict):
+    """This firing of the schedule has already started its search."""
 
 
 class TooManyRequests(ScrapetrackError):
@@ -144,6 +165,14 @@ class StoreUnavailable(Unavailable):
 
 class QueueUnavailable(Unavailable):
     """The job queue is unavailable; try again shortly."""
+
+
+class DeliveryFailed(ScrapetrackError):
+    """The message was not delivered."""
+
+    def __init__(self, message: str | None = None, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code  # the receiver's answer, None when there was none
 
 
 class ProviderError(ScrapetrackError):

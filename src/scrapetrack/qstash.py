@@ -50,6 +50,7 @@ class Message:
     """What a verified delivery asks for: advance a job, or run the reaper."""
 
     job_id: str | None = None
+    delivery_id: int | None = None
     # When the job last had news (Unix time), carried from a parked delivery to the next so
     # the stall limit spans deliveries and the waits between them.
     quiet_since: float | None = None
@@ -67,12 +68,17 @@ class Message:
             raise InputError("The message body is not valid JSON") from None
         if isinstance(data, dict) and data.get("reap") is True:
             return cls(reap=True)
+        if isinstance(data, dict) and "deliveryId" in data:
+            delivery = data["deliveryId"]
+            if isinstance(delivery, bool) or not isinstance(delivery, int):
+                raise InputError('The message must be {"deliveryId": number}')
+            return cls(delivery_id=delivery)
         job_id = data.get("jobId") if isinstance(data, dict) else None
         quiet = data.get("quietSince") if isinstance(data, dict) else None
         if not isinstance(job_id, str) or not job_id or isinstance(quiet, bool) \
                 or not isinstance(quiet, int | float | None):
-            raise InputError('The message must be {"jobId": "...", "quietSince"?: number} '
-                             'or {"reap": true}')
+            raise InputError('The message must be {"jobId": "...", "quietSince"?: number}, '
+                             '{"deliveryId": number} or {"reap": true}')
         return cls(job_id=job_id, quiet_since=None if quiet is None else float(quiet))
 
 
@@ -117,10 +123,20 @@ class QStashQueue(Queue):
         self.clock = clock
         self.wall = wall
         self._run_job: RunJob | None = None
+        self._deliver: Callable[[int], object] | None = None
 
     # publishing ---------------------------------------------------------------------------
     def bind(self, run_job: Callable[..., object]) -> None:
         self._run_job = run_job  # type: ignore[assignment]
+
+    def bind_delivery(self, deliver: Callable[[int], object]) -> None:
+        self._deliver = deliver
+
+    def enqueue_delivery(self, delivery_id: int, delay_seconds: float = 0) -> None:
+        bucket = int(self.wall() // self.dedup_window)
+        delay = math.ceil(delay_seconds)
+        self._publish({"deliveryId": delivery_id}, dedup=f"delivery-{delivery_id}-t{bucket}"
+                      f"-d{delay}", delay=delay)
 
     def enqueue(self, job_id: str, delay_seconds: float = 0) -> None:
         bucket = int(self.wall() // self.dedup_window)
@@ -194,6 +210,11 @@ class QStashQueue(Queue):
         if message.reap:
             reap()
             return {"reaped": True}
+        if message.delivery_id is not None:
+            if self._deliver is None:
+                raise ConfigError("No delivery sender is bound to the QStash queue")
+            self._deliver(message.delivery_id)
+            return {"deliveryId": message.delivery_id}
         assert message.job_id is not None
         if self._run_job is None:
             raise ConfigError("No job runner is bound to the QStash queue")

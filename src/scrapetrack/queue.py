@@ -106,6 +106,15 @@ class Queue(ABC):
         cannot be done now."""
 
     @abstractmethod
+    def bind_delivery(self, deliver: Callable[[int], object]) -> None:
+        """Register the function that makes one attempt of a delivery (deliveries.py)."""
+
+    @abstractmethod
+    def enqueue_delivery(self, delivery_id: int, delay_seconds: float = 0) -> None:
+        """Ask for a delivery's next attempt (not before `delay_seconds`);
+        QueueUnavailable if that cannot be done now."""
+
+    @abstractmethod
     def queued_job_ids(self) -> list[str]:
         """The jobs known to be waiting (the reaper leaves them be)."""
 
@@ -128,18 +137,29 @@ class JobQueue(Queue):
     def __init__(self, huey: Huey) -> None:
         self.huey = huey
         self._task: Any = None
+        self._deliver: Any = None
         self._consumer: EmbeddedConsumer | None = None
 
     def bind(self, run_job: Callable[[str], object]) -> None:
         """Register the function that runs a job; every process registers the same name."""
         self._task = self.huey.task(name="run_job")(run_job)
 
+    def bind_delivery(self, deliver: Callable[[int], object]) -> None:
+        self._deliver = self.huey.task(name="deliver")(deliver)
+
     def enqueue(self, job_id: str, delay_seconds: float = 0) -> None:
+        self._send(self._task, job_id, delay_seconds)
+
+    def enqueue_delivery(self, delivery_id: int, delay_seconds: float = 0) -> None:
+        self._send(self._deliver, delivery_id, delay_seconds)
+
+    @staticmethod
+    def _send(task: Any, arg: object, delay_seconds: float) -> None:
         try:
             if delay_seconds > 0:
-                self._task.schedule(args=(job_id,), delay=delay_seconds)
+                task.schedule(args=(arg,), delay=delay_seconds)
             else:
-                self._task(job_id)
+                task(arg)
         except Exception as exc:  # Redis, PostgreSQL or the SQLite file: all Huey lets through
             raise QueueUnavailable(f"The job queue is unavailable: {exc}") from exc
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from scrapetrack.accounts import Accounts
 from scrapetrack.config import Settings
+from scrapetrack.deliveries import Teller
 from scrapetrack.events.base import Bus
 from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.events.hub import Hub
@@ -28,12 +29,14 @@ from scrapetrack.qstash import QStashQueue
 from scrapetrack.queue import JobQueue, Queue, make_huey
 from scrapetrack.reaper import reap
 from scrapetrack.scheduler import Scheduler
+from scrapetrack.schedules import Schedules
 from scrapetrack.service import Service
 from scrapetrack.store.db import make_engine
 from scrapetrack.store.migrate import upgrade
 from scrapetrack.store.models import utcnow
 from scrapetrack.store.repository import Store
 from scrapetrack.teams import Teams
+from scrapetrack.webhooks import Webhooks
 from scrapetrack.worker import JobRunner
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,7 @@ class Runtime:
     bus: Bus
     publisher: CoalescingPublisher
     hub: Hub
+    teller: Teller
     stop: threading.Event = field(default_factory=threading.Event)
     metrics: Metrics = field(default_factory=Metrics)
     scheduler: Scheduler = field(default_factory=Scheduler)
@@ -62,6 +66,18 @@ class Runtime:
     @property
     def teams(self) -> Teams:
         return Teams(self.service, self.accounts)
+
+    @property
+    def schedules(self) -> Schedules:
+        return Schedules(self.service)
+
+    def fire_schedules(self) -> int:
+        """Start the searches of the schedules due now; how many started."""
+        return sum(f.outcome == "fired" for f in self.schedules.tick())
+
+    @property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self.service, self.teller)
 
     def reap(self) -> list[str]:
         return reap(self.store, self.queue.queued_job_ids, self.queue.enqueue,
@@ -77,6 +93,10 @@ class Runtime:
             self.reap()  # reconcile: jobs orphaned while no worker ran
         except Unavailable as exc:
             log.warning("could not look for orphaned jobs yet: %s", exc.message)
+        try:
+            self.fire_schedules()  # firings missed while no worker ran: run once, or skip
+        except Unavailable as exc:
+            log.warning("could not look for due schedules yet: %s", exc.message)
         self.queue.start_consumer(concurrency or self.settings.worker_concurrency)
         self.scheduler.start()
 
@@ -89,6 +109,7 @@ class Runtime:
     def close(self) -> None:
         self.stop_worker()
         self.queue.close()
+        self.teller.close()
         self.publisher.close()
         self.bus.close()
         self.provider.close()
@@ -157,18 +178,25 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
         token, settings.resolved_apify_api_url(), max_retries=settings.apify_max_retries,
         request_timeout=timedelta(seconds=settings.apify_timeout_seconds), metrics=metrics)
     stop = threading.Event()
+    teller = Teller(settings, store, queue)
+    queue.bind_delivery(teller.deliver)
     runner = JobRunner(settings, store, provider, new_worker_id(), publisher=publisher,
-                       requeue=queue.enqueue, stop=stop)
+                       requeue=queue.enqueue, stop=stop, ended=teller.job_ended)
     queue.bind(runner.run)
     hub = Hub(store, bus, metrics=metrics,
               credential_check_seconds=settings.stream_credential_check_seconds)
     runtime = Runtime(settings=settings, store=store, provider=provider, queue=queue,
                    accounts=Accounts(store),
-                   service=Service(settings, store, queue, provider, publisher),
+                   service=Service(settings, store, queue, provider, publisher,
+                                   ended=teller.job_ended),
                    runner=runner, bus=bus, publisher=publisher,
-                   hub=hub, stop=stop, metrics=metrics)
+                   hub=hub, teller=teller, stop=stop, metrics=metrics)
     # A third of the heartbeat timeout: an orphan is queued again well within the timeout.
     runtime.scheduler.every(settings.heartbeat_timeout_seconds / 3, "reap", runtime.reap)
+    # Schedules fire within about a second of their time (one indexed query when none is due).
+    runtime.scheduler.every(1, "schedules", runtime.fire_schedules)
+    # Outcomes and deliveries a crash left behind are picked up within this long.
+    runtime.scheduler.every(5, "deliveries", teller.sweep)
     if settings.retention_days:
         # Hourly, or sooner for a retention of hours: a search outlives it by a quarter at most.
         runtime.scheduler.every(min(3600.0, settings.retention_days * 86400 / 4), "retention",

@@ -66,6 +66,12 @@ class TransferIn(Body):
     userId: str = Field(examples=[USER_ID], description="the member who becomes the owner")
 
 
+class BudgetIn(Body):
+    monthlyUsd: float | None = Field(examples=[50], description="the most the workspace's "
+                                     "searches may charge in a calendar month (UTC), in USD; "
+                                     "null: no budget")
+
+
 class RerunIn(Body):
     targetResults: int | None = Field(
         default=None, examples=[500], description="the new search's target; the same as "
@@ -150,6 +156,10 @@ class JobOut(Body):
     costUsd: float | None = Field(examples=[0.0258])
     budgetUsd: float | None = Field(examples=[None])
     profileLookups: ProfileLookupsOut | None = Field(examples=[None])
+    scheduleId: str | None = Field(default=None, examples=[None],
+                                   description="the schedule that started it, if one did")
+    scheduledFor: str | None = Field(default=None, examples=[None],
+                                     description="the schedule's time it fired for")
 
 
 class JobPageOut(Body):
@@ -165,6 +175,24 @@ class WorkspaceOut(Body):
     role: Role = Field(examples=["admin"], description="yours in it")
     members: int = Field(examples=[4])
     createdAt: str = Field(examples=[WHEN])
+    monthlyBudgetUsd: float | None = Field(default=None, examples=[50],
+                                           description="null: no monthly budget")
+
+
+class BudgetOut(Body):
+    """A workspace's monthly budget and what this month (UTC) has used of it."""
+
+    workspaceId: str = Field(examples=[WORKSPACE_ID])
+    month: str = Field(examples=["2025-03"], description="YYYY-MM, UTC")
+    monthlyUsd: float | None = Field(examples=[50], description="null: no budget")
+    spentUsd: float = Field(examples=[31.2], description="what this month's searches cost "
+                            "so far, deleted ones included")
+    committedUsd: float = Field(examples=[34.2], description="spent, plus what the running "
+                                "searches may still charge (their own budgets)")
+    remainingUsd: float | None = Field(examples=[15.8], description="what a new search may "
+                                       "still charge this month; null: no budget")
+    resetsAt: str = Field(examples=["2025-04-01T00:00:00.000Z"],
+                          description="when the next month starts")
 
 
 class MemberOut(Body):
@@ -272,6 +300,8 @@ class DeliveryOut(Body):
                               examples=[JOB_ID])
     parked: bool | None = Field(default=None, description="it goes on in the next message",
                                 examples=[True])
+    deliveryId: int | None = Field(default=None, description="the webhook or notification "
+                                   "delivery it attempted", examples=[None])
     reaped: bool | None = Field(default=None, description="a reaper tick ran",
                                 examples=[None])
     replayed: bool | None = Field(default=None, description="a copy of one handled: not run",
@@ -280,3 +310,158 @@ class DeliveryOut(Body):
 
 class HealthOut(Body):
     status: Literal["ok"] = Field(examples=["ok"])
+
+
+# --- saved and scheduled searches -----------------------------------------------------------
+SCHEDULE_ID = "6e5d4c3b-2a1f-4e0d-9c8b-7a6f5e4d3c2b"
+Missed = Literal["run_once", "skip"]
+CRON = ("five fields (minute hour day-of-month month day-of-week), or a macro like @daily, "
+        "read in `timezone`")
+MISSED = ("what a firing missed while no worker ran does: run_once starts one search (for "
+          "the latest time missed), skip starts none")
+
+
+class ScheduleIn(Body):
+    campaignId: str = Field(examples=[CAMPAIGN_ID])
+    platform: str = Field(examples=["tiktok"])
+    keywords: list[str] | None = Field(default=None, examples=[["fitness coach"]])
+    targetUsername: str | None = Field(default=None, examples=[None],
+                                       description="a similar-creators search: whose")
+    targetResults: int | None = Field(default=None, examples=[200])
+    budgetUsd: float | None = Field(default=None, examples=[None],
+                                    description="the most each search may charge")
+    cron: str = Field(examples=["0 9 * * 1"], description=CRON)
+    timezone: str = Field(default="UTC", examples=["Europe/Berlin"],
+                          description="an IANA time zone")
+    paused: bool = Field(default=False, examples=[False])
+    missed: Missed = Field(default="run_once", examples=["run_once"], description=MISSED)
+
+
+class ScheduleChangeIn(Body):
+    """Any subset of ScheduleIn's fields; `{"paused": true}` pauses, `false` resumes."""
+
+    campaignId: str | None = Field(default=None, examples=[None])
+    platform: str | None = Field(default=None, examples=[None])
+    keywords: list[str] | None = Field(default=None, examples=[None])
+    targetUsername: str | None = Field(default=None, examples=[None])
+    targetResults: int | None = Field(default=None, examples=[None])
+    budgetUsd: float | None = Field(default=None, examples=[None])
+    cron: str | None = Field(default=None, examples=[None], description=CRON)
+    timezone: str | None = Field(default=None, examples=[None])
+    paused: bool | None = Field(default=None, examples=[True])
+    missed: Missed | None = Field(default=None, examples=[None], description=MISSED)
+
+
+class ScheduleOut(Body):
+    id: str = Field(examples=[SCHEDULE_ID])
+    workspaceId: str = Field(examples=[WORKSPACE_ID])
+    campaignId: str = Field(examples=[CAMPAIGN_ID])
+    platform: str = Field(examples=["tiktok"])
+    kind: Literal["keyword", "similar"] = Field(examples=["keyword"])
+    keywords: list[str] | None = Field(examples=[["fitness coach"]])
+    targetUsername: str | None = Field(examples=[None])
+    targetResults: int = Field(examples=[200])
+    budgetUsd: float | None = Field(examples=[None])
+    cron: str = Field(examples=["0 9 * * 1"])
+    timezone: str = Field(examples=["Europe/Berlin"])
+    paused: bool = Field(examples=[False])
+    missed: Missed = Field(examples=["run_once"])
+    nextFireAt: str | None = Field(examples=["2025-03-03T08:00:00Z"],
+                                   description="UTC; null while paused")
+    lastFiredAt: str | None = Field(examples=[None], description="the time it last fired for")
+    lastJobId: str | None = Field(examples=[None], description="the search it last started")
+    lastError: str | None = Field(examples=[None],
+                                  description="why its last firing started no search")
+    createdBy: str | None = Field(examples=[USER_ID],
+                                  description="the user its searches run as: who last saved it")
+    createdAt: str = Field(examples=[WHEN])
+    updatedAt: str = Field(examples=[WHEN])
+
+
+# --- webhooks and notifications ------------------------------------------------------------
+WebhookEvent = Literal["job.completed", "job.failed", "job.cancelled", "job.few_results"]
+WEBHOOK_ID = "2c9d8e7f-6a5b-4c3d-9e8f-7a6b5c4d3e2f"
+
+
+class WebhookIn(Body):
+    url: str = Field(examples=["https://hooks.example.com/scrapetrack"],
+                     description="http(s); not a private, loopback or link-local address "
+                     "unless WEBHOOK_ALLOW_PRIVATE")
+    events: list[WebhookEvent] = Field(examples=[["job.completed", "job.failed"]])
+    workspaceId: str | None = Field(default=None, examples=[WORKSPACE_ID],
+                                    description="default: your personal workspace")
+    fewResultsThreshold: int | None = Field(
+        default=None, examples=[20], description="job.few_results: a completed search with "
+        "fewer creators than this (default 10)")
+
+
+class WebhookOut(Body):
+    id: str = Field(examples=[WEBHOOK_ID])
+    workspaceId: str = Field(examples=[WORKSPACE_ID])
+    url: str = Field(examples=["https://hooks.example.com/scrapetrack"])
+    events: list[str] = Field(examples=[["job.completed", "job.failed"]])
+    fewResultsThreshold: int | None = Field(examples=[None])
+    createdAt: str | None = Field(examples=[WHEN])
+
+
+class WebhookCreatedOut(WebhookOut):
+    secret: str = Field(examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+                        description="verifies the webhook-signature header; shown this once")
+
+
+class AttemptOut(Body):
+    attempt: int = Field(examples=[1])
+    at: str | None = Field(examples=[WHEN])
+    statusCode: int | None = Field(examples=[200], description="the answer's; null: none")
+    error: str | None = Field(examples=[None])
+    durationMs: int = Field(examples=[84])
+
+
+class WebhookDeliveryOut(Body):
+    id: int = Field(examples=[41])
+    messageId: str = Field(examples=["msg_5f0e2c4b9a8d7e6f1a2b3c4d"],
+                           description="the webhook-id header, the same on every attempt")
+    event: str = Field(examples=["job.completed"])
+    jobId: str | None = Field(examples=[JOB_ID])
+    status: Literal["pending", "sending", "delivered", "failed"] = Field(
+        examples=["delivered"])
+    createdAt: str | None = Field(examples=[WHEN])
+    nextAttemptAt: str | None = Field(examples=[None],
+                                      description="while pending: when it is tried again")
+    attempts: list[AttemptOut]
+
+
+class WebhookDeliveryPageOut(Body):
+    items: list[WebhookDeliveryOut]
+    nextCursor: str | None = Field(examples=[None],
+                                   description="pass as `cursor` for the next page")
+
+
+class WebhookTestOut(Body):
+    deliveryId: int = Field(examples=[42])
+    delivered: bool = Field(examples=[True])
+    attempt: AttemptOut
+
+
+class NotificationsIn(Body):
+    slackWebhookUrl: str | None = Field(
+        default=None, examples=["https://hooks.slack.com/services/T000/B000/XXXX"],
+        description="a Slack incoming webhook; null clears it")
+    email: str | None = Field(default=None, examples=["sam@example.com"],
+                              description="null clears it; needs SMTP_URL")
+    onCompleted: bool | None = Field(default=None, examples=[True])
+    onFailed: bool | None = Field(default=None, examples=[True])
+    onFewResults: bool | None = Field(default=None, examples=[True])
+    fewResultsThreshold: int | None = Field(
+        default=None, examples=[10], description="a completed search with fewer creators "
+        "than this notifies as few results")
+
+
+class NotificationsOut(Body):
+    slackWebhookUrl: str | None = Field(examples=[None])
+    email: str | None = Field(examples=["sam@example.com"])
+    onCompleted: bool = Field(examples=[True])
+    onFailed: bool = Field(examples=[True])
+    onFewResults: bool = Field(examples=[True])
+    fewResultsThreshold: int = Field(examples=[10])
+    updatedAt: str | None = Field(examples=[WHEN])

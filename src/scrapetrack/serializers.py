@@ -74,6 +74,8 @@ def job_status(job: JobRecord) -> dict[str, Any]:
         "budgetUsd": job.budget_usd,
         # Creators looked up for their numbers after the search (Instagram): how far.
         "profileLookups": (job.stage_state or {}).get("lookups"),
+        "scheduleId": job.schedule_id,
+        "scheduledFor": iso(job.scheduled_for),
     }
 
 

@@ -6,12 +6,14 @@ import logging
 import math
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from scrapetrack.access import MANAGE, READ, WORK, Actor, Role, require
+from scrapetrack.budget import new_search_budget
 from scrapetrack.config import Settings
 from scrapetrack.creators import BIDI_CONTROLS
 from scrapetrack.events.base import Notice
@@ -120,12 +122,14 @@ def looks_like_id(raw: str) -> bool:
 
 class Service:
     def __init__(self, settings: Settings, store: Store, queue: Enqueuer,
-                 provider: Aborter, publisher: CoalescingPublisher) -> None:
+                 provider: Aborter, publisher: CoalescingPublisher,
+                 ended: Callable[[str], None] = lambda _job_id: None) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
         self.provider = provider
         self.publisher = publisher
+        self.ended = ended  # tells the world (webhooks, notifications)
         self.workspaces = Workspaces(store)
 
     def workspace_role(self, actor: Actor, workspace_id: str) -> str:
@@ -281,31 +285,25 @@ class Service:
 
     # jobs ---------------------------------------------------------------------------------
     def start_search(self, actor: Actor, request: SearchRequest,
-                     action: str = "search.started") -> ScrapingJob:
+                     action: str = "search.started",
+                     firing: tuple[str, datetime] | None = None) -> ScrapingJob:
         """Validate everything first, then write the job (and its audit entry) and queue
-        it."""
-        platform = check_platform(request.platform)
+        it. A schedule's `firing` (its id, the time it fires for) is saved on the job."""
+        campaign, request = self.check_search(actor, request)
+        # No budget asked for: MAX_CHARGE_USD_PER_SEARCH; either way within the month's.
         budget = self._check_budget(request.budget_usd)
-        campaign = self.get_campaign(actor, request.campaign_id, WORK)
         job_id = new_id()
-        common: dict[str, Any] = {
+        values: dict[str, Any] = {
             "id": job_id, "campaign_id": campaign.id, "user_id": actor.id,
-            "workspace_id": campaign.workspace_id, "platform": platform, "budget_usd": budget}
+            "workspace_id": campaign.workspace_id, "platform": request.platform,
+            "kind": "keyword" if request.target_username is None else "similar",
+            "keywords": request.keywords, "target_username": request.target_username,
+            "target_results": request.target_results}
+        if firing is not None:
+            values["schedule_id"], values["scheduled_for"] = firing
         audit = self.entry(campaign.workspace_id, actor, action, job_id,
                            campaignId=campaign.id)
-        if request.target_username is not None:
-            if request.keywords is not None:
-                raise InputError("Give either keywords or targetUsername, not both")
-            handle = check_handle(request.target_username)
-            target = self._check_target(DEFAULT_SIMILAR_TARGET if request.target_results is None
-                                        else request.target_results)
-            job = self.store.create_job(self._within_limits, audit, **common, kind="similar",
-                                        target_username=handle, target_results=target)
-        else:
-            keywords = self._check_keywords(request.keywords)
-            target = self._check_target(request.target_results)
-            job = self.store.create_job(self._within_limits, audit, **common, kind="keyword",
-                                        keywords=keywords, target_results=target)
+        job = self.store.create_job(partial(self._within_limits, budget), audit, **values)
         self.publisher.publish(Notice(job.id, job.campaign_id, job.version))
         try:
             self.queue.enqueue(job.id)
@@ -377,6 +375,7 @@ class Service:
         self.publisher.publish(Notice(job.id, job.campaign_id, finished.version), final=True)
         if finished.apify_run_id:
             self.provider.abort(finished.apify_run_id)
+        self.ended(job.id)
         return finished
 
     def rerun_job(self, actor: Actor, job_id: str,
@@ -465,9 +464,30 @@ class Service:
     def count_results(self, actor: Actor, job_id: str) -> int:
         return self.store.count_creators(self.get_job(actor, job_id).id)
 
+    def check_search(self, actor: Actor,
+                     request: SearchRequest) -> tuple[Campaign, SearchRequest]:
+        """A search's input checked as start_search checks it, and normalised, without
+        starting it (a schedule saves it to start later); and its campaign. No budget given
+        stays None: the ceiling in force applies when it starts."""
+        platform = check_platform(request.platform)
+        budget = None if request.budget_usd is None else self._check_budget(request.budget_usd)
+        campaign = self.get_campaign(actor, request.campaign_id, WORK)
+        if request.target_username is not None:
+            if request.keywords is not None:
+                raise InputError("Give either keywords or targetUsername, not both")
+            return campaign, SearchRequest(
+                platform, campaign.id, target_username=check_handle(request.target_username),
+                target_results=self._check_target(
+                    DEFAULT_SIMILAR_TARGET if request.target_results is None
+                    else request.target_results), budget_usd=budget)
+        return campaign, SearchRequest(
+            platform, campaign.id, keywords=self._check_keywords(request.keywords),
+            target_results=self._check_target(request.target_results), budget_usd=budget)
+
     # validation ---------------------------------------------------------------------------
-    def _within_limits(self, counts: JobCounts) -> None:
-        """Called by the store inside the transaction that writes the job (see create_job)."""
+    def _within_limits(self, budget: float | None, counts: JobCounts) -> dict[str, Any]:
+        """Called by the store inside the transaction that writes the job (see create_job);
+        the job's budget, lowered to what its workspace's month has left (budget.py)."""
         cap = self.settings.max_active_jobs_per_user
         if cap and counts.active >= cap:
             raise TooManyActiveJobs(
@@ -480,6 +500,7 @@ class Service:
             wait = math.ceil((frees_at - counts.now).total_seconds())
             raise JobRateLimited(f"You can start {per_minute} searches a minute; "
                                  f"try again in {max(1, wait)} s", retry_after=wait)
+        return {"budget_usd": new_search_budget(budget, counts.spend)}
 
     @staticmethod
     def _check_keywords(raw: Sequence[str] | None) -> list[str]:

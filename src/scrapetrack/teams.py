@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from scrapetrack.access import MANAGE, OWN, Actor, require, role
 from scrapetrack.accounts import Accounts
+from scrapetrack.budget import MonthSpend, check_cap
 from scrapetrack.exceptions import (
     Conflict,
     Forbidden,
@@ -27,6 +28,7 @@ from scrapetrack.exceptions import (
 from scrapetrack.jobs import Status
 from scrapetrack.service import MAX_NAME_LENGTH, Service, check_text, looks_like_id
 from scrapetrack.store.models import AuditEvent, Invitation, User, Workspace, utcnow
+from scrapetrack.store.spend import Spending
 from scrapetrack.store.workspaces import MemberRow, WorkspaceRole
 
 INVITATION_LIFETIME = timedelta(days=7)
@@ -56,6 +58,7 @@ class Teams:
         self.accounts = accounts
         self.workspaces = service.workspaces
         self.store = service.store
+        self.spending = Spending(service.store)
 
     # workspaces -----------------------------------------------------------------------------
     def of(self, actor: Actor) -> list[WorkspaceRole]:
@@ -214,6 +217,21 @@ class Teams:
         if not 1 <= limit <= MAX_AUDIT_PAGE:
             raise InputError(f"limit must be from 1 to {MAX_AUDIT_PAGE}")
         return self.workspaces.audit_page(workspace_id, limit, cursor)
+
+    # the monthly budget (budget.py) ------------------------------------------------------------
+    def budget(self, actor: Actor | None, workspace_id: str) -> MonthSpend:
+        """This month's spend and budget; every member may see it."""
+        self._role(actor, workspace_id)
+        return self.spending.month(workspace_id)
+
+    def set_budget(self, actor: Actor | None, workspace_id: str,
+                   monthly_usd: object) -> MonthSpend:
+        """An admin's: a new monthly budget in USD, or None for none. Lowering it below what
+        is committed stops new searches, not running ones (they keep their own budgets)."""
+        require(self._role(actor, workspace_id), MANAGE)
+        cap = check_cap(monthly_usd)
+        return self.spending.set_cap(workspace_id, cap, self.service.entry(
+            workspace_id, actor, "budget.changed", workspace_id, monthlyUsd=cap))
 
     # ---------------------------------------------------------------------------------------
     def _role(self, actor: Actor | None, workspace_id: str) -> str:

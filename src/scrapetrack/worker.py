@@ -75,7 +75,8 @@ class JobRunner:
     def __init__(self, settings: Settings, store: Store, provider: Provider, worker_id: str,
                  publisher: CoalescingPublisher, requeue: Callable[[str, float], None],
                  stop: threading.Event | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 ended: Callable[[str], None] = lambda _job_id: None) -> None:
         self.settings = settings
         self.store = store
         self.provider = provider
@@ -84,6 +85,7 @@ class JobRunner:
         self.requeue = requeue
         self.stop = stop or threading.Event()
         self.clock = clock
+        self.ended = ended  # tells the world (webhooks, notifications)
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
         self._budgets: dict[str, Budget] = {}  # per running job, for the pipelines' loops
@@ -169,6 +171,7 @@ class JobRunner:
             return None
         if finished is not None:
             self._announce(finished, finished.version, final=True)
+            self.ended(job_id)
             log.info("job %s ended %s: %d items, %d creators%s", job_id, finished.status,
                      finished.processed_results, finished.creators_count,
                      f" ({finished.last_error})" if finished.last_error else "")

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from standardwebhooks.webhooks import Webhook as Verifier
 
 from scrapetrack.config import Settings
 from scrapetrack.exceptions import ConfigError, QueueUnavailable
@@ -25,6 +26,7 @@ from tests.integration.conftest import App, wait_for_items, wait_for_job
 from tests.integration.test_events import has_read, items_read, sse
 from tests.integration.test_keyword_job import expected_creators, start
 from tests.qstash_standin import Attempt, Message, QStashStandIn, run_standin, sign
+from tests.receivers import receiver
 
 TOKEN = "qstash-test-token"
 # At least 32 bytes: PyJWT warns about shorter HMAC keys.
@@ -386,3 +388,22 @@ def test_a_replayed_delivery_is_acknowledged_and_not_run(
         **retried, "Upstash-Signature": sign(body, url, CURRENT_KEY)})
     assert retry.status_code == 200
     assert retry.json() == {"jobId": "00000000-0000-4000-8000-000000000000", "parked": False}
+
+
+def test_webhook_deliveries_go_through_qstash(start_qstash_app: Callable[..., App],
+                                              standin: QStashStandIn) -> None:
+    """With no worker process, a webhook's delivery is a QStash message of its own, signed
+    and delivered back like a job's."""
+    app = start_qstash_app(WEBHOOK_ALLOW_PRIVATE=True)
+    alice = app.user("alice@example.com")
+    with receiver() as hook:
+        webhook = alice.post("/api/webhooks", json={"url": hook.url,
+                                                    "events": ["job.completed"]}).json()
+        job = start(alice, ["yoga"], 10)
+        final, _ = wait_for_job(alice, job)
+        wait_until(lambda: hook.received or None, 30, "the webhook's delivery")
+        sent = Verifier(webhook["secret"]).verify(hook.received[0].body,
+                                                  hook.received[0].headers)
+        assert (sent["type"], sent["data"]["id"]) == ("job.completed", final["id"])
+    carried = [m.json() for m in standin.published if "deliveryId" in m.json()]
+    assert len(carried) == 1 and isinstance(carried[0]["deliveryId"], int)

@@ -96,6 +96,8 @@ class Workspace(Base):
     personal_of: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The most its searches may charge in a calendar month (UTC), in USD; None: no cap.
+    monthly_budget_usd: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Member(Base):
@@ -184,7 +186,6 @@ class ScrapingJob(Base):
     """The original design's scraping_jobs, plus what a worker needs to resume after any crash."""
 
     __tablename__ = "scraping_jobs"
-    __table_args__ = (Index("ix_scraping_jobs_status_heartbeat", "status", "heartbeat_at"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     campaign_id: Mapped[str] = mapped_column(
@@ -236,6 +237,17 @@ class ScrapingJob(Base):
     holds_run: Mapped[bool] = mapped_column(Boolean, default=False)
     # A pending job waiting for Apify capacity is not claimed, nor queued again, before this.
     not_before: Mapped[datetime | None] = mapped_column(default=None)
+    # A schedule's firing: the schedule and the time it fired for. Unique together, so a
+    # firing starts one job however many workers tick at once.
+    schedule_id: Mapped[str | None] = mapped_column(
+        ForeignKey("schedules.id", ondelete="SET NULL"), default=None)
+    scheduled_for: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (Index("ix_scraping_jobs_status_heartbeat", "status", "heartbeat_at"),
+                      # A workspace's month: what its budget has committed.
+                      Index("ix_scraping_jobs_workspace_id_created_at", "workspace_id",
+                            "created_at"),
+                      UniqueConstraint("schedule_id", "scheduled_for"))
 
 
 class CreatorRow(Base):
@@ -341,3 +353,134 @@ class QStashDelivery(Base):
     __tablename__ = "qstash_deliveries"
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class MonthlySpend(Base):
+    """What deleted searches had cost, by workspace and month ("2026-12"): deleting a search
+    gives no budget back."""
+
+    __tablename__ = "monthly_spend"
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    deleted_usd: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Schedule(Base):
+    """A saved search that starts itself on a cron expression, in a time zone."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (Index("ix_schedules_paused_next_fire_at", "paused", "next_fire_at"),)
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    campaign_id: Mapped[str] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    # Whose searches its firings are (their limits count them); None once they leave.
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    platform: Mapped[str] = mapped_column(String(20))
+    keywords: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    target_username: Mapped[str | None] = mapped_column(String(100), default=None)
+    target_results: Mapped[int] = mapped_column(Integer)
+    budget_usd: Mapped[float | None] = mapped_column(Float, default=None)
+    cron: Mapped[str] = mapped_column(String(120))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # What a firing missed while no worker ran does: "run_once" or "skip".
+    missed: Mapped[str] = mapped_column(String(8), default="run_once")
+    next_fire_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_fired_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_job_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Webhook(Base):
+    """Where a workspace's job outcomes are POSTed, signed with its secret (Standard
+    Webhooks). The secret must be kept whole to sign; it is shown once, when created."""
+
+    __tablename__ = "webhooks"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workspace_id: Mapped[str] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON)
+    # job.few_results fires for a completed search with fewer creators than this.
+    few_results_threshold: Mapped[int | None] = mapped_column(Integer, default=None)
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NotificationSettings(Base):
+    """How a user is told that their searches ended: Slack, email, and for which outcomes."""
+
+    __tablename__ = "notification_settings"
+    user_id: Mapped[str] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    slack_webhook_url: Mapped[str | None] = mapped_column(Text, default=None)
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    on_completed: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_failed: Mapped[bool] = mapped_column(Boolean, default=True)
+    on_few_results: Mapped[bool] = mapped_column(Boolean, default=True)
+    few_results_threshold: Mapped[int] = mapped_column(Integer, default=10)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class JobOutcome(Base):
+    """The outbox: a job that ended and whose outcome is not yet turned into deliveries.
+    Written in the transaction that ends the job, so a crash loses no notification."""
+
+    __tablename__ = "job_outcomes"
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("scraping_jobs.id", ondelete="CASCADE"), primary_key=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class Delivery(Base):
+    """One message about one outcome to one place (a webhook, a Slack URL, an address),
+    sent through the queue and retried with backoff: the same `message_id` every time."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_webhook_id_id", "webhook_id", "id"),
+                      Index("ix_deliveries_status_next_attempt_at", "status",
+                            "next_attempt_at"),
+                      UniqueConstraint("message_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(40))
+    webhook_id: Mapped[str | None] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), default=None)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None)
+    channel: Mapped[str] = mapped_column(String(8))  # webhook, slack or email
+    target: Mapped[str] = mapped_column(Text)  # the URL, or the address
+    event: Mapped[str] = mapped_column(String(32))
+    job_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # pending (waiting for its next attempt), sending (claimed), delivered or failed.
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # A claimed delivery whose sender died is claimable again after this.
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class DeliveryAttempt(Base):
+    """One try of a delivery: when, the answer's code (None: no answer), how long."""
+
+    __tablename__ = "delivery_attempts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)

@@ -35,8 +35,9 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from scrapetrack.access import Actor
+from scrapetrack.budget import MonthSpend
 from scrapetrack.creators import Creator
-from scrapetrack.exceptions import StoreUnavailable
+from scrapetrack.exceptions import AlreadyFired, StoreUnavailable
 from scrapetrack.jobs import JobRecord, Status
 from scrapetrack.store import campaign_list, search_history
 from scrapetrack.store.campaign_list import CreatorFilter, CreatorPage, WorkflowChange
@@ -46,6 +47,7 @@ from scrapetrack.store.models import (
     Campaign,
     CampaignCreator,
     CreatorRow,
+    JobOutcome,
     Member,
     QStashDelivery,
     ScrapingJob,
@@ -56,6 +58,7 @@ from scrapetrack.store.models import (
 )
 from scrapetrack.store.prepared import DriverStatements
 from scrapetrack.store.search_history import JobFilter
+from scrapetrack.store.spend import keep_deleted_spend, locked_month_spend
 from scrapetrack.store.workspaces import MEMBERSHIP, live_memberships, role_in, visible
 
 # Runs a write elsewhere (a thread), for a caller that must not wait on the write lock.
@@ -118,11 +121,12 @@ def _padded(prefix: str, values: Sequence[str]) -> tuple[int, dict[str, str]]:
 
 @dataclass(frozen=True, slots=True)
 class JobCounts:
-    """A user's jobs as a new one is about to be written."""
+    """A user's jobs as a new one is about to be written, and its workspace's month."""
 
     now: datetime
     active: int  # pending or processing
     created_recently: list[datetime]  # within RATE_WINDOW, newest first
+    spend: MonthSpend | None = None  # None: the workspace has no monthly budget
 
 
 @contextmanager
@@ -311,6 +315,7 @@ class Store:
     def delete_campaign(self, campaign_id: str, audit: Audit | None = None) -> bool:
         """Remove a campaign with its searches, their creators and its creator list."""
         with self.writing() as s:  # the database cascades
+            keep_deleted_spend(s, JOBS.c.campaign_id == campaign_id)
             done = s.execute(delete(Campaign).where(Campaign.id == campaign_id))
             if done.rowcount and audit is not None:  # type: ignore[attr-defined]
                 audit(s)
@@ -323,6 +328,7 @@ class Store:
             found = s.execute(select(JOBS.c.id, JOBS.c.campaign_id).where(
                 JOBS.c.id.in_(list(job_ids)))).all()
             if found:
+                keep_deleted_spend(s, JOBS.c.id.in_([row.id for row in found]))
                 s.execute(delete(JOBS).where(JOBS.c.id.in_([row.id for row in found])))
                 campaign_list.drop_orphans(s, sorted({row.campaign_id for row in found}))
                 if audit is not None:
@@ -416,22 +422,31 @@ class Store:
             return None if row is None else (row[0], row[1])
 
     # jobs ---------------------------------------------------------------------------------
-    def create_job(self, check: Callable[[JobCounts], None] | None = None,
+    def create_job(self, check: Callable[[JobCounts], Mapping[str, Any] | None] | None = None,
                    audit: Audit | None = None, **values: Any) -> ScrapingJob:
-        """Insert a job. `check` sees the user's counts in the same transaction and may raise
-        to refuse it: the user's row is locked first, so concurrent creations by one user in
-        any process are counted one after the other (SQLite serialises writers anyway)."""
-        with self.writing() as s:
-            if check is not None:
-                check(self._job_counts(s, values["user_id"]))
-            if "workspace_id" not in values:  # the campaign's
-                values["workspace_id"] = s.scalar(select(Campaign.workspace_id).where(
-                    Campaign.id == values["campaign_id"]))
-            job = ScrapingJob(**values)
-            s.add(job)
-            s.flush()
-            if audit is not None:
-                audit(s)
+        """Insert a job. `check` sees the user's counts and the workspace's month in the
+        same transaction and may raise to refuse it, or return changes to the job's values
+        (its budget): the user's row, then the workspace's, are locked first, so concurrent
+        creations in any process are counted one after the other (SQLite serialises writers
+        anyway)."""
+        try:
+            with self.writing() as s:
+                if check is not None:
+                    values.update(check(self._job_counts(
+                        s, values["user_id"], values.get("workspace_id"))) or {})
+                if "workspace_id" not in values:  # the campaign's
+                    values["workspace_id"] = s.scalar(select(Campaign.workspace_id).where(
+                        Campaign.id == values["campaign_id"]))
+                job = ScrapingJob(**values)
+                s.add(job)
+                s.flush()
+                if audit is not None:
+                    audit(s)
+        except IntegrityError:
+            if values.get("schedule_id") is None:
+                raise
+            # (schedule_id, scheduled_for) is unique: another process started this firing.
+            raise AlreadyFired() from None
         return job
 
     def audit(self, entry: Audit) -> None:
@@ -440,16 +455,17 @@ class Store:
             entry(s)
 
     @staticmethod
-    def _job_counts(s: Session, user_id: str) -> JobCounts:
+    def _job_counts(s: Session, user_id: str, workspace_id: str | None = None) -> JobCounts:
         if s.get_bind().dialect.name == "postgresql":
             s.execute(select(User.id).where(User.id == user_id).with_for_update())
         now = utcnow()
+        spend = None if workspace_id is None else locked_month_spend(s, workspace_id, now)
         active = s.scalar(select(func.count()).select_from(ScrapingJob).where(
             ScrapingJob.user_id == user_id, ScrapingJob.status.in_(ACTIVE))) or 0
         recent = s.scalars(select(ScrapingJob.created_at).where(
             ScrapingJob.user_id == user_id, ScrapingJob.created_at > now - RATE_WINDOW)
             .order_by(ScrapingJob.created_at.desc())).all()
-        return JobCounts(now=now, active=active, created_recently=list(recent))
+        return JobCounts(now=now, active=active, created_recently=list(recent), spend=spend)
 
     def get_job(self, job_id: str) -> ScrapingJob | None:
         with self.reading() as s:
@@ -605,6 +621,8 @@ class Store:
                 return None
             if audit is not None:
                 audit(s)
+            # The outbox: its outcome is told (webhooks, notifications) even after a crash.
+            s.add(JobOutcome(job_id=job_id, at=now))
             return s.get(ScrapingJob, job_id)
 
     def creators(self, job_id: str, after_id: int | None = None, by_similarity: bool = False,

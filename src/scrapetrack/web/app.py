@@ -26,7 +26,11 @@ from scrapetrack.web.routes import (
     metrics,
     pages,
     qstash,
+    schedule_pages,
+    schedules,
+    settings_pages,
     team_pages,
+    webhooks,
     workspaces,
 )
 from scrapetrack.web.security import BodyLimit, SecurityHeaders
@@ -91,6 +95,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.include_router(qstash.router)
     app.include_router(workspaces.router)
     app.include_router(team_pages.router)
+    app.include_router(schedules.router)
+    app.include_router(schedule_pages.router)
+    app.include_router(webhooks.router)
+    app.include_router(settings_pages.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount(docs.ASSETS_URL, docs.assets(), name="docs-assets")
     if settings.uses_sandbox and not settings.apify_api_url:

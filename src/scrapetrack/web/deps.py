@@ -17,10 +17,12 @@ from scrapetrack.exceptions import Unauthorized
 from scrapetrack.metrics import Metrics
 from scrapetrack.queue import Queue
 from scrapetrack.runtime import Runtime
+from scrapetrack.schedules import Schedules
 from scrapetrack.service import Service
 from scrapetrack.store.repository import Store
 from scrapetrack.teams import Teams
 from scrapetrack.web import csrf
+from scrapetrack.webhooks import Webhooks
 
 SESSION_USER = "user_id"
 SESSION_ID = "session_id"  # the session's own row
@@ -71,6 +73,14 @@ async def get_metrics(request: Request) -> Metrics:
 
 async def get_teams(request: Request) -> Teams:
     return get_runtime(request).teams
+
+
+async def get_schedules(request: Request) -> Schedules:
+    return get_runtime(request).schedules
+
+
+async def get_webhooks(request: Request) -> Webhooks:
+    return get_runtime(request).webhooks
 
 
 def bearer_token(request: Request) -> str | None:
@@ -144,3 +154,5 @@ QueueDep = Annotated[Queue, Depends(get_queue)]
 ReaperDep = Annotated[Callable[[], object], Depends(get_reaper)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 TeamsDep = Annotated[Teams, Depends(get_teams)]
+SchedulesDep = Annotated[Schedules, Depends(get_schedules)]
+WebhooksDep = Annotated[Webhooks, Depends(get_webhooks)]

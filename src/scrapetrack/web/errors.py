@@ -11,9 +11,11 @@ from starlette.exceptions import HTTPException
 
 from scrapetrack.exceptions import (
     Conflict,
+    DeliveryFailed,
     Forbidden,
     InputError,
     NotFound,
+    OverBudget,
     PayloadTooLarge,
     ProviderError,
     ScrapetrackError,
@@ -27,8 +29,9 @@ log = logging.getLogger(__name__)
 
 STATUS: tuple[tuple[type[ScrapetrackError], int], ...] = (
     (UnknownPlatform, 404), (PayloadTooLarge, 413), (InputError, 400), (Unauthorized, 401),
-    (Forbidden, 403), (NotFound, 404), (Conflict, 409), (TooManyRequests, 429),
-    (Unavailable, 503), (ProviderError, 502))
+    (Forbidden, 403), (NotFound, 404), (Conflict, 409), (OverBudget, 402),
+    (TooManyRequests, 429),
+    (Unavailable, 503), (ProviderError, 502), (DeliveryFailed, 502))
 
 
 def error(status: int, message: str) -> JSONResponse:

@@ -21,6 +21,8 @@ ERROR_TEXTS: dict[int, tuple[str, str]] = {
           "targetResults must be a whole number from 1 to 10000"),
     401: ("No valid credentials: send `Authorization: Bearer TOKEN` (QStash: a valid "
           "`Upstash-Signature`)", "Authentication required"),
+    402: ("The workspace's monthly budget cannot cover another search this month",
+          "This workspace's monthly budget of $50 is spent: $49.80 this month"),
     403: ("Signed in by cookie, but without the page's CSRF token (X-CSRF-Token)",
           "The page's CSRF token is missing or wrong: reload the page"),
     404: ("Not found, or someone else's (the answer is the same)", "Job not found"),

@@ -80,7 +80,8 @@ def delete_campaign(campaign_id: str, user: CurrentUser, service: ServiceDep) ->
     return Response(status_code=204)
 
 
-@router.post("/scraping/{platform}", status_code=202, responses=errors(400, 404, *UNSAFE, *ANY))
+@router.post("/scraping/{platform}", status_code=202,
+             responses=errors(400, 402, 404, *UNSAFE, *ANY))
 def start_search(user: CurrentUser, platform: Platform, body: SearchIn,
                  service: ServiceDep) -> JobOut:
     job = service.start_search(user, SearchRequest(
@@ -152,7 +153,7 @@ def cancel_job(job_id: str, user: CurrentUser, service: ServiceDep) -> JobOut:
 
 
 @router.post("/jobs/{job_id}/rerun", status_code=202,
-             responses=errors(400, 404, 409, *UNSAFE, *ANY))
+             responses=errors(400, 402, 404, 409, *UNSAFE, *ANY))
 def rerun_job(job_id: str, user: CurrentUser, service: ServiceDep,
               body: RerunIn | None = None) -> JobOut:
     """A new search with an ended search's input, in the same campaign; `targetResults`

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from scrapetrack.access import MANAGE, WORK, Actor, allows
 from scrapetrack.accounts import SignIn
+from scrapetrack.budget import usd
 from scrapetrack.exceptions import CsrfFailed, InputError, ScrapetrackError, Unauthorized
 from scrapetrack.jobs import Status
 from scrapetrack.providers.platforms import PLATFORMS
@@ -129,9 +130,11 @@ def campaigns_of(request: Request, user: Actor, service: Service, teams: Teams,
         (w for w in workspaces if w.workspace.id in (user.workspace_id, user.id)), None) or (
         workspaces[0] if workspaces else None)
     campaigns = service.list_campaigns(user, chosen.workspace.id) if chosen else []
+    budget = teams.budget(user, chosen.workspace.id) if chosen else None
     return render(request, "campaigns.html", status_code=status_code, user=user,
                   campaigns=campaigns, workspaces=workspaces, chosen=chosen,
-                  can_work=chosen is not None and allows(chosen.role, WORK), error=error)
+                  can_work=chosen is not None and allows(chosen.role, WORK), error=error,
+                  budget=budget, usd=usd)
 
 
 @router.post("/campaigns")
@@ -249,7 +252,7 @@ def searches_page(request: Request, user: MaybeUser, service: ServiceDep,
 
 @router.get("/searches/{job_id}", response_class=HTMLResponse)
 def search_page(request: Request, job_id: str, user: MaybeUser,
-                service: ServiceDep) -> Response:
+                service: ServiceDep, teams: TeamsDep) -> Response:
     """One search: its input, timings, Apify run, outcome and creators."""
     if user is None:
         return to_login()
@@ -258,10 +261,11 @@ def search_page(request: Request, job_id: str, user: MaybeUser,
         campaign = service.get_campaign(user, job.campaign_id)
         creators = service.results(user, job.id, limit=SEARCH_PAGE_CREATORS)
         total = service.count_results(user, job.id)
+        role = teams.get(user, job.workspace_id).role
     except ScrapetrackError as exc:
         return render(request, "not_found.html", status_code=status_for(exc), user=user,
                       message=exc.message)
     return render(request, "search.html", user=user, job=job, campaign=campaign,
                   query=_query(job), took=_took(job),
                   creators=creators, total=total,
-                  platform=PLATFORMS[job.platform].label)
+                  platform=PLATFORMS[job.platform].label, can_work=allows(role, WORK))

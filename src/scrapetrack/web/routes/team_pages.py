@@ -10,7 +10,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from scrapetrack.access import MANAGE, Actor, allows
-from scrapetrack.exceptions import CsrfFailed, ScrapetrackError
+from scrapetrack.budget import usd
+from scrapetrack.exceptions import CsrfFailed, InputError, ScrapetrackError
 from scrapetrack.teams import Teams
 from scrapetrack.web import csrf
 from scrapetrack.web.deps import SettingsDep, TeamsDep
@@ -55,12 +56,13 @@ def workspace_page(request: Request, teams: Teams, user: Actor, workspace_id: st
         invitations = teams.invitations(user, workspace_id) if manage else []
         audit, older = teams.audit(user, workspace_id, AUDIT_PAGE, cursor) if manage \
             else ([], None)
+        budget = teams.budget(user, workspace_id)
     except ScrapetrackError as exc:
         return render(request, "not_found.html", status_code=status_for(exc), user=user,
                       message=exc.message)
     return render(request, "workspace.html", status_code=status_code, user=user,
                   found=found, manage=manage, members=members, invitations=invitations,
-                  audit=audit, older=older, link=link, error=error)
+                  audit=audit, older=older, link=link, error=error, budget=budget, usd=usd)
 
 
 @router.get("/workspaces/{workspace_id}")
@@ -111,6 +113,31 @@ def change_member(request: Request, workspace_id: str, user_id: str, user: Maybe
     if user_id == user.id and role == "remove":
         return RedirectResponse("/", status_code=303)
     return RedirectResponse(f"/workspaces/{workspace_id}", status_code=303)
+
+
+@router.post("/workspaces/{workspace_id}/budget")
+def set_budget(request: Request, workspace_id: str, user: MaybeUser, teams: TeamsDep,
+               monthly_usd: Annotated[str, Form()] = "",
+               action: Annotated[str, Form()] = "set", csrf_token: CsrfField = "") -> Response:
+    """An admin's: a new monthly budget, or (action "clear") none."""
+    if user is None:
+        return to_login()
+    try:
+        csrf.check(request, csrf_token)
+        teams.set_budget(user, workspace_id, None if action == "clear" else _dollars(monthly_usd))
+    except CsrfFailed as exc:
+        return refused(request, exc)
+    except ScrapetrackError as exc:
+        return workspace_page(request, teams, user, workspace_id, status_for(exc),
+                              error=exc.message)
+    return RedirectResponse(f"/workspaces/{workspace_id}", status_code=303)
+
+
+def _dollars(text: str) -> float:
+    try:
+        return float(text.strip().removeprefix("$").replace(",", ""))
+    except ValueError:
+        raise InputError("Give the monthly budget as a number of dollars, like 50") from None
 
 
 @router.get("/invitations/{code}")

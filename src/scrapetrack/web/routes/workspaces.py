@@ -7,10 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from scrapetrack.access import role
+from scrapetrack.budget import MonthSpend
 from scrapetrack.schemas import (
     AcceptedOut,
     AuditOut,
     AuditPageOut,
+    BudgetIn,
+    BudgetOut,
     InvitationIn,
     InvitationOut,
     MemberOut,
@@ -33,7 +36,7 @@ def workspace_out(found: WorkspaceRole) -> WorkspaceOut:
     w = found.workspace
     return WorkspaceOut(id=w.id, name=w.name, personal=w.personal_of is not None,
                         role=role(found.role), members=found.members,
-                        createdAt=iso(w.created_at))
+                        createdAt=iso(w.created_at), monthlyBudgetUsd=w.monthly_budget_usd)
 
 
 def member_out(m: MemberRow) -> MemberOut:
@@ -144,3 +147,25 @@ def audit_trail(workspace_id: str, user: CurrentUser, teams: TeamsDep,
     return AuditPageOut(items=[AuditOut(id=e.id, at=iso(e.at), actor=e.actor_email,
                                         action=e.action, target=e.target, detail=e.detail)
                                for e in rows], nextCursor=next_cursor)
+
+
+def budget_out(spend: MonthSpend) -> BudgetOut:
+    return BudgetOut(workspaceId=spend.workspace_id, month=spend.month.label,
+                     monthlyUsd=spend.cap, spentUsd=spend.spent, committedUsd=spend.committed,
+                     remainingUsd=spend.remaining, resetsAt=iso(spend.month.end))
+
+
+@router.get("/workspaces/{workspace_id}/budget", responses=errors(404, *ANY))
+def get_budget(workspace_id: str, user: CurrentUser, teams: TeamsDep) -> BudgetOut:
+    """The monthly budget and what this month (UTC) has spent and committed of it."""
+    return budget_out(teams.budget(user, workspace_id))
+
+
+@router.put("/workspaces/{workspace_id}/budget",
+            responses=errors(400, 403, 404, *UNSAFE, *ANY))
+def set_budget(workspace_id: str, body: BudgetIn, user: CurrentUser,
+               teams: TeamsDep) -> BudgetOut:
+    """An admin's: the most the workspace's searches may charge a month, or null for no
+    budget. A new search the rest cannot cover is refused (402); each search's Apify runs
+    are capped at what was left when it started."""
+    return budget_out(teams.set_budget(user, workspace_id, body.monthlyUsd))
