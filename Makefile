@@ -25,8 +25,11 @@ lint: install
 docs: install
 	$(BIN)/mkdocs build --strict --quiet
 
+# Two test processes share the machine (most tests wait on runs and pages, not on a core);
+# the tests that restart the shared PostgreSQL and Redis run alone afterwards.
 test: install lint docs
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 -m "not exclusive"
+	$(BIN)/pytest -m exclusive
 
 test-under-load: install
 	scripts/test-under-load

@@ -22,6 +22,9 @@ from tests.integration.conftest import App, wait_for_items, wait_for_job
 from tests.integration.test_events import sse
 from tests.integration.test_keyword_job import expected_creators, start
 
+# Every other test uses these servers too: these run alone, after the rest (see the Makefile).
+pytestmark = pytest.mark.exclusive
+
 CAN_RESTART = os.geteuid() == 0 and shutil.which("pg_ctlcluster") is not None \
     and shutil.which("redis-server") is not None
 
