@@ -317,6 +317,7 @@ def make_settings(tmp_path: Path, stack: Stack,
             "WORKER_CONCURRENCY": 4,
         }
         values.update(overrides)
-        return load_settings(**values)
+        # A developer's own `.env` in the checkout must not reach the tests.
+        return load_settings(_env_file=None, **values)
 
     return make

@@ -50,7 +50,8 @@ def sign(content: bytes, url: str, key: str, *, now: float | None = None,
         "jti": f"jwt_{uuid.uuid4().hex}", "body": body_hash(content)}
     payload.update(claims)
     payload = {name: value for name, value in payload.items() if value is not None}
-    return jwt.encode(payload, key if algorithm != "none" else None, algorithm=algorithm)
+    # PyJWT takes "" as no key, which the "none" algorithm requires.
+    return jwt.encode(payload, key if algorithm != "none" else "", algorithm=algorithm)
 
 
 @dataclass

@@ -12,8 +12,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
+    # Read from the process environment, then from `.env` in the working directory; the
+    # environment wins (pydantic-settings' order), and values passed in code win over both.
     model_config = SettingsConfigDict(
-        env_prefix="", extra="ignore", frozen=True, populate_by_name=True
+        env_prefix="", extra="ignore", frozen=True, populate_by_name=True,
+        env_file=".env", env_file_encoding="utf-8"
     )
 
     data_dir: Path = Field(default=Path("var"), alias="SCRAPETRACK_DATA_DIR")
