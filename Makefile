@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install serve test test-under-load lint docs bench clean
+.PHONY: install serve test test-under-load lint docs bench wheel-check clean
 
 install: $(STAMP)
 
@@ -36,6 +36,10 @@ test-under-load: install
 
 bench: install
 	$(BIN)/python -m bench
+
+# The wheel as a user installs it, into a fresh venv outside the checkout, then run there.
+wheel-check: install
+	scripts/check-wheel
 
 clean:
 	rm -rf $(VENV) var site test-artifacts .pytest_cache .mypy_cache .ruff_cache

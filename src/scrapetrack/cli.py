@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
+from scrapetrack import __version__
 from scrapetrack.client import DEFAULT_URL, TERMINAL, Client
 from scrapetrack.config import Settings, load_settings
 from scrapetrack.display import (
@@ -33,6 +34,7 @@ from scrapetrack.exceptions import Conflict, ScrapetrackError
 from scrapetrack.exports import FORMATS
 from scrapetrack.logs import configure_logging
 from scrapetrack.schemas import JobOut
+from scrapetrack.shortids import resolve, short
 
 app = typer.Typer(help="Creator-discovery scraping jobs with live progress.",
                   no_args_is_help=True)
@@ -59,7 +61,7 @@ out = Console()
 LogLevel = Annotated[str | None, typer.Option(
     envvar="LOG_LEVEL", help="debug, info, warning or error (default info)")]
 LogFormat = Annotated[str | None, typer.Option(
-    envvar="LOG_FORMAT", help="json, text, or auto: text on a terminal, else JSON")]
+    envvar="LOG_FORMAT", help="json, console, or auto: console on a terminal, else JSON")]
 
 
 def fail(message: str) -> None:
@@ -91,6 +93,40 @@ def _runtime(settings: Settings, *, embedded_worker: bool = True) -> Any:
     return build_runtime(settings, migrate=True, embedded_worker=embedded_worker)
 
 
+def _version(shown: bool) -> None:
+    if shown:
+        typer.echo(f"scrapetrack {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True,
+        help="print the version and exit")] = False) -> None:
+    """Creator-discovery scraping jobs with live progress."""
+
+
+@app.command()
+def doctor() -> None:
+    """Check the database, queue, event bus and Apify token, and say what to fix.
+
+    Exit 0 when all are fine, 1 otherwise."""
+    import shutil
+
+    from scrapetrack.doctor import examine, report
+
+    findings = examine(load_settings())
+    width = min(shutil.get_terminal_size((80, 24)).columns, 100)
+    for line in report(findings, width):
+        word, _, rest = line.partition(" ")
+        if word in ("ok", "FAIL"):  # coloured on a terminal only (click strips it in pipes)
+            line = typer.style(word, fg="green" if word == "ok" else "red", bold=True) \
+                + " " + rest
+        typer.echo(line)
+    if not all(found.ok for found in findings):
+        raise typer.Exit(1)
+
+
 @app.command()
 def migrate() -> None:
     """Apply database migrations."""
@@ -105,6 +141,24 @@ def migrate() -> None:
 
 
 @app.command()
+def backup(path: Annotated[Path, typer.Argument(help="the file to write")],
+           force: Annotated[bool, typer.Option("--force", help="replace PATH if it exists")]
+           = False) -> None:
+    """Copy the SQLite database to PATH while the server runs (SQLite's online backup);
+    for PostgreSQL, say how to run pg_dump instead."""
+    from scrapetrack import backup as backups
+
+    try:
+        made = backups.backup(load_settings().database_url, path, force=force)
+    except ScrapetrackError as exc:  # unwrapped: the pg_dump command is copied from here
+        err.print(f"[red]error:[/red] {escape(exc.message)}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    counted = ", ".join(f"{n} {what}" for what, n in made.counts.items())
+    typer.echo(f"copied {made.source} to {made.target}: {backups.size(made.size)} "
+               f"({counted}), integrity checked")
+
+
+@app.command()
 def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
           port: Annotated[int | None, typer.Option(envvar="PORT")] = None,
           no_worker: Annotated[bool, typer.Option("--no-worker")] = False,
@@ -112,6 +166,7 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     """Run the web app, with an embedded worker unless --no-worker."""
     import uvicorn
 
+    from scrapetrack.deployment import limits
     from scrapetrack.serving import GracefulServer, bounded_heads
     from scrapetrack.web.app import create_app
 
@@ -125,6 +180,8 @@ def serve(host: Annotated[str | None, typer.Option(envvar="HOST")] = None,
     typer.echo(f"scrapetrack on {settings.base_url()}")
     if settings.uses_sandbox:
         typer.echo("APIFY_TOKEN is not set: searches run against the built-in sandbox")
+    for line in limits(settings, bus=runtime.bus.name, worker=not no_worker):
+        typer.echo(line)
     _tell_sign_in_url(settings, _sign_in_url(settings, runtime.accounts.login_code()))
     sys.stdout.flush()
     application = create_app(settings, runtime=runtime, worker=not no_worker)
@@ -248,14 +305,17 @@ def users_list() -> None:
     with _accounts() as accounts:
         tokens = accounts.tokens()
         for user in accounts.store.list_users():
-            typer.echo(f"{user.id}  {user.email}  {user.created_at:%Y-%m-%d}")
+            typer.echo(f"{short(user.id)}  {user.email}  {user.created_at:%Y-%m-%d}")
             for token in (t for t in tokens if t.email == user.email):
                 typer.echo("    " + _token_line(token))
 
 
 def _token_line(token: Any) -> str:
+    """One token, in 80 columns: short id, relative times."""
+    from scrapetrack.display import ago
+
     def when(value: Any) -> str:
-        return f"{value:%Y-%m-%d %H:%M}" if value else "-"
+        return ago(value.isoformat()) if value else "-"
 
     state = f"revoked {when(token.revoked_at)}" if token.revoked_at else "active"
     if token.kind == "login":
@@ -263,8 +323,8 @@ def _token_line(token: Any) -> str:
         state += f", revoked {when(token.revoked_at)}" if token.revoked_at else ""
     elif token.kind == "session":
         state = "browser session, " + (f"ended {when(token.revoked_at)}" if token.revoked_at
-                                       else f"until {when(token.expires_at)}")
-    return (f"{token.prefix}…  id {token.id}  created {when(token.created_at)}  "
+                                       else f"ends {when(token.expires_at)}")
+    return (f"{token.prefix}…  id {short(token.id)}  created {when(token.created_at)}  "
             f"last used {when(token.last_used_at)}  {state}")
 
 
@@ -282,7 +342,10 @@ def users_revoke(token: Annotated[str | None, typer.Argument(
             count = accounts.revoke_all(email)
             typer.echo(f"revoked {count} token(s) of {email.strip().lower()}")
         else:
-            revoked = accounts.revoke(token or "")
+            ref = token or ""
+            if not ref.startswith("st_"):  # an id, maybe the short one `users list` shows
+                ref = resolve(ref, lambda: (t.id for t in accounts.tokens()), "token")
+            revoked = accounts.revoke(ref)
             typer.echo(f"revoked {revoked.prefix}… of {revoked.email}")
 
 
@@ -339,6 +402,11 @@ def _teams() -> Iterator[Any]:
 Role = Annotated[str, typer.Option("--role", help="admin, member or viewer")]
 
 
+def _workspace(teams: Any, ref: str) -> str:
+    """A workspace's id, given whole or as its first characters (as lists show it)."""
+    return resolve(ref, lambda: (w.id for w in teams.workspaces.all()), "workspace")
+
+
 @workspaces.command("create")
 def workspaces_create(name: str, owner: Annotated[str, typer.Option(
         "--owner", help="the email of the user who owns it")]) -> None:
@@ -361,12 +429,12 @@ def workspaces_list(email: Annotated[str | None, typer.Option(
         if email is None:
             for w in teams.workspaces.all():
                 kind = "personal" if w.personal_of else "shared"
-                typer.echo(f"{w.id}  {len(teams.workspaces.members(w.id))} member(s)  "
+                typer.echo(f"{short(w.id)}  {len(teams.workspaces.members(w.id))} member(s)  "
                            f"{kind}  {w.name}")
             return
         user = teams.user(email)
         for found in teams.of(Actor(user.id, user.email)):
-            typer.echo(f"{found.workspace.id}  {found.role}  {found.workspace.name}")
+            typer.echo(f"{short(found.workspace.id)}  {found.role}  {found.workspace.name}")
 
 
 @workspaces.command("budget")
@@ -380,6 +448,7 @@ def workspaces_budget(workspace: str, monthly_usd: Annotated[float | None, typer
     if clear and monthly_usd is not None:
         fail("Give --monthly-usd or --clear, not both")
     with _teams() as teams:
+        workspace = _workspace(teams, workspace)
         spend = teams.set_budget(None, workspace, None if clear else monthly_usd) \
             if clear or monthly_usd is not None else teams.budget(None, workspace)
     cap = "none" if spend.cap is None else usd(spend.cap)
@@ -392,15 +461,15 @@ def workspaces_budget(workspace: str, monthly_usd: Annotated[float | None, typer
 def members_list(workspace: str) -> None:
     """A workspace's members: user id, role, email."""
     with _teams() as teams:
-        for m in teams.members(None, workspace):
-            typer.echo(f"{m.user_id}  {m.role}  {m.email}")
+        for m in teams.members(None, _workspace(teams, workspace)):
+            typer.echo(f"{short(m.user_id)}  {m.role}  {m.email}")
 
 
 @members.command("add")
 def members_add(workspace: str, email: str, role: Role = "member") -> None:
     """Add an existing user to a workspace, or change their role."""
     with _teams() as teams:
-        member = teams.set_member(None, workspace, email, role)
+        member = teams.set_member(None, _workspace(teams, workspace), email, role)
     typer.echo(f"{member.email} is {member.role} of {workspace}")
 
 
@@ -408,7 +477,7 @@ def members_add(workspace: str, email: str, role: Role = "member") -> None:
 def members_remove(workspace: str, email: str) -> None:
     """Remove a member: their access and open streams of the workspace end."""
     with _teams() as teams:
-        teams.remove_member(None, workspace, teams.user(email).id)
+        teams.remove_member(None, _workspace(teams, workspace), teams.user(email).id)
     typer.echo(f"removed {email.strip().lower()} from {workspace}")
 
 
@@ -417,7 +486,7 @@ def invite(workspace: str, email: str, role: Role = "member") -> None:
     """Invite someone into a workspace; prints the one-time link (valid 7 days)."""
     settings = load_settings()
     with _teams() as teams:
-        made = teams.invite(None, workspace, email, role)
+        made = teams.invite(None, _workspace(teams, workspace), email, role)
     typer.echo(f"{settings.base_url()}/invitations/{made.code}")
 
 

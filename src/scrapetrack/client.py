@@ -9,6 +9,8 @@ exceptions (an answer's `{"error": ...}` is the message):
     409                                   → Conflict          429, 5xx → Unavailable
 
 Every answer is read into its model (schemas.py), the same the server answers with.
+Every method that takes a job, campaign or schedule id also takes its first characters, as
+the CLI's tables show them (shortids.py); a whole id costs no extra request.
 `follow()` yields a job's status on every change: from the event stream
 (`GET /api/jobs/{id}/events`, resumed with Last-Event-ID after a drop), or, if the stream
 cannot be had, by polling the status once a second.
@@ -34,6 +36,7 @@ from scrapetrack.exceptions import (
     UnknownPlatform,
 )
 from scrapetrack.schemas import CampaignOut, CreatorOut, JobOut, JobPageOut, ScheduleOut
+from scrapetrack.shortids import resolve
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,10 +88,30 @@ class Client:
         return self._answer(list[CampaignOut], "GET", "/api/campaigns")
 
     def delete_campaign(self, campaign_id: str) -> None:
-        self._request("DELETE", f"/api/campaigns/{campaign_id}")
+        self._request("DELETE", f"/api/campaigns/{self.campaign_id(campaign_id)}")
 
     def delete_job(self, job_id: str) -> None:
-        self._request("DELETE", f"/api/jobs/{job_id}")
+        self._request("DELETE", f"/api/jobs/{self.job_id(job_id)}")
+
+    # ids, whole or their first characters ------------------------------------------------
+    def job_id(self, ref: str) -> str:
+        """The id of the user's job that `ref` is or starts with."""
+        return resolve(ref, self._all_job_ids, "job")
+
+    def campaign_id(self, ref: str) -> str:
+        return resolve(ref, lambda: (c.id for c in self.campaigns()), "campaign")
+
+    def schedule_id(self, ref: str) -> str:
+        return resolve(ref, lambda: (s.id for s in self.schedules()), "schedule")
+
+    def _all_job_ids(self) -> Iterator[str]:
+        cursor: str | None = None
+        while True:
+            page = self.jobs(limit=1000, cursor=cursor)
+            yield from (job.id for job in page.items)
+            if not page.nextCursor:
+                return
+            cursor = page.nextCursor
 
     def campaign_named(self, name: str) -> CampaignOut:
         """The user's campaign with this name; created if there is none."""
@@ -107,23 +130,25 @@ class Client:
         return self._answer(JobOut, "POST", f"/api/scraping/{platform}", json=body)
 
     def job(self, job_id: str) -> JobOut:
-        return self._answer(JobOut, "GET", f"/api/jobs/{job_id}")
+        return self._answer(JobOut, "GET", f"/api/jobs/{self.job_id(job_id)}")
 
     def jobs(self, *, limit: int = 50, **filters: str | None) -> JobPageOut:
         """A page of the user's searches; `filters` are /api/jobs's query parameters
         (status, platform, kind, campaignId, createdFrom, createdTo, q, cursor)."""
+        if filters.get("campaignId"):
+            filters["campaignId"] = self.campaign_id(str(filters["campaignId"]))
         params = {"limit": limit, **{k: v for k, v in filters.items() if v}}
         return self._answer(JobPageOut, "GET", "/api/jobs", params=params)
 
     def cancel(self, job_id: str) -> JobOut:
-        return self._answer(JobOut, "POST", f"/api/jobs/{job_id}/cancel")
+        return self._answer(JobOut, "POST", f"/api/jobs/{self.job_id(job_id)}/cancel")
 
     def rerun(self, job_id: str, target: int | None = None) -> JobOut:
-        return self._answer(JobOut, "POST", f"/api/jobs/{job_id}/rerun",
+        return self._answer(JobOut, "POST", f"/api/jobs/{self.job_id(job_id)}/rerun",
                             json={"targetResults": target})
 
     def schedules(self, campaign_id: str | None = None) -> list[ScheduleOut]:
-        params = {"campaignId": campaign_id} if campaign_id else {}
+        params = {"campaignId": self.campaign_id(campaign_id)} if campaign_id else {}
         return self._answer(list[ScheduleOut], "GET", "/api/schedules", params=params)
 
     def create_schedule(self, body: dict[str, Any]) -> ScheduleOut:
@@ -132,20 +157,22 @@ class Client:
 
     def change_schedule(self, schedule_id: str, **changes: Any) -> ScheduleOut:
         """Only the fields given change (schemas.ScheduleChangeIn): paused=True pauses."""
-        return self._answer(ScheduleOut, "PATCH", f"/api/schedules/{schedule_id}",
+        return self._answer(ScheduleOut, "PATCH",
+                            f"/api/schedules/{self.schedule_id(schedule_id)}",
                             json=changes)
 
     def delete_schedule(self, schedule_id: str) -> None:
-        self._request("DELETE", f"/api/schedules/{schedule_id}")
+        self._request("DELETE", f"/api/schedules/{self.schedule_id(schedule_id)}")
 
     def results(self, job_id: str) -> list[CreatorOut]:
-        return self._answer(list[CreatorOut], "GET", f"/api/jobs/{job_id}/results")
+        return self._answer(list[CreatorOut], "GET",
+                            f"/api/jobs/{self.job_id(job_id)}/results")
 
     def export(self, out: BinaryIO, fmt: str, *, job_id: str | None = None,
                campaign_id: str | None = None, fields: str | None = None) -> None:
         """A job's creators, or a campaign's list, written to `out` as it downloads."""
-        path = f"/api/jobs/{job_id}/results" if job_id is not None \
-            else f"/api/campaigns/{campaign_id}/creators/export"
+        path = f"/api/jobs/{self.job_id(job_id)}/results" if job_id is not None \
+            else f"/api/campaigns/{self.campaign_id(campaign_id or '')}/creators/export"
         params = {"format": fmt, **({"fields": fields} if fields else {})}
         try:
             with self._http.stream("GET", path, params=params) as response:

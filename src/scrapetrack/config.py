@@ -130,7 +130,8 @@ class Settings(BaseSettings):
     schedule_misfire_grace_seconds: float = Field(default=60.0, gt=0,
                                                   alias="SCHEDULE_MISFIRE_GRACE_SECONDS")
 
-    # Logs: a level name, and json, text or auto (text when stderr is a terminal).
+    # Logs: a level name, and json, console or auto (console when stderr is a terminal,
+    # else JSON); "text" is accepted as the earlier name of console.
     log_level: str = "info"
     log_format: str = "auto"
     # When set, GET /metrics needs `Authorization: Bearer METRICS_TOKEN`.
@@ -139,6 +140,23 @@ class Settings(BaseSettings):
     # The serve and worker commands default it to data_dir/metrics; unset, counters are
     # per process (tests, embedded uses).
     metrics_dir: Path | None = Field(default=None, alias="PROMETHEUS_MULTIPROC_DIR")
+    # Traces (docs/tracing.md): sent over OTLP/HTTP once an endpoint is set and the `otel`
+    # extra is installed. Read here as well so `.env` can set them; every other OTEL_*
+    # variable (headers, sampler, resource attributes) is read by the SDK itself.
+    otel_exporter_otlp_endpoint: str | None = Field(default=None,
+                                                    alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        default=None, alias="OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+    otel_service_name: str = Field(default="scrapetrack", alias="OTEL_SERVICE_NAME")
+
+    def otlp_traces_endpoint(self) -> str | None:
+        """Where spans go: the traces endpoint as given, or /v1/traces of the general one
+        (as the OTLP exporter itself reads them); None: no tracing."""
+        if self.otel_exporter_otlp_traces_endpoint:
+            return self.otel_exporter_otlp_traces_endpoint
+        if self.otel_exporter_otlp_endpoint:
+            return self.otel_exporter_otlp_endpoint.rstrip("/") + "/v1/traces"
+        return None
 
     @property
     def uses_qstash(self) -> bool:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -19,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 
 from scrapetrack.schemas import CampaignOut, CreatorOut, JobOut, ScheduleOut
+from scrapetrack.shortids import short
 
 
 def status_text(job: JobOut) -> str:
@@ -40,6 +42,36 @@ def duration(seconds: float | None) -> str:
     hours, rest = divmod(round(seconds), 3600)
     return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else \
         f"{rest // 60}:{rest % 60:02d}"
+
+
+def ago(when: str | None, now: datetime | None = None) -> str:
+    """An ISO time relative to now, in a table's few characters: "just now", "3 min ago",
+    "5 h ago", "2 d ago", "in 4 h"."""
+    if not when:
+        return "-"
+    then = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    if then.tzinfo is None:
+        then = then.replace(tzinfo=UTC)
+    seconds = ((now or datetime.now(UTC)) - then).total_seconds()
+    size = abs(seconds)
+    if size < 60:
+        return "just now" if seconds >= 0 else "in < 1 min"
+    for unit, length in (("d", 86400), ("h", 3600), ("min", 60)):
+        if size >= length:
+            amount = f"{int(size // length)} {unit}"
+            break
+    return f"{amount} ago" if seconds > 0 else f"in {amount}"
+
+
+def list_table(*columns: tuple[str, dict[str, Any]]) -> Table:
+    """A table that fits 80 columns: no borders, two spaces between columns; short columns
+    never wrap (so never cut), the rest fold when the terminal is narrow."""
+    table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
+    for name, options in columns:
+        wraps = options.pop("wrap", False)
+        table.add_column(name, no_wrap=not wraps, overflow="fold" if wraps else "ellipsis",
+                         min_width=len(name) if not wraps else min(len(name), 8), **options)
+    return table
 
 
 def counts(job: JobOut) -> str:
@@ -143,15 +175,15 @@ def search_of(job: JobOut) -> str:
     return ", ".join(job.keywords or []) or f"@{job.targetUsername}"
 
 
-def jobs_table(jobs: Sequence[JobOut]) -> Table:
-    table = Table()
-    for name in ("id", "platform", "status", "progress", "items", "creators", "search",
-                 "created"):
-        table.add_column(name, no_wrap=name == "id")
+def jobs_table(jobs: Sequence[JobOut], now: datetime | None = None) -> Table:
+    """id (its first 8 characters), platform, status, items, creators, search, created."""
+    table = list_table(("id", {}), ("platform", {}), ("status", {}),
+                       ("items", {"justify": "right"}), ("creators", {"justify": "right"}),
+                       ("search", {"wrap": True, "ratio": 1}), ("created", {}))
     for job in jobs:
-        _add(table, job.id, job.platform, job.status, f"{job.progress}%",
+        _add(table, short(job.id), job.platform, job.status,
              f"{job.processedResults}/{job.targetResults}", str(job.creatorsCount),
-             search_of(job), job.createdAt[:19].replace("T", " "))
+             search_of(job), ago(job.createdAt, now))
     return table
 
 
@@ -183,25 +215,23 @@ def job_details(job: JobOut) -> Table:
     return table
 
 
-def campaigns_table(campaigns: Sequence[CampaignOut]) -> Table:
-    table = Table()
-    for name in ("id", "name", "created", "description"):
-        table.add_column(name, no_wrap=name == "id")
+def campaigns_table(campaigns: Sequence[CampaignOut], now: datetime | None = None) -> Table:
+    table = list_table(("id", {}), ("name", {"wrap": True, "ratio": 1}), ("created", {}),
+                       ("description", {"wrap": True, "ratio": 2}))
     for campaign in campaigns:
-        _add(table, campaign.id, campaign.name, campaign.createdAt[:19].replace("T", " "),
+        _add(table, short(campaign.id), campaign.name, ago(campaign.createdAt, now),
              campaign.description or "")
     return table
 
 
-def schedules_table(schedules: Sequence[ScheduleOut]) -> Table:
-    """Fits 80 columns: the id whole (commands take it), few borders, the search wraps."""
-    table = Table(box=None, padding=(0, 2, 0, 0), header_style="bold")
-    for name in ("id", "state", "next (UTC)", "cron", "search"):
-        table.add_column(name, no_wrap=name in ("id", "state", "next (UTC)"))
+def schedules_table(schedules: Sequence[ScheduleOut], now: datetime | None = None) -> Table:
+    table = list_table(("id", {}), ("state", {}), ("next", {}),
+                       ("cron", {"wrap": True, "ratio": 1}),
+                       ("search", {"wrap": True, "ratio": 2}))
     for s in schedules:
         search = ", ".join(s.keywords or []) or f"like @{s.targetUsername}"
         state = "paused" if s.paused else ("failed" if s.lastError else "active")
-        when = (s.nextFireAt or "")[5:16].replace("T", " ") or "-"
         cron = s.cron if s.timezone == "UTC" else f"{s.cron} ({s.timezone})"
-        _add(table, s.id, state, when, cron, f"{s.platform}: {search}")
+        _add(table, short(s.id), state, ago(s.nextFireAt, now) if s.nextFireAt else "-",
+             cron, f"{s.platform}: {search}")
     return table

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import platform as python
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +35,8 @@ from prometheus_client.core import (
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.registry import Collector
 
+from scrapetrack import __version__, readiness
+from scrapetrack.events.base import Bus
 from scrapetrack.exceptions import Unavailable
 from scrapetrack.jobs import Status
 from scrapetrack.store import stats
@@ -99,6 +102,7 @@ class Metrics:
         else:
             assert self.registry is not None
             registry.register(_Forward(self.registry))
+        registry.register(BuildInfo())
         for collector in collectors:
             registry.register(collector)
         return registry
@@ -169,27 +173,56 @@ class _Forward(Collector):
         return self.source.collect()
 
 
-class StoreCollector(Collector):
-    """Gauges and histograms read from the store (and the queue) at scrape time."""
-
-    def __init__(self, store: Store, queue: Queue) -> None:
-        self.store = store
-        self.queue = queue
+class BuildInfo(Collector):
+    """`scrapetrack_build_info{version, python} 1`, made at scrape time: once per scrape
+    whatever the number of processes (multi-process mode has no Info metric)."""
 
     def collect(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily(f"{PREFIX}_store_up",
-                               "1 if the database answered this scrape, else 0")
-        try:
-            snapshot = stats.snapshot(self.store, DURATION_BUCKETS, PICKUP_BUCKETS, utcnow())
-        except Unavailable as exc:
-            log.warning("metrics: %s", exc.message)
-            up.add_metric([], 0)
-            yield up
-        else:
-            up.add_metric([], 1)
-            yield up
+        info = GaugeMetricFamily(f"{PREFIX}_build_info", "The version running, always 1",
+                                 labels=["version", "python"])
+        info.add_metric([__version__, python.python_version()], 1)
+        yield info
+
+
+class StoreCollector(Collector):
+    """Gauges and histograms read from the store (and the queue) at scrape time, and the
+    `*_up` gauges from the same checks as /readyz (readiness.py)."""
+
+    def __init__(self, store: Store, queue: Queue, bus: Bus | None = None) -> None:
+        self.store = store
+        self.queue = queue
+        self.bus = bus
+
+    def collect(self) -> Iterator[Metric]:
+        depth: list[int | None] = []  # the queue's check reads its depth: kept, not re-read
+        pings = {"store": lambda: readiness.ping_store(self.store),
+                 "queue": lambda: depth.append(readiness.ping_queue(self.queue))}
+        if self.bus is not None:
+            bus = self.bus
+            pings["bus"] = lambda: readiness.ping_bus(bus)
+        checks = {c.name: c for c in readiness.run_checks(pings)}
+        snapshot: stats.Snapshot | None = None
+        if checks["store"].ok:
+            try:
+                snapshot = stats.snapshot(self.store, DURATION_BUCKETS, PICKUP_BUCKETS,
+                                          utcnow())
+            except Unavailable as exc:  # it went away since the check: down, as /readyz says
+                checks["store"] = readiness.Check("store", exc.message)
+        for check in checks.values():
+            if not check.ok:
+                log.warning("metrics: %s down: %s", check.name, check.reason)
+        yield _up("store", "the database", checks["store"])
+        if snapshot is not None:
             yield from self._from_store(snapshot)
-        yield from self._queue()
+        yield _up("queue", "the queue", checks["queue"])
+        if checks["queue"].ok and depth and depth[0] is not None:  # QStash does not tell
+            gauge = GaugeMetricFamily(f"{PREFIX}_queue_depth",
+                                      "Tasks waiting in the queue for a free worker")
+            gauge.add_metric([], depth[0])
+            yield gauge
+        if "bus" in checks:
+            yield _up("bus", "the event bus (Redis, PostgreSQL; always 1 in-process)",
+                      checks["bus"])
 
     def _from_store(self, snapshot: stats.Snapshot) -> Iterator[Metric]:
         jobs = GaugeMetricFamily(f"{PREFIX}_jobs", "Jobs by status", labels=["status"])
@@ -227,23 +260,12 @@ class StoreCollector(Collector):
         age.add_metric([], max(0.0, oldest.total_seconds()) if oldest is not None else 0.0)
         yield age
 
-    def _queue(self) -> Iterator[Metric]:
-        up = GaugeMetricFamily(f"{PREFIX}_queue_up", "1 if the queue answered this scrape")
-        try:
-            depth = self.queue.pending()
-        except Unavailable as exc:  # the queue's backend is down: say so, keep the rest
-            log.warning("metrics: %s", exc.message)
-            up.add_metric([], 0)
-            yield up
-            return
-        up.add_metric([], 1)
-        yield up
-        if depth is None:  # QStash keeps its messages to itself
-            return
-        gauge = GaugeMetricFamily(f"{PREFIX}_queue_depth",
-                                  "Tasks waiting in the queue for a free worker")
-        gauge.add_metric([], depth)
-        yield gauge
+
+def _up(name: str, what: str, check: readiness.Check) -> GaugeMetricFamily:
+    up = GaugeMetricFamily(f"{PREFIX}_{name}_up",
+                           f"1 if {what} answered this scrape (as /readyz checks), else 0")
+    up.add_metric([], 1 if check.ok else 0)
+    return up
 
 
 def _histogram(name: str, documentation: str, series: dict[str, stats.Histogram],

@@ -29,6 +29,7 @@ def reap(store: Store, queued: Callable[[], Collection[str]], enqueue: Callable[
     orphans = store.orphans(now - timedelta(seconds=heartbeat_timeout), now - PENDING_GRACE,
                             now)
     if not orphans:
+        log.debug("reaper: no orphaned jobs")  # every period: routine, at debug
         return []
     waiting = set(queued())
     revived = [job_id for job_id in orphans if job_id not in waiting]

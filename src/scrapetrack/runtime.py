@@ -9,6 +9,7 @@ import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from scrapetrack.accounts import Accounts
 from scrapetrack.config import Settings
@@ -25,6 +26,7 @@ from scrapetrack.exceptions import ConfigError, Unavailable
 from scrapetrack.metrics import Metrics
 from scrapetrack.providers.apify import ApifyProvider
 from scrapetrack.providers.base import Provider
+from scrapetrack.providers.traced import TracedProvider
 from scrapetrack.qstash import QStashQueue
 from scrapetrack.queue import JobQueue, Queue, make_huey
 from scrapetrack.reaper import reap
@@ -35,9 +37,14 @@ from scrapetrack.store.db import make_engine
 from scrapetrack.store.migrate import upgrade
 from scrapetrack.store.models import utcnow
 from scrapetrack.store.repository import Store
+from scrapetrack.store.traced import TracedStore
 from scrapetrack.teams import Teams
+from scrapetrack.tracing import NO_TRACING, Tracing
 from scrapetrack.webhooks import Webhooks
 from scrapetrack.worker import JobRunner
+
+if TYPE_CHECKING:  # the SDK is optional: imported only once tracing is chosen
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,7 @@ class Runtime:
     stop: threading.Event = field(default_factory=threading.Event)
     metrics: Metrics = field(default_factory=Metrics)
     scheduler: Scheduler = field(default_factory=Scheduler)
+    tracing: Tracing = NO_TRACING
 
     @property
     def teams(self) -> Teams:
@@ -115,6 +123,7 @@ class Runtime:
         self.provider.close()
         self.store.close()
         self.metrics.close()
+        self.tracing.shutdown()  # last: what closing did is in the trace too
 
 
 def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
@@ -144,6 +153,23 @@ def make_bus(settings: Settings, store: Store, *, embedded_worker: bool) -> Bus:
     raise ConfigError(f"EVENT_BUS must be auto, inprocess, poll, redis or postgres, not {choice!r}")
 
 
+def make_tracing(settings: Settings, exporter: SpanExporter | None = None) -> Tracing:
+    """OpenTelemetry when an OTLP endpoint is set (or `exporter` is given: tests pass the
+    SDK's InMemorySpanExporter) and the SDK is installed; otherwise no tracing at all, and
+    nothing of the SDK imported."""
+    endpoint = settings.otlp_traces_endpoint()
+    if exporter is None and endpoint is None:
+        return NO_TRACING
+    try:
+        from scrapetrack.otel import OtelTracing
+    except ImportError as exc:  # the endpoint is set but the extra is not installed
+        log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but the OpenTelemetry SDK is not "
+                    "installed (pip install 'scrapetrack[otel]'): no traces are sent (%s)",
+                    exc)
+        return NO_TRACING
+    return OtelTracing(settings.otel_service_name, endpoint=endpoint, exporter=exporter)
+
+
 def make_queue(settings: Settings) -> Queue:
     """QStash for QUEUE_URL=qstash, else Huey on the storage QUEUE_URL names."""
     if settings.uses_qstash:
@@ -161,13 +187,17 @@ def make_stream_slots(settings: Settings) -> StreamSlots:
 
 
 def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker: bool = True,
-                  provider: Provider | None = None, bus: Bus | None = None) -> Runtime:
+                  provider: Provider | None = None, bus: Bus | None = None,
+                  tracing: Tracing | None = None) -> Runtime:
     queue = make_queue(settings)  # first: a setting it refuses leaves nothing open
     metrics = Metrics(settings.metrics_dir)
+    tracing = make_tracing(settings) if tracing is None else tracing
     # Job threads hold a connection only for short transactions, never while waiting on
     # Apify, so a few per process serve many jobs; more would only exhaust PostgreSQL.
-    store = Store(make_engine(settings.database_url,
-                              pool_size=min(20, settings.worker_concurrency + 4)))
+    engine = make_engine(settings.database_url,
+                         pool_size=min(20, settings.worker_concurrency + 4))
+    # Traced only when tracing is on: otherwise the store and provider pay nothing for it.
+    store = TracedStore(engine, tracing) if tracing.enabled else Store(engine)
     if migrate:
         upgrade(store.engine)
     bus = bus or make_bus(settings, store, embedded_worker=embedded_worker)
@@ -177,20 +207,23 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
     provider = provider or ApifyProvider(
         token, settings.resolved_apify_api_url(), max_retries=settings.apify_max_retries,
         request_timeout=timedelta(seconds=settings.apify_timeout_seconds), metrics=metrics)
+    if tracing.enabled:
+        provider = TracedProvider(provider, tracing)
     stop = threading.Event()
     teller = Teller(settings, store, queue)
     queue.bind_delivery(teller.deliver)
     runner = JobRunner(settings, store, provider, new_worker_id(), publisher=publisher,
-                       requeue=queue.enqueue, stop=stop, ended=teller.job_ended)
+                       requeue=queue.enqueue, stop=stop, ended=teller.job_ended,
+                       tracing=tracing)
     queue.bind(runner.run)
     hub = Hub(store, bus, metrics=metrics,
               credential_check_seconds=settings.stream_credential_check_seconds)
     runtime = Runtime(settings=settings, store=store, provider=provider, queue=queue,
                    accounts=Accounts(store),
                    service=Service(settings, store, queue, provider, publisher,
-                                   ended=teller.job_ended),
+                                   ended=teller.job_ended, tracing=tracing),
                    runner=runner, bus=bus, publisher=publisher,
-                   hub=hub, teller=teller, stop=stop, metrics=metrics)
+                   hub=hub, teller=teller, stop=stop, metrics=metrics, tracing=tracing)
     # A third of the heartbeat timeout: an orphan is queued again well within the timeout.
     runtime.scheduler.every(settings.heartbeat_timeout_seconds / 3, "reap", runtime.reap)
     # Schedules fire within about a second of their time (one indexed query when none is due).

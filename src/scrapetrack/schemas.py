@@ -312,6 +312,24 @@ class HealthOut(Body):
     status: Literal["ok"] = Field(examples=["ok"])
 
 
+READY_CHECKS = "store, queue and bus: `ok`, or `down: ` and why"
+
+
+class ReadyOut(Body):
+    status: Literal["ready"] = Field(examples=["ready"])
+    version: str = Field(examples=["0.2.0"])
+    checks: dict[str, str] = Field(examples=[{"store": "ok", "queue": "ok", "bus": "ok"}],
+                                   description=READY_CHECKS)
+
+
+class NotReadyOut(Body):
+    error: str = Field(examples=["not ready: queue down"])
+    version: str = Field(examples=["0.2.0"])
+    checks: dict[str, str] = Field(examples=[{
+        "store": "ok", "bus": "ok", "queue": "down: The job queue is unavailable: Error 111 "
+        "connecting to 127.0.0.1:6379. Connection refused."}], description=READY_CHECKS)
+
+
 # --- saved and scheduled searches -----------------------------------------------------------
 SCHEDULE_ID = "6e5d4c3b-2a1f-4e0d-9c8b-7a6f5e4d3c2b"
 Missed = Literal["run_once", "skip"]

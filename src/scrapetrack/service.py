@@ -33,6 +33,7 @@ from scrapetrack.exceptions import (
     WorkspaceNotFound,
 )
 from scrapetrack.jobs import TERMINAL, JobRecord, Status, can_transition
+from scrapetrack.logs import job_fields
 from scrapetrack.providers.platforms import get_platform
 from scrapetrack.store.campaign_list import (
     SORTS,
@@ -45,6 +46,7 @@ from scrapetrack.store.models import Campaign, CreatorRow, ScrapingJob, new_id
 from scrapetrack.store.repository import JOB_SORTS, RATE_WINDOW, Audit, JobCounts, Store
 from scrapetrack.store.search_history import JobFilter
 from scrapetrack.store.workspaces import Workspaces, record
+from scrapetrack.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +125,15 @@ def looks_like_id(raw: str) -> bool:
 class Service:
     def __init__(self, settings: Settings, store: Store, queue: Enqueuer,
                  provider: Aborter, publisher: CoalescingPublisher,
-                 ended: Callable[[str], None] = lambda _job_id: None) -> None:
+                 ended: Callable[[str], None] = lambda _job_id: None,
+                 tracing: Tracing = NO_TRACING) -> None:
         self.settings = settings
         self.store = store
         self.queue = queue
         self.provider = provider
         self.publisher = publisher
         self.ended = ended  # tells the world (webhooks, notifications)
+        self.tracing = tracing
         self.workspaces = Workspaces(store)
 
     def workspace_role(self, actor: Actor, workspace_id: str) -> str:
@@ -301,10 +305,14 @@ class Service:
             "target_results": request.target_results}
         if firing is not None:
             values["schedule_id"], values["scheduled_for"] = firing
+        # The row is all a worker gets: its job-run span continues this request's trace.
+        values["trace_parent"] = self.tracing.trace_parent()
         audit = self.entry(campaign.workspace_id, actor, action, job_id,
                            campaignId=campaign.id)
         job = self.store.create_job(partial(self._within_limits, budget), audit, **values)
         self.publisher.publish(Notice(job.id, job.campaign_id, job.version))
+        log.info("job %s created: %s search for %d results", job.id, job.platform,
+                 job.target_results, extra=job_fields(job, action=action))
         try:
             self.queue.enqueue(job.id)
         except QueueUnavailable as exc:
@@ -373,6 +381,9 @@ class Service:
         if finished is None:  # it ended meanwhile
             return None
         self.publisher.publish(Notice(job.id, job.campaign_id, finished.version), final=True)
+        log.info("job %s ended cancelled: %d items, %d creators", job.id,
+                 finished.processed_results, finished.creators_count,
+                 extra=job_fields(finished))
         if finished.apify_run_id:
             self.provider.abort(finished.apify_run_id)
         self.ended(job.id)

@@ -28,13 +28,14 @@ from scrapetrack.exceptions import (
     StoreUnavailable,
 )
 from scrapetrack.jobs import RateSample, Status
-from scrapetrack.logs import bind, job_context
+from scrapetrack.logs import bind, job_context, job_fields
 from scrapetrack.pipelines import PIPELINES
 from scrapetrack.pipelines.base import Cursor, LostJob, Outcome, PageHandler, run_outcome
 from scrapetrack.providers.base import Provider, RunCaps, RunInfo
 from scrapetrack.queue import Parked
 from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.repository import Store
+from scrapetrack.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -76,7 +77,8 @@ class JobRunner:
                  publisher: CoalescingPublisher, requeue: Callable[[str, float], None],
                  stop: threading.Event | None = None,
                  clock: Callable[[], float] = time.monotonic,
-                 ended: Callable[[str], None] = lambda _job_id: None) -> None:
+                 ended: Callable[[str], None] = lambda _job_id: None,
+                 tracing: Tracing = NO_TRACING) -> None:
         self.settings = settings
         self.store = store
         self.provider = provider
@@ -86,6 +88,7 @@ class JobRunner:
         self.stop = stop or threading.Event()
         self.clock = clock
         self.ended = ended  # tells the world (webhooks, notifications)
+        self.tracing = tracing
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
         self._budgets: dict[str, Budget] = {}  # per running job, for the pipelines' loops
@@ -120,16 +123,24 @@ class JobRunner:
                         exc.message)
             return None
         if job is None:
-            log.info("job %s is not ours to run (finished, or owned by a live worker)", job_id)
+            log.debug("job %s is not ours to run (finished, or owned by a live worker)",
+                      job_id)
             return None
         bind(campaign_id=job.campaign_id, apify_run_id=job.apify_run_id)
-        log.info("job %s claimed (attempt %d)", job_id, job.attempts)
+        # pending → processing (or a takeover): one line, with what the job is.
+        log.info("job %s started on %s (attempt %d)", job_id, job.platform, job.attempts,
+                 extra=job_fields(job, attempt=job.attempts))
         self._announce(job, job.version)
         with self._active_lock:
             self._active.add(job_id)
         self._budgets[job_id] = budget
         try:
-            return self._run(job)
+            # A child of the request that created the job, whichever process that was.
+            with self.tracing.job_run(job_id, job.trace_parent, {
+                    "scrapetrack.job.kind": job.kind, "scrapetrack.job.platform": job.platform,
+                    "scrapetrack.job.attempt": job.attempts,
+                    "scrapetrack.worker.id": self.worker_id}):
+                return self._run(job)
         finally:
             self._budgets.pop(job_id, None)
             self._news.pop(job_id, None)
@@ -141,7 +152,8 @@ class JobRunner:
         try:
             outcome = self._drive(job)
         except LostJob:
-            log.info("job %s left this worker", job_id)
+            # Whoever took it (the canceller, another worker) logs the transition.
+            log.debug("job %s left this worker", job_id)
             return None
         except _OutOfTime as out:
             return out.parked
@@ -160,6 +172,10 @@ class JobRunner:
         except Exception as exc:
             log.exception("job %s failed", job_id)
             outcome = Outcome(Status.ERROR, f"Internal error: {type(exc).__name__}")
+        span = self.tracing.current()
+        span.set("scrapetrack.job.status", outcome.status.value)
+        if outcome.status in (Status.ERROR, Status.TIMEOUT):
+            span.fail(outcome.error or outcome.status.value)
         progress = 100 if outcome.status is Status.COMPLETED else None
         news = self._take_news(job)
         try:
@@ -172,9 +188,11 @@ class JobRunner:
         if finished is not None:
             self._announce(finished, finished.version, final=True)
             self.ended(job_id)
-            log.info("job %s ended %s: %d items, %d creators%s", job_id, finished.status,
+            log.info("job %s ended %s: %d items, %d creators%s%s", job_id, finished.status,
                      finished.processed_results, finished.creators_count,
-                     f" ({finished.last_error})" if finished.last_error else "")
+                     f", ${finished.cost_usd:.2f}" if finished.cost_usd is not None else "",
+                     f" ({finished.last_error})" if finished.last_error else "",
+                     extra=job_fields(finished, error=finished.last_error))
         return None
 
     def _drive(self, job: ScrapingJob) -> Outcome:
@@ -202,7 +220,8 @@ class JobRunner:
         job.apify_run_id, job.apify_dataset_id, job.items_offset = run.run_id, run.dataset_id, 0
         self.note_run(job, run)
         bind(apify_run_id=run.run_id)
-        log.info("job %s started Apify run %s on %s", job.id, run.run_id, actor_id)
+        # Not a transition of the job: its end line carries the run id.
+        log.debug("job %s started Apify run %s on %s", job.id, run.run_id, actor_id)
         return run
 
     def write(self, job: ScrapingJob, **values: Any) -> int:
@@ -352,7 +371,8 @@ class JobRunner:
         if version is None:
             return None
         self._announce(job, version)
-        log.info("job %s waits %g s for Apify capacity: %s", job.id, wait, busy.message)
+        log.info("job %s back to pending for %g s, no Apify capacity: %s", job.id, wait,
+                 busy.message, extra=job_fields(job, status=Status.PENDING.value))
         try:
             self.requeue(job.id, wait)
         except QueueUnavailable as exc:  # the reaper queues it once it is due
@@ -398,6 +418,8 @@ class JobRunner:
                                           worker_id=None)
         if version is not None:
             self._announce(job, version)
+            log.info("job %s handed back to the queue: this worker is stopping", job.id,
+                     extra=job_fields(job, status=Status.PENDING.value))
             try:
                 self.requeue(job.id, 0)
             except QueueUnavailable as exc:  # it is pending: the reaper queues it later

@@ -207,6 +207,12 @@ def test_publish_from_many_threads_is_safe(case: Case) -> None:
     assert errors == []
 
 
+def test_ping_answers_while_the_backend_is_up(case: Case) -> None:
+    """What /readyz and the bus_up gauge ask (a down broker: tests/integration/
+    test_readiness.py)."""
+    case.bus.ping()
+
+
 async def test_idle_streams_get_a_heartbeat_comment(case: Case) -> None:
     job = case.new_job()
     hub = Hub(case.store, case.bus, heartbeat_seconds=0.2)

@@ -80,5 +80,5 @@ def test_a_search_resumes_its_run_after_serve_restarts(tmp_path: Path) -> None:
 
 
 def _claimed_again(output: list[str]) -> bool:
-    """The new serve's worker has claimed the handed-back job (its log says so)."""
-    return any("claimed (attempt 2)" in line for line in output)
+    """The new serve's worker has taken up the handed-back job (its log says so)."""
+    return any("started on" in line and "(attempt 2)" in line for line in output)

@@ -62,7 +62,7 @@ def test_users_sign_in_and_remove(app: App) -> None:
     assert link.startswith(f"{app.url}/login?code=")
     browser = app.client()
     assert sign_in_by_link(browser, link).status_code == 303
-    assert "browser session, until" in run(["users", "list"], env).stdout
+    assert "browser session, ends in " in run(["users", "list"], env).stdout
     unknown = run(["users", "sign-in", "nobody@example.com"], env)
     assert unknown.returncode == 1 and "No user with email nobody@example.com" in unknown.stderr
     removed = run(["users", "remove", "erin@example.com"], env)

@@ -16,7 +16,7 @@ from sqlalchemy import update
 from scrapetrack.access import Actor
 from scrapetrack.config import Settings
 from scrapetrack.runtime import Runtime, build_runtime
-from scrapetrack.schedules import ScheduleSpec, next_time
+from scrapetrack.schedules import ScheduleSpec, next_time, previous_time
 from scrapetrack.store.models import Schedule, ScrapingJob, utcnow
 from tests.conftest import wait_until
 from tests.integration.conftest import App
@@ -194,7 +194,8 @@ def test_a_job_started_by_a_schedule_says_so(app: App) -> None:
 @pytest.fixture
 def down(make_settings: Callable[..., Settings]) -> Iterator[Runtime]:
     """A runtime whose worker has not started: the deployment is down."""
-    runtime = build_runtime(make_settings(), migrate=True, embedded_worker=False)
+    runtime = build_runtime(make_settings(SCHEDULE_MISFIRE_GRACE_SECONDS=10), migrate=True,
+                            embedded_worker=False)
     yield runtime
     runtime.close()
 
@@ -232,9 +233,12 @@ def test_a_firing_missed_while_down_follows_its_policy_on_start(down: Runtime,
     """Down for hours (many five-minute times missed): on start, run_once starts ONE search,
     for the latest time missed; skip starts none. Either way the next firing is ahead."""
     schedule = missed_schedule(down, policy, timedelta(hours=3))
-    # A five-minute time passing mid-test would be a firing of its own: start clear of one.
-    wait_until(lambda: (next_time("*/5 * * * *", "UTC", utcnow()) - utcnow()
-                        ).total_seconds() > 15 or None, 30, "a moment clear of a firing time")
+    # Start clear of a five-minute time: within the grace after one, that time is on time
+    # (it fires whatever the policy); one passing mid-test would be a firing of its own.
+    clear = timedelta(seconds=down.settings.schedule_misfire_grace_seconds + 5)
+    wait_until(lambda: (utcnow() - previous_time("*/5 * * * *", "UTC", utcnow()) > clear
+                        and next_time("*/5 * * * *", "UTC", utcnow()) - utcnow() > clear)
+               or None, 60, "a moment clear of a firing time")
     started = utcnow()
     down.start_worker()  # it ticks once as it starts
     jobs = jobs_of(down, schedule.id)

@@ -38,13 +38,14 @@ def test_schedules_commands(app: App) -> None:
     table = run(["schedules", "list"], env)
     assert table.returncode == 0, table.stderr
     assert max(len(line) for line in table.stdout.splitlines()) <= 80, table.stdout
-    assert sid in table.stdout and similar["id"] in table.stdout
+    assert sid[:8] in table.stdout and similar["id"][:8] in table.stdout
+    assert sid not in table.stdout  # the whole id is in --json
     assert "paused" in table.stdout and "active" in table.stdout
     listed = json.loads(run(["schedules", "list", "--json", "--campaign",
                              saved["campaignId"]], env).stdout)
     assert [s["id"] for s in listed] == [sid]
 
-    paused = run(["schedules", "pause", sid], env)
+    paused = run(["schedules", "pause", sid[:8]], env)  # the short id the table shows
     assert paused.returncode == 0 and paused.stdout.strip() == f"{sid} paused"
     resumed = json.loads(run(["schedules", "resume", sid, "--json"], env).stdout)
     assert resumed["paused"] is False and resumed["nextFireAt"] == saved["nextFireAt"]

@@ -60,5 +60,9 @@ class Bus(ABC):
         until cancelled; reconnect by itself, delivering RESYNC after each (re)connect.
         `deliver` must not block: it runs inside the loop's turn that received the notice."""
 
+    def ping(self) -> None:  # noqa: B027 - optional hook
+        """One round trip to the broker (readiness.py); Unavailable when it does not answer.
+        A bus with nothing to reach (in-process, polling) is always there."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

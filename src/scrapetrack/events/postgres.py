@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from scrapetrack.events.base import RESYNC, Bus, Deliver, Notice
+from scrapetrack.exceptions import Unavailable
 
 log = logging.getLogger(__name__)
 CHANNEL = "scrapetrack_jobs"
@@ -42,6 +43,16 @@ class PostgresBus(Bus):
                 conn.commit()
         except SQLAlchemyError as exc:
             log.warning("could not NOTIFY: %s", exc)
+
+    def ping(self) -> None:
+        """A round trip on the engine's pool: LISTEN's own connection comes and goes, and a
+        new connection per probe would cost PostgreSQL a process each time."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise Unavailable(f"PostgreSQL did not answer: {getattr(exc, 'orig', None) or exc}") \
+                from exc
 
     async def listen(self, deliver: Deliver) -> None:
         backoff = 0.1

@@ -15,7 +15,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from scrapetrack.events.base import RESYNC, Bus, Deliver, Notice
-from scrapetrack.exceptions import ConfigError
+from scrapetrack.exceptions import ConfigError, Unavailable
 
 log = logging.getLogger(__name__)
 CHANNEL = "scrapetrack:jobs"
@@ -90,6 +90,12 @@ class RedisBus(Bus):
             if message["type"] == "message" and \
                     (notice := Notice.decode(message["data"])) is not None:
                 deliver(notice)
+
+    def ping(self) -> None:
+        try:
+            self._client.ping()
+        except (RedisError, OSError) as exc:
+            raise Unavailable(f"Redis did not answer: {exc}") from exc
 
     def close(self) -> None:
         self._client.close()

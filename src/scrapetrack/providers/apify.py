@@ -191,6 +191,16 @@ class ApifyProvider(Provider):
 
         self._call(f"aborting run {run_id}", abort, operation="abort")
 
+    def account(self) -> str:
+        """The username the token belongs to: one authenticated call (`scrapetrack doctor`).
+        ProviderRejected when the token is refused."""
+        user = self._call("checking the token", lambda: self._client.user().get(),
+                          operation="user")
+        if user is None:
+            raise ProviderRejected(f"Apify at {self._where} knows no user for this token "
+                                   "(check APIFY_TOKEN)")
+        return user.username
+
     def close(self) -> None:
         self._call("closing connections", self._client.http_client.close, operation=None)
 

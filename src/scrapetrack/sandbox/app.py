@@ -104,6 +104,7 @@ def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: f
                 methods=["POST"]) for kind in ("acts", "actors")),
         Route("/v2/datasets/{dataset_id}", api.get_dataset, methods=["GET"]),
         Route("/v2/datasets/{dataset_id}/items", api.dataset_items, methods=["GET"]),
+        Route("/v2/users/me", _me, methods=["GET"]),
     ]
     app = Starlette(routes=routes, exception_handlers={
         SandboxError: _sandbox_error, HTTPException: _http_error,  # type: ignore[dict-item]
@@ -397,6 +398,15 @@ def _float_param(request: Request, name: str) -> float | None:
 
 def _bool_param(request: Request, name: str) -> bool:
     return request.query_params.get(name, "").lower() in ("1", "true")
+
+
+async def _me(request: Request) -> Response:
+    """The account of the token, as Apify's "Get private user data" answers it (a few of its
+    documented fields): what `scrapetrack doctor` asks to check a token."""
+    return JSONResponse({"data": {"id": "sandboxUser0000001", "username": "sandbox",
+                                  "profile": {"name": "scrapetrack sandbox"},
+                                  "email": "sandbox@example.com", "isPaying": False,
+                                  "createdAt": "2025-01-01T00:00:00.000Z"}})
 
 
 async def _sandbox_error(request: Request, exc: SandboxError) -> Response:

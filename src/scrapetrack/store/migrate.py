@@ -63,3 +63,13 @@ def revision(engine: Engine, message: str) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.revision(config, message=message, autogenerate=True, rev_id=None)
+
+
+def behind(engine: Engine) -> bool:
+    """Whether migrations remain to apply to this database (`scrapetrack doctor`)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    with engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    return current != set(ScriptDirectory.from_config(alembic_config()).get_heads())

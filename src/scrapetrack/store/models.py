@@ -242,6 +242,9 @@ class ScrapingJob(Base):
     schedule_id: Mapped[str | None] = mapped_column(
         ForeignKey("schedules.id", ondelete="SET NULL"), default=None)
     scheduled_for: Mapped[datetime | None] = mapped_column(default=None)
+    # The W3C traceparent of the request that created it (None with tracing off): the row is
+    # all a worker gets, and its job-run span is that request's child (docs/tracing.md).
+    trace_parent: Mapped[str | None] = mapped_column(String(64), default=None)
 
     __table_args__ = (Index("ix_scraping_jobs_status_heartbeat", "status", "heartbeat_at"),
                       # A workspace's month: what its budget has committed.

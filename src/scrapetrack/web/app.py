@@ -13,10 +13,12 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
+from scrapetrack import __version__
 from scrapetrack.config import Settings
 from scrapetrack.creators import http_url
-from scrapetrack.runtime import Runtime, build_runtime, make_stream_slots
+from scrapetrack.runtime import Runtime, build_runtime, make_stream_slots, make_tracing
 from scrapetrack.web import errors
+from scrapetrack.web.request_spans import telemetry
 from scrapetrack.web.routes import (
     api,
     creators,
@@ -44,12 +46,14 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
                worker: bool = True) -> FastAPI:
     """The app. Given a runtime, the caller owns it; otherwise the lifespan builds one."""
     settings = settings.with_secret_key()
+    # Known before the app exists: FastAPI's request spans are configured when it is made.
+    tracing = runtime.tracing if runtime is not None else make_tracing(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = runtime is None
         rt: Runtime = runtime if runtime is not None else await run_in_threadpool(
-            build_runtime, settings)
+            build_runtime, settings, tracing=tracing)
         app.state.runtime = rt
         await rt.hub.start()
         if worker:
@@ -67,10 +71,11 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     # /docs is served by routes/docs.py: FastAPI's own page has an inline script.
     # No trailing-slash redirects: Starlette builds their Location from the Host header.
     # Operation ids are the route functions' names (create_campaign, get_job, ...).
-    app = StreamingApp(title="scrapetrack", version="0.1.0", lifespan=lifespan,
+    app = StreamingApp(title="scrapetrack", version=__version__, lifespan=lifespan,
                        docs_url=None, redoc_url=None, redirect_slashes=False,
                        description="Creator-discovery scraping jobs with live progress.",
-                       generate_unique_id_function=lambda route: route.name)
+                       generate_unique_id_function=lambda route: route.name,
+                       telemetry=telemetry(tracing))
     assert settings.secret_key is not None
     public_https = (settings.public_url or "").startswith("https://")
     # Signed (itsdangerous), HttpOnly, SameSite=Lax; Secure added by SecurityHeaders on HTTPS.
@@ -82,6 +87,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
     app.state.stream_slots = make_stream_slots(settings)
     app.state.templates = Jinja2Templates(directory=HERE / "templates")
     app.state.templates.env.globals["sandbox"] = settings.uses_sandbox  # the yellow banner
+    app.state.templates.env.globals["version"] = __version__  # the footer
     app.state.templates.env.filters["http_url"] = http_url  # links only to http(s) pages
     app.state.qstash_limiter = anyio.CapacityLimiter(settings.worker_concurrency)
     errors.install(app)

@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from scrapetrack.access import Actor
 from scrapetrack.accounts import Accounts, Principal
 from scrapetrack.config import Settings
+from scrapetrack.events.base import Bus
 from scrapetrack.events.hub import Hub
 from scrapetrack.exceptions import Unauthorized
 from scrapetrack.metrics import Metrics
@@ -61,6 +62,10 @@ async def get_hub(request: Request) -> Hub:
 
 async def get_queue(request: Request) -> Queue:
     return get_runtime(request).queue
+
+
+async def get_bus(request: Request) -> Bus:
+    return get_runtime(request).bus
 
 
 async def get_reaper(request: Request) -> Callable[[], object]:
@@ -151,6 +156,7 @@ AccountsDep = Annotated[Accounts, Depends(get_accounts)]
 StoreDep = Annotated[Store, Depends(get_store)]
 HubDep = Annotated[Hub, Depends(get_hub)]
 QueueDep = Annotated[Queue, Depends(get_queue)]
+BusDep = Annotated[Bus, Depends(get_bus)]
 ReaperDep = Annotated[Callable[[], object], Depends(get_reaper)]
 MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 TeamsDep = Annotated[Teams, Depends(get_teams)]

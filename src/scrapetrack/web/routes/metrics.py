@@ -9,7 +9,14 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from scrapetrack.exceptions import Unauthorized
 from scrapetrack.metrics import StoreCollector, render
-from scrapetrack.web.deps import MetricsDep, QueueDep, SettingsDep, StoreDep, bearer_token
+from scrapetrack.web.deps import (
+    BusDep,
+    MetricsDep,
+    QueueDep,
+    SettingsDep,
+    StoreDep,
+    bearer_token,
+)
 
 router = APIRouter(tags=["health"])
 
@@ -20,7 +27,7 @@ router = APIRouter(tags=["health"])
                                           "# TYPE scrapetrack_jobs gauge\n"
                                           'scrapetrack_jobs{status="completed"} 12.0\n'}}}})
 def metrics(request: Request, settings: SettingsDep, counters: MetricsDep, store: StoreDep,
-            queue: QueueDep) -> Response:
+            queue: QueueDep, bus: BusDep) -> Response:
     """Unauthenticated by default, like /healthz, for scrapers on a private network; with
     METRICS_TOKEN set, only `Authorization: Bearer METRICS_TOKEN` reads it."""
     expected = settings.metrics_token
@@ -30,6 +37,6 @@ def metrics(request: Request, settings: SettingsDep, counters: MetricsDep, store
             raise Unauthorized("Metrics need their token")
     registry = getattr(request.app.state, "metrics_registry", None)
     if registry is None:  # built once per app: the collectors read fresh values per scrape
-        registry = counters.scrape_registry(StoreCollector(store, queue))
+        registry = counters.scrape_registry(StoreCollector(store, queue, bus))
         request.app.state.metrics_registry = registry
     return Response(render(registry), media_type=CONTENT_TYPE_LATEST)
