@@ -17,7 +17,15 @@ from scrapetrack.outbound import check_url
 from scrapetrack.outcomes import EVENTS, FEW_RESULTS, TEST, webhook_payload
 from scrapetrack.service import Service, looks_like_id
 from scrapetrack.store.deliveries import DeliveryPage
-from scrapetrack.store.models import DeliveryAttempt, NotificationSettings, Webhook, utcnow
+from scrapetrack.store.models import (
+    DEFAULT_FEW_RESULTS,
+    Delivery,
+    DeliveryAttempt,
+    NotificationSettings,
+    Webhook,
+    utcnow,
+)
+from scrapetrack.store.workspaces import WorkspaceRole
 
 MAX_WEBHOOKS = 20  # per workspace
 MAX_THRESHOLD = 100_000
@@ -39,6 +47,13 @@ class NotificationChange:
     few_results_threshold: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Overview:
+    managed: list[WorkspaceRole]
+    webhooks: Sequence[Webhook]
+    recent: dict[str, Sequence[Delivery]]
+
+
 class Webhooks:
     def __init__(self, service: Service, teller: Teller) -> None:
         self.service = service
@@ -58,7 +73,8 @@ class Webhooks:
         if isinstance(events, str) or not events or any(e not in EVENTS for e in events):
             raise InputError(f"events must be a list of some of {', '.join(EVENTS)}")
         if FEW_RESULTS in events:
-            threshold = 10 if few_results_threshold is None else few_results_threshold
+            threshold = DEFAULT_FEW_RESULTS if few_results_threshold is None \
+                else few_results_threshold
             if isinstance(threshold, bool) or not isinstance(threshold, int) \
                     or not 1 <= threshold <= MAX_THRESHOLD:
                 raise InputError("fewResultsThreshold must be a whole number from 1 to "
@@ -85,6 +101,14 @@ class Webhooks:
         managed = [w.workspace.id for w in self.service.workspaces.of(actor)
                    if allows(w.role, MANAGE)]
         return self.tables.webhooks(managed)
+
+    def overview(self, actor: Actor, recent: int) -> Overview:
+        """What the settings page shows: the workspaces the actor manages, their webhooks,
+        and each one's `recent` deliveries (access checked once, for all of them)."""
+        managed = [w for w in self.service.workspaces.of(actor) if allows(w.role, MANAGE)]
+        hooks = self.tables.webhooks([w.workspace.id for w in managed])
+        return Overview(managed, hooks, {h.id: self.tables.page(h.id, recent, None).deliveries
+                                         for h in hooks})
 
     def get(self, actor: Actor, webhook_id: str) -> Webhook:
         found = self.tables.webhook(actor, webhook_id) if looks_like_id(webhook_id) else None
@@ -130,7 +154,7 @@ class Webhooks:
     def notifications(self, actor: Actor) -> NotificationSettings:
         return self.tables.settings(actor.id) or NotificationSettings(
             user_id=actor.id, slack_webhook_url=None, email=None, on_completed=True,
-            on_failed=True, on_few_results=True, few_results_threshold=10,
+            on_failed=True, on_few_results=True, few_results_threshold=DEFAULT_FEW_RESULTS,
             updated_at=None)
 
     def set_notifications(self, actor: Actor, change: NotificationChange) -> NotificationSettings:

@@ -418,6 +418,10 @@ class Webhook(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+# A completed search with fewer creators than this has "few results", unless set otherwise.
+DEFAULT_FEW_RESULTS = 10
+
+
 class NotificationSettings(Base):
     """How a user is told that their searches ended: Slack, email, and for which outcomes."""
 
@@ -429,7 +433,7 @@ class NotificationSettings(Base):
     on_completed: Mapped[bool] = mapped_column(Boolean, default=True)
     on_failed: Mapped[bool] = mapped_column(Boolean, default=True)
     on_few_results: Mapped[bool] = mapped_column(Boolean, default=True)
-    few_results_threshold: Mapped[int] = mapped_column(Integer, default=10)
+    few_results_threshold: Mapped[int] = mapped_column(Integer, default=DEFAULT_FEW_RESULTS)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

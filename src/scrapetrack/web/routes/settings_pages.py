@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from scrapetrack.access import MANAGE, Actor, allows
+from scrapetrack.access import Actor
 from scrapetrack.exceptions import CsrfFailed, ScrapetrackError
 from scrapetrack.outcomes import EVENTS
 from scrapetrack.web import csrf
-from scrapetrack.web.deps import TeamsDep, WebhooksDep
+from scrapetrack.web.deps import WebhooksDep
 from scrapetrack.web.routes.pages import CsrfField, MaybeUser, refused, render, to_login
 from scrapetrack.webhooks import NotificationChange, Webhooks
 
@@ -21,30 +21,27 @@ router = APIRouter(include_in_schema=False)
 RECENT = 5  # deliveries shown per webhook
 
 
-def settings_page(request: Request, user: Actor, webhooks: Webhooks, teams: TeamsDep,
+def settings_page(request: Request, user: Actor, webhooks: Webhooks,
                   status_code: int = 200, error: str | None = None,
                   secret: str | None = None) -> Response:
-    managed = [w for w in teams.of(user) if allows(w.role, MANAGE)]
-    hooks = webhooks.list(user)
-    recent = {h.id: webhooks.deliveries(user, h.id, RECENT).deliveries for h in hooks}
-    names = {w.workspace.id: w.workspace.name for w in managed}
+    shown = webhooks.overview(user, RECENT)
+    names = {w.workspace.id: w.workspace.name for w in shown.managed}
     return render(request, "settings.html", status_code=status_code, user=user,
-                  notifications=webhooks.notifications(user), webhooks=hooks, recent=recent,
-                  managed=managed, names=names, events=EVENTS, error=error, secret=secret,
-                  mail=webhooks.teller.mailer is not None)
+                  notifications=webhooks.notifications(user), webhooks=shown.webhooks,
+                  recent=shown.recent, managed=shown.managed, names=names, events=EVENTS,
+                  error=error, secret=secret, mail=webhooks.teller.mailer is not None)
 
 
 @router.get("/settings")
-def settings(request: Request, user: MaybeUser, webhooks: WebhooksDep,
-             teams: TeamsDep) -> Response:
+def settings(request: Request, user: MaybeUser, webhooks: WebhooksDep) -> Response:
     if user is None:
         return to_login()
-    return settings_page(request, user, webhooks, teams)
+    return settings_page(request, user, webhooks)
 
 
 @router.post("/settings/notifications")
 def save_notifications(request: Request, user: MaybeUser, webhooks: WebhooksDep,
-                       teams: TeamsDep, slack_webhook_url: Annotated[str, Form()] = "",
+                       slack_webhook_url: Annotated[str, Form()] = "",
                        email: Annotated[str, Form()] = "",
                        on_completed: Annotated[bool, Form()] = False,
                        on_failed: Annotated[bool, Form()] = False,
@@ -62,13 +59,13 @@ def save_notifications(request: Request, user: MaybeUser, webhooks: WebhooksDep,
     except CsrfFailed as exc:
         return refused(request, exc)
     except ScrapetrackError as exc:
-        return settings_page(request, user, webhooks, teams, 400, error=exc.message)
+        return settings_page(request, user, webhooks, 400, error=exc.message)
     return RedirectResponse("/settings?saved=1", status_code=303)
 
 
 @router.post("/settings/webhooks")
 def create_webhook(request: Request, user: MaybeUser, webhooks: WebhooksDep,
-                   teams: TeamsDep, url: Annotated[str, Form()] = "",
+                   url: Annotated[str, Form()] = "",
                    workspace_id: Annotated[str, Form()] = "",
                    events: Annotated[list[str] | None, Form()] = None,
                    few_results_threshold: Annotated[int | None, Form()] = None,
@@ -83,14 +80,14 @@ def create_webhook(request: Request, user: MaybeUser, webhooks: WebhooksDep,
     except CsrfFailed as exc:
         return refused(request, exc)
     except ScrapetrackError as exc:
-        return settings_page(request, user, webhooks, teams, 400, error=exc.message)
+        return settings_page(request, user, webhooks, 400, error=exc.message)
     # The secret is shown this once, on the page that answers the form.
-    return settings_page(request, user, webhooks, teams, 201, secret=made.secret)
+    return settings_page(request, user, webhooks, 201, secret=made.secret)
 
 
 @router.post("/settings/webhooks/{webhook_id}")
 def change_webhook(request: Request, webhook_id: str, user: MaybeUser, webhooks: WebhooksDep,
-                   teams: TeamsDep, action: Annotated[str, Form()] = "",
+                   action: Annotated[str, Form()] = "",
                    csrf_token: CsrfField = "") -> Response:
     if user is None:
         return to_login()
@@ -103,5 +100,5 @@ def change_webhook(request: Request, webhook_id: str, user: MaybeUser, webhooks:
     except CsrfFailed as exc:
         return refused(request, exc)
     except ScrapetrackError as exc:
-        return settings_page(request, user, webhooks, teams, 400, error=exc.message)
+        return settings_page(request, user, webhooks, 400, error=exc.message)
     return RedirectResponse("/settings", status_code=303)
