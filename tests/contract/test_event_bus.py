@@ -1,5 +1,6 @@
 """The event seam's contract, for every bus: a change made in the store and announced by a
-worker reaches every watcher of the job and of its campaign, newest state only, in order."""
+worker reaches every watcher of the job and of its campaign, newest state only, in order; a
+bus that routes by campaign hands a process only the notices of the campaigns it watches."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from sqlalchemy import text
 
-from scrapetrack.events.base import RESYNC, Notice
+from scrapetrack.events.base import RESYNC, Notice, Resync
 from scrapetrack.events.coalesce import CoalescingPublisher
 from scrapetrack.events.hub import Hub, Watcher
+from scrapetrack.events.redis import RedisBus
 from scrapetrack.jobs import Status
 from scrapetrack.serializers import view_of
 from scrapetrack.store.models import utcnow
@@ -48,9 +51,19 @@ class Client:
 
 
 @asynccontextmanager
-async def running(case: Case) -> AsyncIterator[tuple[Hub, CoalescingPublisher]]:
-    """A started hub on the case's bus, and a worker's publisher beside it."""
+async def running(case: Case, handed: list[Notice | Resync] | None = None
+                  ) -> AsyncIterator[tuple[Hub, CoalescingPublisher]]:
+    """A started hub on the case's bus, and a worker's publisher beside it; what the bus
+    hands the hub is also added to `handed`."""
     hub = Hub(case.store, case.bus, max_hz=50)
+    if handed is not None:
+        deliver = hub._deliver
+
+        def spied(item: Notice | Resync) -> None:
+            handed.append(item)
+            deliver(item)
+
+        setattr(hub, "_deliver", spied)  # noqa: B010 - on this hub alone, before it listens
     await hub.start()
     publisher = CoalescingPublisher(case.bus, interval=0.02)
     try:
@@ -167,7 +180,8 @@ async def test_reads_do_not_grow_with_watchers(case: Case) -> None:
 
 
 async def test_listen_begins_with_resync_and_carries_notices(case: Case) -> None:
-    got: list[Notice | object] = []
+    got: list[Notice | Resync] = []
+    case.bus.follow("campaign-1")  # before listening: subscribed to before the RESYNC
     listening = asyncio.ensure_future(case.bus.listen(got.append))
     try:
         await until(lambda: len(got) > 0)
@@ -187,6 +201,219 @@ async def test_listen_begins_with_resync_and_carries_notices(case: Case) -> None
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
+
+
+@asynccontextmanager
+async def listening(case: Case) -> AsyncIterator[list[Notice | Resync]]:
+    """What the case's bus delivers while it listens, once it has connected."""
+    got: list[Notice | Resync] = []
+    task = asyncio.ensure_future(case.bus.listen(got.append))
+    try:
+        await until(lambda: RESYNC in got)
+        yield got
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def carried(case: Case, got: list[Notice | Resync], notice: Notice,
+                  marker: Notice) -> bool:
+    """Whether `notice` arrives: published before `marker`, of a campaign followed all along,
+    it has arrived by the time the marker has if it ever does (one connection keeps the
+    order)."""
+    await asyncio.to_thread(case.bus.publish, notice)
+    await asyncio.to_thread(case.bus.publish, marker)
+    await until(lambda: marker in got, what="the marker to arrive")
+    return notice in got
+
+
+async def test_a_campaign_followed_unfollowed_and_followed_again_is_carried(
+        case: Case) -> None:
+    if case.name == "poll":
+        pytest.skip("the polling bus carries no notices: the hub's poll is the mechanism")
+    routes = case.bus.routes_by_campaign
+    case.bus.follow("kept")
+    async with listening(case) as got:
+        versions = iter(range(1, 1000))
+
+        def notice(campaign_id: str) -> Notice:
+            return Notice(f"job-{campaign_id}", campaign_id, next(versions))
+
+        case.bus.follow("again")
+        if routes:  # the confirmation, after which nothing published is missed
+            await until(lambda: Resync("again") in got)
+        assert await carried(case, got, notice("again"), notice("kept"))
+
+        case.bus.unfollow("again")
+
+        async def stopped() -> bool:
+            return not await carried(case, got, notice("again"), notice("kept"))
+
+        if routes:  # once the server has had the unsubscription
+            await until(stopped, what="the unfollowed campaign's notices to stop")
+            assert await stopped()
+        else:
+            assert not await stopped()
+
+        case.bus.follow("again")
+        if routes:
+            await until(lambda: got.count(Resync("again")) == 2)
+        assert await carried(case, got, notice("again"), notice("kept"))
+
+        # Unfollowed and followed again before the listen task looked: never dropped.
+        case.bus.unfollow("again")
+        case.bus.follow("again")
+        await asyncio.sleep(0.1)
+        assert await carried(case, got, notice("again"), notice("kept"))
+        # Counted: two follows need two unfollows.
+        case.bus.follow("again")
+        case.bus.unfollow("again")
+        await asyncio.sleep(0.1)
+        assert await carried(case, got, notice("again"), notice("kept"))
+
+
+async def test_a_campaign_id_of_any_length_is_carried(case: Case) -> None:
+    """PostgreSQL cuts long channel names: an id longer than a UUID still gets its own."""
+    if case.name == "poll":
+        pytest.skip("the polling bus carries no notices: the hub's poll is the mechanism")
+    long_id = "c" * 80
+    case.bus.follow(long_id)
+    case.bus.follow("kept")
+    async with listening(case) as got:
+        assert await carried(case, got, Notice("job", long_id, 1), Notice("job", "kept", 1))
+        if case.bus.routes_by_campaign:  # one differing in its last character is not it
+            other = Notice("job", "c" * 79 + "d", 2)
+            assert not await carried(case, got, other, Notice("job", "kept", 2))
+
+
+@pytest.mark.parametrize("watching", ["job", "campaign"])
+async def test_a_hub_is_handed_only_the_notices_of_campaigns_it_watches(
+        case: Case, watching: str) -> None:
+    watched, other = case.new_job(), case.new_job()
+    handed: list[Notice | Resync] = []
+    async with running(case, handed) as (hub, publisher):
+        await until(lambda: RESYNC in handed)
+        client = Client()
+        if watching == "job":
+            hub.watch_job(Watcher(client.send, ends_with=watched.id), view_of(watched))
+        else:
+            hub.watch_campaign(Watcher(client.send), watched.campaign_id, [view_of(watched)])
+        if case.bus.routes_by_campaign:
+            await until(lambda: Resync(watched.campaign_id) in handed)
+
+        def others_change() -> None:
+            for version in range(other.version + 1, other.version + 21):
+                case.bus.publish(Notice(other.id, other.campaign_id, version))
+
+        await asyncio.to_thread(others_change)
+        await asyncio.to_thread(advance, case, watched.id, publisher, 1)
+        await until(lambda: client.events()[-1][1]["progress"] == 1)
+        if case.name != "poll":  # the watched job's notices came, after the others'
+            await until(lambda: any(isinstance(item, Notice) and item.job_id == watched.id
+                                    and item.version == watched.version + 2
+                                    for item in handed))
+        others = [item for item in handed
+                  if isinstance(item, Notice) and item.campaign_id == other.campaign_id]
+        if case.bus.routes_by_campaign:
+            assert others == []
+        assert other.id not in {data["id"] for _, data in client.events()}
+
+
+async def test_a_campaign_watcher_is_handed_a_new_jobs_first_notice(case: Case) -> None:
+    first = case.new_job()
+    if case.name != "poll":
+        case.bus.safety_poll_seconds = 60.0  # notices alone
+    handed: list[Notice | Resync] = []
+    async with running(case, handed) as (hub, publisher):
+        await until(lambda: RESYNC in handed)
+        client = Client()
+        hub.watch_campaign(Watcher(client.send), first.campaign_id, [view_of(first)])
+        if case.bus.routes_by_campaign:
+            await until(lambda: Resync(first.campaign_id) in handed)
+        await until(lambda: len(client.events()) == 1)
+        later = await asyncio.to_thread(
+            case.store.create_job, campaign_id=first.campaign_id, user_id=first.user_id,
+            platform="tiktok", keywords=["hiit"], target_results=5)
+        notice = Notice(later.id, later.campaign_id, later.version)
+        publisher.publish(notice)
+        await until(lambda: later.id in {data["id"] for _, data in client.events()})
+        if case.name != "poll":
+            assert notice in handed
+
+
+async def test_a_job_watcher_gets_its_jobs_changes_by_notice(case: Case) -> None:
+    job, neighbour = case.new_job(), case.new_job()
+    if case.name != "poll":
+        case.bus.safety_poll_seconds = 60.0  # notices alone
+    handed: list[Notice | Resync] = []
+    async with running(case, handed) as (hub, publisher):
+        await until(lambda: RESYNC in handed)
+        watched, beside = Client(), Client()
+        hub.watch_job(Watcher(watched.send, ends_with=job.id), view_of(job))
+        hub.watch_job(Watcher(beside.send, ends_with=neighbour.id), view_of(neighbour))
+        if case.bus.routes_by_campaign:  # every change from here on comes as a notice
+            await until(lambda: Resync(job.campaign_id) in handed)
+        await asyncio.to_thread(advance, case, job.id, publisher, 3)
+        await until(lambda: watched.events()[-1][1]["progress"] == 3)
+        progress = [data["progress"] for _, data in watched.events()]
+        assert progress == sorted(progress)
+        assert [data["status"] for _, data in beside.events()] == ["pending"]
+
+
+@pytest.mark.parametrize("again", ["at once", "after it was unsubscribed"])
+async def test_a_campaign_watched_again_after_its_last_watcher_left_gets_its_changes(
+        case: Case, again: str) -> None:
+    job = case.new_job()
+    if case.name != "poll":
+        case.bus.safety_poll_seconds = 60.0  # notices alone
+    handed: list[Notice | Resync] = []
+    async with running(case, handed) as (hub, publisher):
+        await until(lambda: RESYNC in handed)
+        leaving = Watcher(Client().send)
+        hub.watch_campaign(leaving, job.campaign_id, [view_of(job)])
+        if case.bus.routes_by_campaign:
+            await until(lambda: Resync(job.campaign_id) in handed)
+        hub.unwatch(leaving)
+        if again != "at once":
+            await asyncio.sleep(0.2)  # the UNSUBSCRIBE's round trip
+        client = Client()
+        hub.watch_campaign(Watcher(client.send), job.campaign_id, [view_of(job)])
+        if case.bus.routes_by_campaign and again != "at once":
+            await until(lambda: handed.count(Resync(job.campaign_id)) == 2)
+        await asyncio.to_thread(advance, case, job.id, publisher, 2)
+        await until(lambda: client.events()[-1][1]["progress"] == 2)
+
+
+def cut_listen_connection(case: Case) -> None:
+    """End the bus's subscribing connection from the server's side."""
+    if case.name in ("inprocess", "poll"):
+        pytest.skip("no connection to lose")
+    if isinstance(case.bus, RedisBus):  # the bus names its connection: that one only
+        client = case.bus._client
+        for entry in cast(list[dict[str, Any]], client.client_list()):
+            if entry["name"] == case.bus.listener_name:
+                client.client_kill_filter(_id=entry["id"])
+        return
+    with case.store.engine.connect() as conn:
+        ended = conn.execute(text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'LISTEN %'")).scalar()
+    assert ended == 1
+
+
+async def test_a_lost_connection_subscribes_again_before_its_resync(case: Case) -> None:
+    case.bus.follow("before")
+    async with listening(case) as got:
+        case.bus.follow("later")
+        if case.bus.routes_by_campaign:
+            await until(lambda: Resync("later") in got)
+        await asyncio.to_thread(cut_listen_connection, case)
+        await until(lambda: got.count(RESYNC) == 2)
+        # Published once each, right after the RESYNC: the subscriptions were made first.
+        for version, campaign_id in enumerate(["before", "later"], start=1):
+            notice = Notice("job", campaign_id, version)
+            await asyncio.to_thread(case.bus.publish, notice)
+            await until(lambda: notice in got)  # noqa: B023 - awaited in this iteration
 
 
 def test_publish_from_many_threads_is_safe(case: Case) -> None:

@@ -1,5 +1,6 @@
 """The Redis bus's subscription (redis.asyncio pub/sub): every kind of REDIS_URL, refused
-credentials, a connection cut by the server, and a server that stops answering."""
+credentials, a connection cut by the server (the campaigns followed subscribed again), and a
+server that stops answering."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 import redis
 
 from scrapetrack.events import redis as redis_bus
-from scrapetrack.events.base import RESYNC, Notice
+from scrapetrack.events.base import RESYNC, Notice, Resync
 from scrapetrack.events.redis import RedisBus
 from scrapetrack.exceptions import ConfigError
 from tests.conftest import free_port, require, until, wait_until
@@ -68,11 +69,12 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         server.stop()
 
 
-async def carries_notices(bus: RedisBus, got: list[Any]) -> None:
-    """RESYNC first, then what is published (once the subscription is live: it is, by
-    then, since RESYNC follows the server's confirmation)."""
+async def carries_notices(bus: RedisBus, got: list[Any], campaign_id: str = "campaign-1",
+                          version: int = 3) -> None:
+    """RESYNC first, then what is published on a campaign followed (once the subscription is
+    live: it is, by then, since RESYNC follows the server's confirmation)."""
     await until(lambda: RESYNC in got)
-    notice = Notice("job-1", "campaign-1", 3)
+    notice = Notice("job-1", campaign_id, version)
     await asyncio.to_thread(bus.publish, notice)
     await until(lambda: notice in got)
 
@@ -88,7 +90,8 @@ def tls_files(tmp: Path) -> tuple[Path, Path]:
 
 async def listening(bus: RedisBus, got: list[Any],
                     scenario: Callable[[], Awaitable[None]]) -> None:
-    """`scenario` while `bus` listens, delivering into `got`."""
+    """`scenario` while `bus` listens, delivering into `got`, following campaign-1."""
+    bus.follow("campaign-1")
     task = asyncio.ensure_future(bus.listen(got.append))
     try:
         await scenario()
@@ -142,9 +145,18 @@ def test_a_cut_connection_is_made_again_and_resynced(
 
     async def scenario() -> None:
         await until(lambda: got == [RESYNC])
+        bus.follow("campaign-2")  # while connected: confirmed by a Resync of its own
+        await until(lambda: Resync("campaign-2") in got)
         assert await asyncio.to_thread(server.client.client_kill_filter, _type="pubsub") == 1
         await until(lambda: got.count(RESYNC) == 2)
-        await carries_notices(bus, got)
+        # Both subscribed again before the RESYNC: published once, each arrives.
+        await carries_notices(bus, got, "campaign-1")
+        await carries_notices(bus, got, "campaign-2")
+        assert got.count(Resync("campaign-2")) == 1  # the RESYNC covered it
+        bus.unfollow("campaign-2")
+        bus.follow("campaign-3")  # a new connection takes new follows too
+        await until(lambda: Resync("campaign-3") in got)
+        await carries_notices(bus, got, "campaign-3")
 
     run(listening(bus, got, scenario))
 
@@ -162,13 +174,13 @@ def test_a_server_that_stops_answering_is_pinged_then_left(
         nonlocal connections
         connections += 1
         received = b""
-        while b"SUBSCRIBE\r\n$1\r\nt\r\n" not in received:  # redis-py's CLIENT SETINFO first
+        while b"SUBSCRIBE\r\n$12\r\nt:campaign-1\r\n" not in received:  # CLIENT SETINFO first
             chunk = await reader.read(1000)
             received += chunk
             writer.write(b"+OK\r\n" * chunk.count(b"SETINFO"))
             await writer.drain()
         heard.append(received)
-        writer.write(b"*3\r\n$9\r\nsubscribe\r\n$1\r\nt\r\n:1\r\n")
+        writer.write(b"*3\r\n$9\r\nsubscribe\r\n$12\r\nt:campaign-1\r\n:1\r\n")
         await writer.drain()
         heard.append(await reader.read(100))  # the PING; then silence
         await reader.read(100)  # until the bus hangs up

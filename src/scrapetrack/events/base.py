@@ -4,6 +4,11 @@ A hub that missed notices (a reconnect, a dropped message) catches up from the s
 delivers `RESYNC` after it (re)connects, and the hub also re-reads on its own every
 `safety_poll_seconds`, which for the polling bus is the whole mechanism.
 
+A bus that routes by campaign (Redis, PostgreSQL) carries only the notices of the campaigns the
+hub follows, so a job nobody watches costs a web process nothing. Its subscription to a newly
+followed campaign goes live a little after `follow()`; what changed before that is caught up by
+the `Resync(campaign_id)` it delivers once the broker confirms the subscription.
+
 Notices are handed to a callback, not yielded: a change then costs the web process one turn of
 its event loop, from the socket to the frames written, with no task switch in between.
 """
@@ -34,19 +39,27 @@ class Notice:
         return cls(parts[0], parts[1], int(parts[2]))
 
 
-class _Resync:
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Notices may have been missed: re-read every watched job of `campaign_id`, or every
+    watched job when it is None."""
+
+    campaign_id: str | None = None
+
     def __repr__(self) -> str:
-        return "RESYNC"
+        return "RESYNC" if self.campaign_id is None else f"RESYNC({self.campaign_id})"
 
 
-RESYNC: Final = _Resync()
-"""Delivered by `listen()` when notices may have been missed: re-read every watched job."""
+RESYNC: Final = Resync()
+"""Delivered by `listen()` after each (re)connect: re-read every watched job."""
 
-Deliver = Callable[[Notice | _Resync], None]
+Deliver = Callable[[Notice | Resync], None]
 
 
 class Bus(ABC):
     name: ClassVar[str]
+    # Whether `listen` carries only the notices of followed campaigns (else every notice).
+    routes_by_campaign: ClassVar[bool] = False
     # How often a hub re-reads its watched jobs without being woken (the safety net).
     safety_poll_seconds: float = 5.0
 
@@ -56,9 +69,19 @@ class Bus(ABC):
 
     @abstractmethod
     async def listen(self, deliver: Deliver) -> None:
-        """Call `deliver` with the notices from every process, on the event loop's thread,
-        until cancelled; reconnect by itself, delivering RESYNC after each (re)connect.
-        `deliver` must not block: it runs inside the loop's turn that received the notice."""
+        """Call `deliver` with the notices from every process (of the followed campaigns
+        only, if the bus routes by campaign), on the event loop's thread, until cancelled;
+        reconnect by itself, subscribe again to every followed campaign, then deliver
+        RESYNC. `deliver` must not block: it runs inside the loop's turn that received the
+        notice."""
+
+    def follow(self, campaign_id: str) -> None:  # noqa: B027 - optional hook
+        """Carry this campaign's notices too, from its subscription's confirmation on, which
+        `listen` marks by delivering `Resync(campaign_id)`. Calls are counted, each undone by
+        one `unfollow`. On the listening loop's thread; never blocks."""
+
+    def unfollow(self, campaign_id: str) -> None:  # noqa: B027 - optional hook
+        """Undo one `follow`: the campaign's notices stop once no follow of it is left."""
 
     def ping(self) -> None:  # noqa: B027 - optional hook
         """One round trip to the broker (readiness.py); Unavailable when it does not answer.

@@ -6,6 +6,9 @@ one's status JSON, kept by its writer with the change), makes each an SSE frame 
 the same bytes to every watcher. A watcher keeps only the
 newest frame per job while its client is slow, so a slow client never delays the others and
 never gets a backlog.
+
+The hub follows on the bus each campaign it has watchers for (of the campaign, or of one of its
+jobs): a bus that routes by campaign then carries only those campaigns' notices.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from scrapetrack.events.base import Bus, Notice, _Resync
+from scrapetrack.events.base import Bus, Notice, Resync
 from scrapetrack.events.drive import drive
 from scrapetrack.jobs import TERMINAL
 from scrapetrack.serializers import JobView, view_of
@@ -154,6 +157,10 @@ class Hub:
         self._jobs: dict[str, JobState] = {}
         self._job_watchers: dict[str, set[Watcher]] = {}
         self._campaign_watchers: dict[str, set[Watcher]] = {}
+        # The watched jobs of each campaign, and each one's campaign: with the campaign
+        # watchers, what the bus follows.
+        self._campaign_jobs: dict[str, set[str]] = {}
+        self._job_campaign: dict[str, str] = {}
         self._dirty: set[str] = set()
         self._dirty_campaigns: set[str] = set()
         self._full_read = True
@@ -201,6 +208,11 @@ class Hub:
 
     # watchers -----------------------------------------------------------------------------
     def watch_job(self, watcher: Watcher, snapshot: JobView) -> None:
+        if snapshot.id not in self._job_watchers:
+            if not self._followed(snapshot.campaign_id):
+                self.bus.follow(snapshot.campaign_id)
+            self._campaign_jobs.setdefault(snapshot.campaign_id, set()).add(snapshot.id)
+            self._job_campaign[snapshot.id] = snapshot.campaign_id
         self._job_watchers.setdefault(snapshot.id, set()).add(watcher)
         if self.metrics is not None:
             self.metrics.stream_opened()
@@ -216,6 +228,8 @@ class Hub:
     def watch_campaign(self, watcher: Watcher, campaign_id: str,
                        snapshot: Sequence[JobView]) -> None:
         first = campaign_id not in self._campaign_watchers
+        if first and not self._followed(campaign_id):
+            self.bus.follow(campaign_id)
         self._campaign_watchers.setdefault(campaign_id, set()).add(watcher)
         if self.metrics is not None:
             self.metrics.stream_opened()
@@ -237,12 +251,30 @@ class Hub:
                 groups[key].discard(watcher)
                 if not groups[key]:
                     del groups[key]
+                    campaign_id = key if groups is self._campaign_watchers \
+                        else self._forget_job_campaign(key)
+                    if not self._followed(campaign_id):
+                        self.bus.unfollow(campaign_id)
                 if self.metrics is not None:
                     self.metrics.stream_closed()
 
+    def _followed(self, campaign_id: str) -> bool:
+        """Whether the campaign has watchers here, of it or of one of its jobs: then the bus
+        follows it."""
+        return campaign_id in self._campaign_watchers or campaign_id in self._campaign_jobs
+
+    def _forget_job_campaign(self, job_id: str) -> str:
+        """The campaign of a job that lost its last watcher, which no longer counts there."""
+        campaign_id = self._job_campaign.pop(job_id)
+        jobs = self._campaign_jobs[campaign_id]
+        jobs.discard(job_id)
+        if not jobs:
+            del self._campaign_jobs[campaign_id]
+        return campaign_id
+
     # the loop -----------------------------------------------------------------------------
-    def _deliver(self, item: Notice | _Resync) -> None:
-        """A notice (or RESYNC) from the bus, inside the loop's turn that received it."""
+    def _deliver(self, item: Notice | Resync) -> None:
+        """A notice (or a resync) from the bus, inside the loop's turn that received it."""
         if isinstance(item, Notice):
             known = self._jobs.get(item.job_id)
             if known is not None and known.version >= item.version:
@@ -251,8 +283,12 @@ class Hub:
                     and item.campaign_id not in self._campaign_watchers:
                 return
             self._dirty.add(item.job_id)
-        else:  # RESYNC: we may have missed notices
+        elif item.campaign_id is None:  # RESYNC: we may have missed notices
             self._full_read = True
+        else:  # a campaign's subscription is live: read what changed before it was
+            if item.campaign_id in self._campaign_watchers:
+                self._dirty_campaigns.add(item.campaign_id)
+            self._dirty.update(self._campaign_jobs.get(item.campaign_id, ()))
         self._request_read()
 
     def _request_read(self) -> None:
