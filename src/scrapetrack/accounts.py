@@ -5,6 +5,10 @@ A browser session is a row of its own (kind "session"), named in the signed cook
 token or code that opened it: signing out revokes the row, and revoking that token (or all of
 a user's), or removing the user, ends the session too. An open event stream rests on the
 same credentials, and ends once one of them no longer stands.
+
+A web process remembers whom a token or session is for a few seconds (credential_cache.py)
+and writes tokens' last uses in batches (token_uses.py): see docs/security.md for what that
+means for revocation.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from scrapetrack.access import Actor
+from scrapetrack.credential_cache import CredentialCache, Found
 from scrapetrack.exceptions import InputError, NotFound, Unauthorized
 from scrapetrack.jobs import JobRecord
 from scrapetrack.store.models import ApiToken, User, utcnow
-from scrapetrack.store.repository import DeferWrite, Store
+from scrapetrack.store.repository import Store
 from scrapetrack.store.workspaces import Workspaces
+from scrapetrack.token_uses import TokenUses
 
 TOKEN_PREFIX = "st_"
 OWNER_EMAIL = "owner@localhost"
@@ -54,9 +60,11 @@ class TokenInfo:
     expires_at: datetime | None
 
     @classmethod
-    def of(cls, token: ApiToken, email: str) -> TokenInfo:
-        return cls(token.id, email, token.prefix, token.kind, token.created_at,
-                   token.last_used_at, token.revoked_at, token.expires_at)
+    def of(cls, token: ApiToken, email: str, used: datetime | None = None) -> TokenInfo:
+        """`used`: a later use than the row's, noted and not written yet."""
+        last = max((t for t in (token.last_used_at, used) if t is not None), default=None)
+        return cls(token.id, email, token.prefix, token.kind, token.created_at, last,
+                   token.revoked_at, token.expires_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +92,13 @@ class Principal:
 class Accounts:
     def __init__(self, store: Store) -> None:
         self.store = store
+        # Off until a web process turns it on (remember_credentials): a command reads afresh.
+        self.cache = CredentialCache[Principal]()
+        self.uses = TokenUses(store)  # written by the web process's lifespan
+
+    def remember_credentials(self, seconds: float) -> None:
+        """Remember whom a token or session is for `seconds` (0: not at all)."""
+        self.cache = CredentialCache[Principal](seconds)
 
     def create_user(self, email: str) -> NewToken:
         email = email.strip().lower()
@@ -115,20 +130,39 @@ class Accounts:
         return code
 
     def authenticate(self, token: str) -> Principal:
-        found = self.store.user_for_token(hash_token(token), utcnow())
+        now, token_hash = utcnow(), hash_token(token)
+
+        def read() -> Found[Principal] | None:
+            owner = self.store.user_for_token(token_hash, now)
+            if owner is None:
+                return None
+            credentials = (owner.token_id,)
+            return Found(Principal(owner.user, credentials, owner.workspace_id), credentials,
+                         owner.expires_at)
+
+        found = self.cache.get(("token", token_hash), now, read)
         if found is None:
             raise Unauthorized("Invalid or revoked token")
-        user, token_id, workspace_id = found
-        return Principal(user, (token_id,), workspace_id)
+        self.uses.note(found.credentials[0], now)
+        return found
 
-    def job_state(self, token: str, job_id: str,
-                  later: DeferWrite | None = None) -> JobRecord | None:
+    def remembered(self, token: str) -> Principal | None:
+        """authenticate's answer if this process remembers the token, without a read (so
+        on the event loop, without a thread); None when authenticate must read."""
+        now = utcnow()
+        found = self.cache.kept(("token", hash_token(token)), now)
+        if found is not None:
+            self.uses.note(found.credentials[0], now)
+        return found
+
+    def job_state(self, token: str, job_id: str) -> JobRecord | None:
         """An API token's owner's job (None if they have no such job), checked together:
-        what the original design's status pollers ask for, in one query (see
-        Store.job_state_for_token for `later`)."""
-        live, job = self.store.job_state_for_token(hash_token(token), job_id, utcnow(), later)
-        if not live:
+        what the original design's status pollers ask for, in one query."""
+        now = utcnow()
+        token_id, job = self.store.job_state_for_token(hash_token(token), job_id, now)
+        if token_id is None:
             raise Unauthorized("Invalid or revoked token")
+        self.uses.note(token_id, now)
         return job
 
     def code_owner(self, code: str) -> User:
@@ -149,6 +183,8 @@ class Accounts:
             raise Unauthorized(CODE_REFUSED if codes_only else
                                "That token or code is not valid (codes work once)")
         opener, user = found
+        if opener.kind == "api":
+            self.uses.note(opener.id, now)
         session = secrets.token_urlsafe(24)
         row = self.store.add_token(user.id, hash_token(session), session[:10], "session",
                                    expires_at=now + SESSION_LIFETIME,
@@ -157,14 +193,29 @@ class Accounts:
 
     def sign_out(self, session_id: str) -> None:
         self.store.revoke_tokens([session_id], utcnow())
+        self.cache.forget([session_id])
 
     def user(self, user_id: str) -> User | None:
         return self.store.user_by_id(user_id)
 
     def session_user(self, user_id: str, session_id: str, token_id: str) -> Principal | None:
         """The session's user, while neither the session nor what opened it is revoked."""
-        found = self.store.session_user(user_id, session_id, token_id, utcnow())
-        return None if found is None else Principal(found[0], (session_id, token_id), found[1])
+        now, credentials = utcnow(), (session_id, token_id)
+
+        def read() -> Found[Principal] | None:
+            found = self.store.session_user(user_id, session_id, token_id, now)
+            if found is None:
+                return None
+            user, workspace_id, expires_at = found
+            return Found(Principal(user, credentials, workspace_id), credentials, expires_at)
+
+        return self.cache.get(("session", user_id, *credentials), now, read)
+
+    def remembered_session(self, user_id: str, session_id: str,
+                           token_id: str) -> Principal | None:
+        """session_user's answer if this process remembers the session, without a read;
+        None when session_user must read."""
+        return self.cache.kept(("session", user_id, session_id, token_id), utcnow())
 
     def live_credentials(self, ids: Iterable[str]) -> set[str]:
         return self.store.live_credentials(ids, utcnow())
@@ -172,7 +223,7 @@ class Accounts:
     # listing and revoking -----------------------------------------------------------------
     def tokens(self, email: str | None = None) -> list[TokenInfo]:
         user_id = self._user_of(email).id if email else None
-        return [TokenInfo.of(t, e) for t, e in self.store.tokens(user_id)]
+        return [TokenInfo.of(t, e, self.uses.last(t.id)) for t, e in self.store.tokens(user_id)]
 
     def new_token(self, email: str, workspace_id: str | None = None) -> str:
         """Another API token for an existing user (after revoking a leaked one); with
@@ -192,12 +243,15 @@ class Accounts:
         if len(matches) > 1:
             raise InputError(f"{len(matches)} tokens start with {ref!r}; give the token's id")
         self.store.revoke_tokens([matches[0].id], utcnow())
+        self.cache.forget([matches[0].id])
         return matches[0]
 
     def revoke_all(self, email: str) -> int:
         """Revoke every token and sign-in code of a user: their sessions end too."""
-        return self.store.revoke_tokens(
-            [t.id for t, _ in self.store.tokens(self._user_of(email).id)], utcnow())
+        ids = [t.id for t, _ in self.store.tokens(self._user_of(email).id)]
+        revoked = self.store.revoke_tokens(ids, utcnow())
+        self.cache.forget(ids)
+        return revoked
 
     def _user_of(self, email: str) -> User:
         user = self.store.user_by_email(email.strip().lower())

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     # stand: a revoked one's streams end within this long.
     stream_credential_check_seconds: float = Field(default=10.0, gt=0,
                                                    alias="STREAM_CREDENTIAL_CHECK_SECONDS")
+    # How long a web process remembers whom a token or session is (0: it reads the store on
+    # every request): a token revoked in another process is refused within this long.
+    credential_cache_seconds: float = Field(default=5.0, ge=0, le=60,
+                                            alias="CREDENTIAL_CACHE_SECONDS")
     # Request bodies are small JSON or forms; anything larger is refused before it is read.
     max_body_bytes: int = Field(default=64 * 1024, alias="MAX_BODY_BYTES")
     # A request's head (request line and headers) must arrive whole within this long, and

@@ -196,6 +196,15 @@ class Service:
     def campaign_jobs(self, actor: Actor, campaign_id: str) -> Sequence[ScrapingJob]:
         return self.store.campaign_jobs(self.get_campaign(actor, campaign_id).id)
 
+    def campaign_state(self, actor: Actor, campaign_id: str) -> tuple[str, list[JobRecord]]:
+        """What a campaign's event stream starts from, in one read: the campaign's workspace
+        and its jobs (CampaignNotFound, as get_campaign, for one none of the actor's)."""
+        found = self.store.campaign_state(campaign_id, actor) \
+            if looks_like_id(campaign_id) else None
+        if found is None:
+            raise CampaignNotFound()
+        return found
+
     # the campaign's creator list ------------------------------------------------------------
     def campaign_creators(self, actor: Actor, campaign_id: str, wanted: CreatorFilter,
                           sort: str = "-followers", limit: int = 50,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scrapetrack.config import Settings
-from tests.conftest import sign_in_by_link
+from tests.conftest import sign_in_by_link, wait_until
 from tests.integration.conftest import App, wait_for_job
 
 SCRAPETRACK = str(Path(sys.executable).with_name("scrapetrack"))
@@ -68,7 +68,9 @@ def test_users_sign_in_and_remove(app: App) -> None:
     removed = run(["users", "remove", "erin@example.com"], env)
     assert removed.returncode == 0, removed.stderr
     assert removed.stdout.strip() == "removed erin@example.com (0 running search(es) cancelled)"
-    assert browser.get("/api/campaigns").status_code == 401
+    # The web process remembers a session for CREDENTIAL_CACHE_SECONDS: not told by the command.
+    wait_until(lambda: browser.get("/api/campaigns").status_code == 401,
+               app.runtime.settings.credential_cache_seconds + 3, "the session to end")
     assert "erin@example.com" not in run(["users", "list"], env).stdout
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -61,20 +61,17 @@ from scrapetrack.store.search_history import JobFilter
 from scrapetrack.store.spend import keep_deleted_spend, locked_month_spend
 from scrapetrack.store.workspaces import MEMBERSHIP, live_memberships, role_in, visible
 
-# Runs a write elsewhere (a thread), for a caller that must not wait on the write lock.
-DeferWrite = Callable[[Callable[[], None]], object]
 # Writes an audit entry in the transaction of what it records.
 Audit = Callable[[Session], None]
 CHUNK = 500  # ids per IN (...) list
 ACTIVE = [status.value for status in Status if not status.terminal]
 RATE_WINDOW = timedelta(minutes=1)
-LAST_USED_EVERY = timedelta(minutes=1)
 JOBS = cast(Table, ScrapingJob.__table__)
 CREATORS = cast(Table, CreatorRow.__table__)
 USERS = cast(Table, User.__table__)
 TOKENS = cast(Table, ApiToken.__table__)
 TOKEN_OWNER = select(USERS, TOKENS.c.id.label("token_id"), TOKENS.c.expires_at,
-                     TOKENS.c.last_used_at, TOKENS.c.workspace_id.label("token_workspace"),
+                     TOKENS.c.workspace_id.label("token_workspace"),
                      ).join(TOKENS, TOKENS.c.user_id == USERS.c.id).where(
     TOKENS.c.token_hash == bindparam("hash"), TOKENS.c.kind == bindparam("kind"),
     TOKENS.c.revoked_at.is_(None))
@@ -83,17 +80,29 @@ TOKEN_OWNER = select(USERS, TOKENS.c.id.label("token_id"), TOKENS.c.expires_at,
 MEMBERS = cast(Table, Member.__table__)
 TOKEN_JOB = select(
     JOBS, TOKENS.c.id.label("token_id"), TOKENS.c.expires_at.label("token_expires_at"),
-    TOKENS.c.last_used_at.label("token_last_used_at")).select_from(TOKENS.outerjoin(
+    ).select_from(TOKENS.outerjoin(
         JOBS, (JOBS.c.id == bindparam("job")) & select(MEMBERS.c.role).where(
             MEMBERS.c.workspace_id == JOBS.c.workspace_id,
             MEMBERS.c.user_id == TOKENS.c.user_id).exists() & (
             TOKENS.c.workspace_id.is_(None) | (TOKENS.c.workspace_id == JOBS.c.workspace_id)))
     ).where(TOKENS.c.token_hash == bindparam("hash"), TOKENS.c.kind == "api",
             TOKENS.c.revoked_at.is_(None))
-JOB_STATE = select(JOBS).where(JOBS.c.id == bindparam("id"), select(MEMBERS.c.role).where(
-    MEMBERS.c.workspace_id == JOBS.c.workspace_id, MEMBERS.c.user_id == bindparam("user"),
-    func.coalesce(bindparam("scope", type_=String), JOBS.c.workspace_id)
-    == JOBS.c.workspace_id).exists())
+
+
+def _readable(workspace: Any) -> ColumnElement[bool]:
+    """`workspace` (a column) is one of user :user's, and :scope's if that is not NULL."""
+    return select(MEMBERS.c.role).where(
+        MEMBERS.c.workspace_id == workspace, MEMBERS.c.user_id == bindparam("user"),
+        func.coalesce(bindparam("scope", type_=String), workspace) == workspace).exists()
+
+
+JOB_STATE = select(JOBS).where(JOBS.c.id == bindparam("id"), _readable(JOBS.c.workspace_id))
+CAMPAIGNS = cast(Table, Campaign.__table__)
+# A campaign's workspace and its jobs (none: one row of NULL job columns), newest first.
+CAMPAIGN_STATE = select(CAMPAIGNS.c.workspace_id.label("campaign_workspace"), JOBS).select_from(
+    CAMPAIGNS.outerjoin(JOBS, JOBS.c.campaign_id == CAMPAIGNS.c.id)).where(
+    CAMPAIGNS.c.id == bindparam("campaign"), _readable(CAMPAIGNS.c.workspace_id)).order_by(
+    JOBS.c.created_at.desc())
 
 # A job's distinct creators, counted again after a page's upsert (same transaction).
 RECOUNT_CREATORS = update(JOBS).where(JOBS.c.id == bindparam("job")).values(
@@ -117,6 +126,13 @@ def _padded(prefix: str, values: Sequence[str]) -> tuple[int, dict[str, str]]:
         return 0, {}
     size = 1 << (len(values) - 1).bit_length()
     return size, {f"{prefix}{k}": values[min(k, len(values) - 1)] for k in range(size)}
+
+
+class TokenOwner(NamedTuple):
+    user: User
+    token_id: str
+    workspace_id: str | None  # the one workspace the token acts in, if it is limited
+    expires_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,46 +215,40 @@ class Store:
             s.add(token)
         return token
 
-    def user_for_token(self, token_hash: str,
-                       now: datetime) -> tuple[User, str, str | None] | None:
-        """The owner of a live API token, the token's id and the workspace it is limited to
-        (the hot path: one cached Core query, no ORM)."""
+    def user_for_token(self, token_hash: str, now: datetime) -> TokenOwner | None:
+        """The owner of a live API token, the token's id, the workspace it is limited to and
+        when it expires (the hot path: one cached Core query, no ORM)."""
         row = self._fast.first(self._fast.prepare("token_owner", lambda: TOKEN_OWNER),
                                {"hash": token_hash, "kind": "api"})
         if row is None or (row.expires_at is not None and row.expires_at <= now):
             return None
-        self._note_use(row.token_id, row.last_used_at, now)
-        return (User(id=row.id, email=row.email, created_at=row.created_at), row.token_id,
-                row.token_workspace)
+        return TokenOwner(User(id=row.id, email=row.email, created_at=row.created_at),
+                          row.token_id, row.token_workspace, row.expires_at)
 
-    def job_state_for_token(self, token_hash: str, job_id: str, now: datetime,
-                            later: DeferWrite | None = None) -> tuple[bool, JobRecord | None]:
-        """The original design's status poll in one statement: whether the API token is live,
-        and its owner's job `job_id` as a plain row (None when they have no such job). With `later`,
-        the token's last-use write, when one is due, is handed to it instead of done here."""
+    def job_state_for_token(self, token_hash: str, job_id: str,
+                            now: datetime) -> tuple[str | None, JobRecord | None]:
+        """The original design's status poll in one statement: the API token's id while it
+        is live (else None), and its owner's job `job_id` as a plain row (None when they
+        have no such job)."""
         row = self._fast.first(self._fast.prepare("token_job", lambda: TOKEN_JOB),
                                {"hash": token_hash, "job": job_id})
         if row is None or (row.token_expires_at is not None and row.token_expires_at <= now):
-            return False, None
-        self._note_use(row.token_id, row.token_last_used_at, now, later)
-        return True, (cast(JobRecord, row) if row.id is not None else None)
+            return None, None
+        return row.token_id, (cast(JobRecord, row) if row.id is not None else None)
 
-    def _note_use(self, token_id: str, last_used: datetime | None, now: datetime,
-                  later: DeferWrite | None = None) -> None:
-        """An API token's last use, written at most once a minute: every request
-        authenticates."""
-        if last_used is not None and now - last_used < LAST_USED_EVERY:
-            return
-
-        def write() -> None:
-            with self.writing() as s:
-                s.execute(update(ApiToken).where(ApiToken.id == token_id)
-                          .values(last_used_at=now))
-
-        if later is None:
-            write()
-        else:
-            later(write)
+    def note_token_uses(self, uses: Mapping[str, datetime]) -> None:
+        """When API tokens were last used, one statement per CHUNK of them; a later time
+        already written (by another web process) stays."""
+        items = sorted(uses.items())
+        with self.writing() as s:
+            for start in range(0, len(items), CHUNK):
+                chunk = dict(items[start:start + CHUNK])
+                used = case({token_id: literal(at, TOKENS.c.last_used_at.type)
+                             for token_id, at in chunk.items()}, value=TOKENS.c.id)
+                s.execute(update(TOKENS).where(
+                    TOKENS.c.id.in_(list(chunk)), TOKENS.c.kind == "api",
+                    TOKENS.c.last_used_at.is_(None) | (TOKENS.c.last_used_at < used))
+                    .values(last_used_at=used))
 
     def token_owner(self, token_hash: str, kind: str,
                     now: datetime) -> tuple[ApiToken, User] | None:
@@ -255,7 +265,6 @@ class Store:
         if user is None:
             return None
         if kind != "login":
-            self._note_use(token.id, token.last_used_at, now)
             return token, user
         with self.writing() as s:  # spent once: a second redeemer meanwhile gets nothing
             done = s.execute(update(ApiToken).where(
@@ -274,13 +283,15 @@ class Store:
                 ApiToken.expires_at > now))
 
     def session_user(self, user_id: str, session_id: str, token_id: str,
-                     now: datetime) -> tuple[User, str | None] | None:
+                     now: datetime) -> tuple[User, str | None, datetime | None] | None:
         """The user of a browser session while the session stands (not signed out, revoked
         or expired) and so does the token or code that opened it (a spent login code still
-        backs its session); and the workspace the session is limited to, as its opener is."""
+        backs its session); the workspace the session is limited to, as its opener is; and
+        when the first of the two expires."""
         session, opener = aliased(ApiToken), aliased(ApiToken)
         with self.reading() as s:
-            row = s.execute(select(User, session.workspace_id)
+            row = s.execute(select(User, session.workspace_id, session.expires_at,
+                                   opener.expires_at, opener.kind)
                             .join(session, session.user_id == User.id)
                             .join(opener, opener.user_id == User.id).where(
                 User.id == user_id, session.id == session_id, session.kind == "session",
@@ -288,7 +299,11 @@ class Store:
                 opener.id == token_id, opener.revoked_at.is_(None),
                 (opener.kind == "login") | opener.expires_at.is_(None)
                 | (opener.expires_at > now))).first()
-            return None if row is None else (row[0], row[1])
+        if row is None:
+            return None
+        user, workspace_id, expires_at, opener_expires_at, opener_kind = row
+        ends = [expires_at, None if opener_kind == "login" else opener_expires_at]
+        return user, workspace_id, min((end for end in ends if end is not None), default=None)
 
     def live_credentials(self, ids: Iterable[str], now: datetime) -> set[str]:
         """Which of these tokens, codes and sessions still stand (a removed user's are gone
@@ -484,6 +499,18 @@ class Store:
         return cast(JobRecord | None, self._fast.first(
             self._fast.prepare("job_state", lambda: JOB_STATE),
             {"id": job_id, "user": actor.id, "scope": actor.workspace_id}))
+
+    def campaign_state(self, campaign_id: str,
+                       actor: Actor) -> tuple[str, list[JobRecord]] | None:
+        """A campaign of the actor's: its workspace and its jobs as plain rows, newest first,
+        in one statement (what a campaign's event stream starts from); None if it is none
+        of theirs."""
+        rows = self._fast.all(self._fast.prepare("campaign_state", lambda: CAMPAIGN_STATE),
+                              {"campaign": campaign_id, "user": actor.id,
+                               "scope": actor.workspace_id})
+        if not rows:
+            return None
+        return rows[0].campaign_workspace, [row for row in rows if row.id is not None]
 
     def campaign_jobs(self, campaign_id: str) -> Sequence[ScrapingJob]:
         with self.reading() as s:

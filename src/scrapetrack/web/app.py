@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -40,6 +42,7 @@ from scrapetrack.web.sse import StreamingApp
 
 HERE = Path(__file__).parent
 SESSION_DAYS = 14
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None,
@@ -55,14 +58,22 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None,
         rt: Runtime = runtime if runtime is not None else await run_in_threadpool(
             build_runtime, settings, tracing=tracing)
         app.state.runtime = rt
+        rt.accounts.remember_credentials(settings.credential_cache_seconds)
         await rt.hub.start()
+        uses = asyncio.create_task(rt.accounts.uses.keep_writing(), name="token-uses")
         if worker:
             rt.start_worker()
         try:
             yield
         finally:
+            uses.cancel()
+            await asyncio.gather(uses, return_exceptions=True)
             await rt.hub.stop()
             await app.state.stream_slots.close()
+            try:  # the last uses noted
+                await run_in_threadpool(rt.accounts.uses.write)
+            except Exception:
+                log.exception("could not write the API tokens' last uses")
             if owned:
                 await run_in_threadpool(rt.close)
             elif worker:

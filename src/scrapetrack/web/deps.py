@@ -8,6 +8,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from scrapetrack.access import Actor
 from scrapetrack.accounts import Accounts, Principal
@@ -105,13 +106,21 @@ def bearer_principal(request: Request) -> Principal | None:
     return None if token is None else get_runtime(request).accounts.authenticate(token)
 
 
-def session_principal(request: Request) -> Principal | None:
-    """The browser session's user, while the session and what opened it stand."""
+def session_ids(request: Request) -> tuple[str, str, str] | None:
+    """The user, session and opener ids the signed cookie names; None without a session."""
     ids = [request.session.get(key) for key in (SESSION_USER, SESSION_ID, SESSION_TOKEN)]
     if not all(isinstance(value, str) for value in ids):
         return None
     user_id, session_id, token_id = cast(list[str], ids)
-    found = get_runtime(request).accounts.session_user(user_id, session_id, token_id)
+    return user_id, session_id, token_id
+
+
+def session_principal(request: Request) -> Principal | None:
+    """The browser session's user, while the session and what opened it stand."""
+    ids = session_ids(request)
+    if ids is None:
+        return None
+    found = get_runtime(request).accounts.session_user(*ids)
     if found is None:  # signed out, revoked or removed meanwhile: forget the session
         request.session.clear()
     return found
@@ -136,6 +145,22 @@ def require_user(request: Request) -> Actor:
     return _acting(request, found)
 
 
+def remembered_user(request: Request) -> Actor | None:
+    """require_user's answer when this process remembers the request's token or session:
+    no read, so no thread; None when require_user must read."""
+    accounts = get_runtime(request).accounts
+    token = bearer_token(request)
+    if token is not None:
+        found = accounts.remembered(token)
+    elif (ids := session_ids(request)) is None:
+        raise Unauthorized()
+    else:
+        found = accounts.remembered_session(*ids)
+        if found is not None and request.method not in csrf.SAFE_METHODS:
+            csrf.check(request, request.headers.get(csrf.HEADER))
+    return None if found is None else _acting(request, found)
+
+
 def _acting(request: Request, found: Principal) -> Actor:
     """What the request rests on is kept on it, so an event stream can end once that no
     longer stands."""
@@ -143,13 +168,26 @@ def _acting(request: Request, found: Principal) -> Actor:
     return found.actor
 
 
-def current_user(request: Request,
-                 _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Actor:
-    """For the API (the BEARER dependency declares the scheme in the OpenAPI description)."""
-    return require_user(request)
+async def current_user(request: Request,
+                       _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+                       ) -> Actor:
+    """For the API (the BEARER dependency declares the scheme in the OpenAPI description):
+    on the event loop when this process remembers who is asking, else a read on the
+    threadpool. After a restart every page reconnects at once; each thread hop spared counts."""
+    known = remembered_user(request)
+    return known if known is not None else await run_in_threadpool(require_user, request)
+
+
+async def known_user(request: Request,
+                     _: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+                     ) -> Actor | None:
+    """current_user when this process remembers who is asking, else None: for a sync route
+    that reads anyway, which then calls require_user on its own thread (one hop, not two)."""
+    return remembered_user(request)
 
 
 CurrentUser = Annotated[Actor, Depends(current_user)]
+KnownUser = Annotated[Actor | None, Depends(known_user)]
 ServiceDep = Annotated[Service, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AccountsDep = Annotated[Accounts, Depends(get_accounts)]

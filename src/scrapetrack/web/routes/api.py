@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -26,7 +23,6 @@ from scrapetrack.schemas import (
 )
 from scrapetrack.serializers import campaign_json, creator_json, job_status, seed_status_payload
 from scrapetrack.service import MAX_PAGE, SearchRequest, check_platform, looks_like_id
-from scrapetrack.store.repository import DeferWrite
 from scrapetrack.store.search_history import JobFilter
 from scrapetrack.web.deps import (
     AccountsDep,
@@ -39,7 +35,6 @@ from scrapetrack.web.deps import (
 from scrapetrack.web.downloads import FILE, FILE_CONTENT, export_response
 from scrapetrack.web.openapi import ANY, CSV, UNSAFE, errors
 
-log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["api"])
 
 
@@ -101,15 +96,14 @@ async def search_status(platform: str, request: Request, store: StoreDep,
     """The original design's status. Its ETag names the job's version, so a poller that sends
     it back in `If-None-Match` gets a bodiless 304 until the job changes."""
 
-    def read(later: DeferWrite | None = None) -> JobRecord:
+    def read() -> JobRecord:
         token = bearer_token(request)
         if token is None:  # a browser's session
             user = require_user(request)
             check_platform(platform)
             return service.job_state(user, _required(job_id))
         # Scripts polling with a token: the token and the job are read in one statement.
-        found = accounts.job_state(
-            token, job_id if job_id and looks_like_id(job_id) else "", later)
+        found = accounts.job_state(token, job_id if job_id and looks_like_id(job_id) else "")
         check_platform(platform)
         _required(job_id)
         if found is None:
@@ -118,10 +112,10 @@ async def search_status(platform: str, request: Request, store: StoreDep,
 
     # The original design's pollers call this route most. On SQLite the reads are of a local
     # file, and WAL readers never wait for writers: done here, they cost far less than a hop to the
-    # threadpool; the rare write (a token's last use, once a minute) goes to a thread. A
-    # database across a network is read on the threadpool, authentication and job in one hop.
+    # threadpool (a token's last use is only noted: see token_uses.py). A database across a
+    # network is read on the threadpool, authentication and job in one hop.
     if store.local:
-        job = read(later=_on_a_thread)
+        job = read()
     else:
         job = await run_in_threadpool(read)
     tag = f'"{job.id}.{job.version}"'
@@ -130,14 +124,6 @@ async def search_status(platform: str, request: Request, store: StoreDep,
     if if_none_match is not None and tag in (t.strip() for t in if_none_match.split(",")):
         return Response(status_code=304, headers=headers)
     return Response(seed_status_payload(job), media_type="application/json", headers=headers)
-
-
-def _on_a_thread(write: Callable[[], None]) -> None:
-    def done(future: asyncio.Future[None]) -> None:
-        if not future.cancelled() and future.exception() is not None:
-            log.warning("could not note a token's use: %s", future.exception())
-
-    asyncio.get_running_loop().run_in_executor(None, write).add_done_callback(done)
 
 
 def _required(job_id: str | None) -> str:
