@@ -77,9 +77,9 @@ class Settings(BaseSettings):
     apify_capacity_retry_seconds: float = Field(default=10.0, gt=0,
                                                 alias="APIFY_CAPACITY_RETRY_SECONDS")
     # How often a worker asks the run for news; the issue asks for at least once a second.
-    poll_interval_seconds: float = Field(default=0.5, alias="WORKER_POLL_INTERVAL_SECONDS")
+    poll_interval_seconds: float = Field(default=0.8, alias="WORKER_POLL_INTERVAL_SECONDS")
     page_size: int = Field(default=500, alias="WORKER_PAGE_SIZE")
-    worker_concurrency: int = Field(default=32, alias="WORKER_CONCURRENCY")
+    worker_concurrency: int = Field(default=300, alias="WORKER_CONCURRENCY")
     max_target_results: int = Field(default=10_000, alias="MAX_TARGET_RESULTS")
     # The most one search's Apify runs may charge, in USD (unset: no ceiling). A request's
     # own budgetUsd may ask for less, never for more.

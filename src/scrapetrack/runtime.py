@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # the SDK is optional: imported only once tracing is chosen
     from opentelemetry.sdk.trace.export import SpanExporter
 
 log = logging.getLogger(__name__)
+CONSUMER_THREADS = 4
 
 
 def new_worker_id() -> str:
@@ -105,17 +106,23 @@ class Runtime:
             self.fire_schedules()  # firings missed while no worker ran: run once, or skip
         except Unavailable as exc:
             log.warning("could not look for due schedules yet: %s", exc.message)
-        self.queue.start_consumer(concurrency or self.settings.worker_concurrency)
+        self.runner.set_slots(concurrency or self.settings.worker_concurrency)
+        # The consumer's threads only hand jobs to the runner's loop (and make webhook
+        # deliveries): a few serve any number of running jobs.
+        self.queue.start_consumer(CONSUMER_THREADS)
         self.scheduler.start()
 
     def stop_worker(self) -> None:
         # Running jobs hand themselves back first, so the graceful join is quick.
-        self.stop.set()
+        self.runner.halt()
         self.scheduler.stop()
         self.queue.stop_consumer(graceful=True)
+        if not self.runner.wait_idle(timeout=self.settings.heartbeat_timeout_seconds):
+            log.warning("some jobs did not hand themselves back in time; the reaper will")
 
     def close(self) -> None:
         self.stop_worker()
+        self.runner.close()
         self.queue.close()
         self.teller.close()
         self.publisher.close()
@@ -215,7 +222,9 @@ def build_runtime(settings: Settings, *, migrate: bool = False, embedded_worker:
     runner = JobRunner(settings, store, provider, new_worker_id(), publisher=publisher,
                        requeue=queue.enqueue, stop=stop, ended=teller.job_ended,
                        tracing=tracing)
-    queue.bind(runner.run)
+    # Huey's consumer hands a job over and takes the next; a QStash delivery drives its job
+    # until it ends or its time budget is up, and answers then.
+    queue.bind(runner.run if settings.uses_qstash else runner.take)
     hub = Hub(store, bus, metrics=metrics,
               credential_check_seconds=settings.stream_credential_check_seconds)
     runtime = Runtime(settings=settings, store=store, provider=provider, queue=queue,

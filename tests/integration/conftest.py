@@ -14,7 +14,9 @@ import httpx
 import pytest
 
 from scrapetrack.config import Settings
+from scrapetrack.loopthread import LoopThread
 from scrapetrack.providers.apify import ApifyProvider
+from scrapetrack.providers.base import NO_CAPS, ItemsPage, RunCaps, RunInfo
 from scrapetrack.runtime import Runtime, build_runtime
 from scrapetrack.serving import bounded_heads, serve_in_thread
 from scrapetrack.store.db import make_engine
@@ -102,6 +104,57 @@ def wait_for_items(client: httpx.Client, job: dict[str, Any], items: int,
         return status if status["itemsRead"] == items else None
 
     return wait_until(read, timeout, f"job {job['id']} to have read {items} items")
+
+
+class AsyncDriven(ApifyProvider):
+    """The provider's coroutines (the worker's way), called as its blocking methods are: the
+    provider tests run both ways, on a loop of their own as in the worker."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._loop = LoopThread("provider-tests")
+
+    def start(self, actor_id: str, run_input: dict[str, Any],
+              caps: RunCaps = NO_CAPS) -> RunInfo:
+        return self._loop.submit(self.start_async(actor_id, run_input, caps)).result()
+
+    def get_run(self, run_id: str, wait_seconds: float = 0) -> RunInfo:
+        if wait_seconds:  # the worker never holds a request open on a run
+            return super().get_run(run_id, wait_seconds)
+        return self._loop.submit(self.get_run_async(run_id)).result()
+
+    def items_page(self, dataset_id: str, offset: int, limit: int) -> ItemsPage:
+        return self._loop.submit(self.items_page_async(dataset_id, offset, limit)).result()
+
+    def abort(self, run_id: str) -> None:
+        self._loop.submit(self.abort_async(run_id)).result()
+
+    def close(self) -> None:
+        if self._loop.started:
+            self._loop.submit(self.aclose()).result()
+            self._loop.close()
+            super().close()
+
+
+PROVIDER_CLASSES: dict[str, type[ApifyProvider]] = {"blocking": ApifyProvider,
+                                                    "async": AsyncDriven}
+
+
+@pytest.fixture(params=list(PROVIDER_CLASSES))
+def provider_class(request: pytest.FixtureRequest) -> Iterator[type[ApifyProvider]]:
+    """Each provider test twice: blocking calls (the service), coroutines (the worker).
+    What a test makes is closed after it, so no connection outlives its loop."""
+    made: list[ApifyProvider] = []
+    kind = PROVIDER_CLASSES[request.param]
+
+    class Closed(kind):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    yield Closed
+    for provider in made:
+        provider.close()
 
 
 @pytest.fixture

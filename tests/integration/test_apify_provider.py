@@ -40,8 +40,8 @@ def tiktok_input(*keywords: str, max_items: int = 40, **sandbox: Any) -> dict[st
 
 
 @pytest.fixture
-def provider(sandbox_url: str) -> Iterator[ApifyProvider]:
-    provider = ApifyProvider(None, sandbox_url, max_retries=1,
+def provider(sandbox_url: str, provider_class: type[ApifyProvider]) -> Iterator[ApifyProvider]:
+    provider = provider_class(None, sandbox_url, max_retries=1,
                              min_delay_between_retries=timedelta(milliseconds=10))
     yield provider
     provider.close()
@@ -194,24 +194,27 @@ def test_unknown_actor_and_bad_input_are_rejected(provider: ApifyProvider) -> No
         provider.start(ACTOR, {"_sandbox": {"outcome": "EXPLODED"}})
 
 
-def test_a_wrong_token_is_rejected_without_showing_it() -> None:
+def test_a_wrong_token_is_rejected_without_showing_it(
+        provider_class: type[ApifyProvider]) -> None:
     with serve_in_thread(create_sandbox_app(token="right-token")) as url:
-        wrong = ApifyProvider("wrong-token-xyz", url, max_retries=0)
+        wrong = provider_class("wrong-token-xyz", url, max_retries=0)
         with pytest.raises(ProviderRejected, match="HTTP 401") as caught:
             wrong.start(ACTOR, tiktok_input("yoga"))
         assert "wrong-token-xyz" not in str(caught.value)
         # Nothing of apify-client's rides along, not even as a chained exception.
         assert caught.value.__cause__ is None and caught.value.__context__ is None
-        right = ApifyProvider("right-token", url, max_retries=0)
+        right = provider_class("right-token", url, max_retries=0)
         assert right.start(ACTOR, tiktok_input("yoga")).run_id
+        wrong.close()
+        right.close()
 
 
-def test_an_unreachable_api_is_unavailable() -> None:
+def test_an_unreachable_api_is_unavailable(provider_class: type[ApifyProvider]) -> None:
     with socket.socket() as sock:  # a port nobody listens on once closed
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    provider = ApifyProvider("secret-token-abc", f"http://127.0.0.1:{port}", max_retries=1,
-                             min_delay_between_retries=timedelta(milliseconds=10))
+    provider = provider_class("secret-token-abc", f"http://127.0.0.1:{port}", max_retries=1,
+                              min_delay_between_retries=timedelta(milliseconds=10))
     started = time.monotonic()
     calls: list[Callable[[], object]] = [
         lambda: provider.start(ACTOR, {}), lambda: provider.get_run("someRun"),
@@ -221,6 +224,7 @@ def test_an_unreachable_api_is_unavailable() -> None:
             call()
         assert "secret-token-abc" not in str(caught.value)
     assert time.monotonic() - started < 10
+    provider.close()
 
 
 def test_a_large_input_arrives_gzipped_and_intact(provider: ApifyProvider) -> None:
@@ -250,8 +254,8 @@ def test_each_platform_runs_end_to_end(provider: ApifyProvider, name: str) -> No
 
 @pytest.mark.parametrize(("status", "expected"), [
     (429, ProviderUnavailable), (503, ProviderUnavailable), (403, ProviderRejected)])
-def test_error_answers_map_after_the_clients_retries(status: int,
-                                                     expected: type[Exception]) -> None:
+def test_error_answers_map_after_the_clients_retries(
+        status: int, expected: type[Exception], provider_class: type[ApifyProvider]) -> None:
     """A bare stub answers every request with `status`, 403 included (the sandbox's fault
     modes, which answer only 429 and 5xx, are tried in test_sandbox_faults.py)."""
     calls: list[str] = []
@@ -263,8 +267,9 @@ def test_error_answers_map_after_the_clients_retries(status: int,
 
     stub = Starlette(routes=[Route("/v2/actors/{actor}/runs", fail, methods=["POST"])])
     with serve_in_thread(stub) as url:
-        provider = ApifyProvider("tok-123", url, max_retries=2,
-                                 min_delay_between_retries=timedelta(milliseconds=5))
+        provider = provider_class("tok-123", url, max_retries=2,
+                                  min_delay_between_retries=timedelta(milliseconds=5))
         with pytest.raises(expected, match=f"HTTP {status} stub.*stub says {status}"):
             provider.start(ACTOR, {})
+        provider.close()
     assert len(calls) == (1 if status == 403 else 3)  # 429/5xx were retried twice first

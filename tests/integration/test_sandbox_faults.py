@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
@@ -39,15 +39,17 @@ class Sandbox:
     url: str
     state: SandboxState
     clock: list[float]
+    # Set for each test by `calls`: blocking calls, or the worker's coroutines.
+    provider_class: ClassVar[type[ApifyProvider]] = ApifyProvider
 
     @property
     def host(self) -> str:
         return urlsplit(self.url).netloc
 
     def provider(self, retries: int = 2, timeout: float = 5.0) -> ApifyProvider:
-        return ApifyProvider(None, self.url, max_retries=retries,
-                             min_delay_between_retries=timedelta(milliseconds=10),
-                             request_timeout=timedelta(seconds=timeout))
+        return self.provider_class(None, self.url, max_retries=retries,
+                                   min_delay_between_retries=timedelta(milliseconds=10),
+                                   request_timeout=timedelta(seconds=timeout))
 
     def run(self, provider: ApifyProvider, *keywords: str, items: int = 20,
             **sandbox: Any) -> tuple[str, str]:
@@ -56,6 +58,12 @@ class Sandbox:
                                                  **sandbox))
         self.clock[0] += 1000
         return run.run_id, run.dataset_id
+
+
+@pytest.fixture(autouse=True)
+def calls(provider_class: type[ApifyProvider], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every fault both ways: as the service calls Apify, and as the worker does."""
+    monkeypatch.setattr(Sandbox, "provider_class", provider_class)
 
 
 @contextmanager

@@ -134,8 +134,11 @@ def test_a_receiver_that_never_answers_well_is_given_up_on_in_time(
             return first if first["status"] == "failed" else None
 
         delivery = wait_until(failed, 30, "the delivery to be given up")
-        # 0.2 + 0.4 s waits fit in 1.5 s; the next (0.8 s) would not.
-        assert len(delivery["attempts"]) == 3 == len(hook.received)
+        # 0.2 + 0.4 s waits fit in 1.5 s; the next (0.8 s) would not. Huey runs a delayed
+        # task at its scheduler's next tick (each second), so a busy second can leave room
+        # for one attempt fewer, never more.
+        assert len(delivery["attempts"]) in (2, 3)
+        assert len(delivery["attempts"]) == len(hook.received)
 
 
 def test_ssrf_targets_are_refused_unless_allowed(start_app: Callable[..., App]) -> None:

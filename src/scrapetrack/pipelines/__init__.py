@@ -8,7 +8,7 @@ so any worker can resume it after a crash, a graceful stop or a takeover.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from scrapetrack.pipelines.base import JobDriver, Outcome
 from scrapetrack.pipelines.keyword import run_keyword_job
@@ -16,5 +16,5 @@ from scrapetrack.pipelines.similar import run_similar_job
 from scrapetrack.store.models import ScrapingJob
 
 # A job's kind → the pipeline that drives it.
-PIPELINES: dict[str, Callable[[JobDriver, ScrapingJob], Outcome]] = {
+PIPELINES: dict[str, Callable[[JobDriver, ScrapingJob], Awaitable[Outcome]]] = {
     "keyword": run_keyword_job, "similar": run_similar_job}

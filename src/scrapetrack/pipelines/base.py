@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from scrapetrack.config import Settings
 from scrapetrack.jobs import RateSample, Status
@@ -15,6 +16,8 @@ from scrapetrack.store.models import ScrapingJob
 from scrapetrack.store.repository import Store
 
 RATE_WINDOW_SECONDS = 10.0
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class LostJob(Exception):
@@ -49,6 +52,8 @@ class Cursor:
     samples: deque[RateSample]
     draining: bool = False  # the last page was full: more items are known to be waiting
     done: bool = False  # the job holds all it asked for: read no further
+    flowing: bool = False  # the last page held items
+    run_read: float = -math.inf  # when the run itself was last read
 
     def advance(self, now: float, items: int, processed: int) -> None:
         self.offset += items
@@ -60,24 +65,28 @@ class Cursor:
 
 
 # A page handler commits one page of items (and moves the cursor) or raises LostJob.
-PageHandler = Callable[[ItemsPage, float], None]
+PageHandler = Callable[[ItemsPage, float], Awaitable[None]]
 
 
 class JobDriver(Protocol):
-    """What a pipeline drives a job with (the worker's JobRunner implements it)."""
+    """What a pipeline drives a job with (the worker's JobRunner implements it). Its
+    coroutines run on the worker's event loop: the store is reached through `db`."""
 
     store: Store
     settings: Settings
     worker_id: str
 
-    def start_run(self, job: ScrapingJob, actor_id: str, run_input: dict[str, Any], *,
-                  max_items: int | None = None, **values: Any) -> RunInfo:
+    async def db(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A blocking store call, off the event loop."""
+
+    async def start_run(self, job: ScrapingJob, actor_id: str, run_input: dict[str, Any], *,
+                        max_items: int | None = None, **values: Any) -> RunInfo:
         """Start a run, capped, and save its id with `values` before any waiting."""
 
-    def write(self, job: ScrapingJob, **values: Any) -> int:
+    async def write(self, job: ScrapingJob, **values: Any) -> int:
         """Change a job this worker owns; LostJob if it is no longer ours."""
 
-    def ingest(self, job: ScrapingJob, **page: Any) -> int:
+    async def ingest(self, job: ScrapingJob, **page: Any) -> int:
         """Save one page of items with the job's counters (Store.ingest's arguments)."""
 
     def owned(self, job: ScrapingJob, version: int | None) -> int:
@@ -86,9 +95,9 @@ class JobDriver(Protocol):
     def cursor(self, job: ScrapingJob, offset: int, processed: int) -> Cursor:
         """Where reading the job's current run starts."""
 
-    def check_in(self, job: ScrapingJob, heartbeat: bool = True) -> None:
+    async def check_in(self, job: ScrapingJob, heartbeat: bool = True) -> None:
         """Between steps that call no run: hand back on a stop, beat the heartbeat."""
 
-    def follow(self, job: ScrapingJob, run_id: str, dataset_id: str, cursor: Cursor,
-               on_page: PageHandler) -> Outcome:
+    async def follow(self, job: ScrapingJob, run_id: str, dataset_id: str, cursor: Cursor,
+                     on_page: PageHandler) -> Outcome:
         """Follow a run page by page to its end (or the cursor's), each page to `on_page`."""

@@ -14,25 +14,25 @@ from scrapetrack.providers.platforms import Platform, get_platform
 from scrapetrack.store.models import ScrapingJob
 
 
-def run_keyword_job(runner: JobDriver, job: ScrapingJob) -> Outcome:
+async def run_keyword_job(runner: JobDriver, job: ScrapingJob) -> Outcome:
     platform = get_platform(job.platform)
     if job.stage == Stage.PROCESSING:  # resumed after the search, among its lookups
-        return look_up_profiles(runner, job, platform)
-    outcome = search(runner, job, platform)
+        return await look_up_profiles(runner, job, platform)
+    outcome = await search(runner, job, platform)
     if outcome.status is Status.COMPLETED and platform.build_lookup_input is not None:
-        return look_up_profiles(runner, job, platform)
+        return await look_up_profiles(runner, job, platform)
     return outcome
 
 
-def search(runner: JobDriver, job: ScrapingJob, platform: Platform) -> Outcome:
+async def search(runner: JobDriver, job: ScrapingJob, platform: Platform) -> Outcome:
     target = job.target_results
     if job.apify_run_id is None or job.apify_dataset_id is None:
         run_input = platform.build_keyword_input(job.keywords or [], target, runner.settings)
-        runner.start_run(job, platform.actor_id(runner.settings), run_input,
+        await runner.start_run(job, platform.actor_id(runner.settings), run_input,
                          max_items=target - job.processed_results, stage=Stage.SEARCHING)
     cursor = runner.cursor(job, job.items_offset, job.processed_results)
 
-    def ingest(page: ItemsPage, now: float) -> None:
+    async def ingest(page: ItemsPage, now: float) -> None:
         # Never more than asked: the page is read up to the item that completes the target
         # (an actor may deliver more than its maxItems), and reading stops there.
         creators: list[Creator] = []
@@ -45,7 +45,7 @@ def search(runner: JobDriver, job: ScrapingJob, platform: Platform) -> Outcome:
                 creators.append(creator)
         processed = cursor.processed + len(creators)
         samples = [*cursor.samples, RateSample(now, processed)]
-        runner.ingest(job, from_offset=cursor.offset, to_offset=cursor.offset + used,
+        await runner.ingest(job, from_offset=cursor.offset, to_offset=cursor.offset + used,
                       creators=creators, skipped=used - len(creators),
                       progress=keyword_progress(processed, target),
                       rate_per_second=ingest_rate(samples))
@@ -53,4 +53,4 @@ def search(runner: JobDriver, job: ScrapingJob, platform: Platform) -> Outcome:
         cursor.done = processed >= target
 
     assert job.apify_run_id is not None and job.apify_dataset_id is not None
-    return runner.follow(job, job.apify_run_id, job.apify_dataset_id, cursor, ingest)
+    return await runner.follow(job, job.apify_run_id, job.apify_dataset_id, cursor, ingest)

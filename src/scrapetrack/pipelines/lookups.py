@@ -34,7 +34,7 @@ from scrapetrack.store.models import ScrapingJob
 log = logging.getLogger(__name__)
 
 
-def look_up_profiles(runner: JobDriver, job: ScrapingJob, platform: Platform,
+async def look_up_profiles(runner: JobDriver, job: ScrapingJob, platform: Platform,
                      **values: Any) -> Outcome:
     """Look the job's unknown creators up, batch by batch; `values` go with the write that
     begins the stage."""
@@ -42,27 +42,29 @@ def look_up_profiles(runner: JobDriver, job: ScrapingJob, platform: Platform,
     store, settings = runner.store, runner.settings
     state: dict[str, Any] = dict(job.stage_state or {})
     if "lookups" not in state:  # the search is done: the lookups begin
-        state["lookups"] = {"total": store.count_to_look_up(job.id), "done": 0, "failed": 0}
+        state["lookups"] = {"total": await runner.db(store.count_to_look_up, job.id),
+                            "done": 0, "failed": 0}
         state["search"] = {"runId": job.apify_run_id, "datasetId": job.apify_dataset_id}
-        runner.write(job, stage=Stage.PROCESSING, stage_state=dict(state), rate_per_second=None,
-                     **values)
+        await runner.write(job, stage=Stage.PROCESSING, stage_state=dict(state),
+                           rate_per_second=None, **values)
         job.stage, job.stage_state = Stage.PROCESSING, dict(state)
     while True:
-        runner.check_in(job, heartbeat=False)
+        await runner.check_in(job, heartbeat=False)
         # A batch in the state is the current run's (written with it): re-attach to it.
         batch: list[str] | None = state.get("batch")
         if batch is None:
-            batch = store.creators_to_look_up(job.id, settings.profile_lookup_batch)
+            batch = await runner.db(store.creators_to_look_up, job.id,
+                                    settings.profile_lookup_batch)
             if not batch:
                 return Outcome(Status.COMPLETED)
             try:
-                runner.start_run(job, platform.profile_actor_id(settings),
+                await runner.start_run(job, platform.profile_actor_id(settings),
                                  platform.build_lookup_input(batch, settings),
                                  max_items=len(batch), stage_state={**state, "batch": batch})
             except ProviderRejected as exc:  # a spent budget, the profile actor refused
-                return give_up(runner, job, state, exc.message)
+                return await give_up(runner, job, state, exc.message)
             state["batch"] = batch
-        outcome, items = read_whole(runner, job)
+        outcome, items = await read_whole(runner, job)
         if outcome.status is Status.TIMEOUT:  # the job's own time is up
             return outcome
         if outcome.status is not Status.COMPLETED:
@@ -72,46 +74,49 @@ def look_up_profiles(runner: JobDriver, job: ScrapingJob, platform: Platform,
         wanted = {handle.lower() for handle in batch}
         found = {key: creator for key, creator in found.items() if key in wanted}
         state.pop("batch", None)
-        save(runner, job, state, found, sorted(wanted - found.keys()))
+        await save(runner, job, state, found, sorted(wanted - found.keys()))
 
 
-def save(runner: JobDriver, job: ScrapingJob, state: dict[str, Any],
+async def save(runner: JobDriver, job: ScrapingJob, state: dict[str, Any],
          found: dict[str, Creator], failed: list[str], **values: Any) -> None:
     """One batch's answer, with the counts in `state`, in one write."""
     lookups = state["lookups"]
     state["lookups"] = {**lookups, "done": lookups["done"] + len(found),
                         "failed": lookups["failed"] + len(failed)}
-    runner.owned(job, runner.store.save_profiles(
-        job.id, runner.worker_id, found, failed, {"stage_state": dict(state), **values}))
+    runner.owned(job, await runner.db(
+        runner.store.save_profiles, job.id, runner.worker_id, found, failed,
+        {"stage_state": dict(state), **values}))
     job.stage_state = dict(state)
 
 
-def give_up(runner: JobDriver, job: ScrapingJob, state: dict[str, Any],
+async def give_up(runner: JobDriver, job: ScrapingJob, state: dict[str, Any],
             reason: str) -> Outcome:
     """No lookup run can start: every creator left stays unknown, the job completes with
     what the search found, and its status message says why."""
     log.warning("job %s: profile lookups stopped, the rest stay unknown: %s", job.id, reason)
     message = f"Some creators have no follower count: {reason}"
-    while batch := runner.store.creators_to_look_up(job.id, runner.settings.profile_lookup_batch):
-        save(runner, job, state, {}, [handle.lower() for handle in batch],
-             run_status_message=message)
+    while batch := await runner.db(runner.store.creators_to_look_up, job.id,
+                                   runner.settings.profile_lookup_batch):
+        await save(runner, job, state, {}, [handle.lower() for handle in batch],
+                   run_status_message=message)
     job.run_status_message = message
     return Outcome(Status.COMPLETED)
 
 
-def read_whole(runner: JobDriver, job: ScrapingJob) -> tuple[Outcome, list[dict[str, Any]]]:
+async def read_whole(runner: JobDriver, job: ScrapingJob) -> tuple[Outcome, list[dict[str, Any]]]:
     """The job's current run followed to its end, its items kept in memory (a small run)."""
     assert job.apify_run_id is not None and job.apify_dataset_id is not None
     items: list[dict[str, Any]] = []
     cursor = runner.cursor(job, 0, 0)
 
-    def collect(page: ItemsPage, now: float) -> None:
+    async def collect(page: ItemsPage, now: float) -> None:
         items.extend(page.items)
-        if not runner.store.heartbeat(job.id, runner.worker_id):
+        if not await runner.db(runner.store.heartbeat, job.id, runner.worker_id):
             raise LostJob()
         cursor.advance(now, len(page.items), len(items))
 
-    return runner.follow(job, job.apify_run_id, job.apify_dataset_id, cursor, collect), items
+    outcome = await runner.follow(job, job.apify_run_id, job.apify_dataset_id, cursor, collect)
+    return outcome, items
 
 
 def profiles(platform: Platform, items: list[dict[str, Any]]) -> dict[str, Creator]:

@@ -48,8 +48,8 @@ SEARCH_ITEMS_PER_RESULT = 2
 SCORE_BATCH = 200
 
 
-def run_similar_job(runner: JobDriver, job: ScrapingJob) -> Outcome:
-    return SimilarSearch(runner, job).drive()
+async def run_similar_job(runner: JobDriver, job: ScrapingJob) -> Outcome:
+    return await SimilarSearch(runner, job).drive()
 
 
 def profile_size(run_input: Mapping[str, Any]) -> int:
@@ -73,56 +73,56 @@ class SimilarSearch:
         self.state: dict[str, Any] = dict(job.stage_state or {})
         self.progress = job.progress  # only the owner writes it: it never goes down
 
-    def drive(self) -> Outcome:
+    async def drive(self) -> Outcome:
         if "source" not in self.state:
-            ended = self.fetch_profile()
+            ended = await self.fetch_profile()
             if ended is not None:
                 return ended
         if "terms" not in self.state:
-            ended = self.analyze()
+            ended = await self.analyze()
             if ended is not None:
                 return ended
         if self.job.stage != Stage.PROCESSING:
-            ended = self.search()
+            ended = await self.search()
             if ended.status is not Status.COMPLETED:
                 return ended
         if self.platform.build_lookup_input is not None and "scored" not in self.state:
             # Candidates named without their numbers are looked up before they are scored
             # (followers and engagement weigh in the score); resumable like the rest.
             self.job.stage_state = dict(self.state)  # the lookups add to what is kept
-            ended = look_up_profiles(self.runner, self.job, self.platform,
-                                     progress=self.bump(stage_progress(Stage.PROCESSING)))
+            ended = await look_up_profiles(self.runner, self.job, self.platform,
+                                           progress=self.bump(stage_progress(Stage.PROCESSING)))
             if ended.status is not Status.COMPLETED:
                 return ended
             self.state = dict(self.job.stage_state or {})
-        return self.score()
+        return await self.score()
 
     # fetching_profile -------------------------------------------------------------------------
-    def fetch_profile(self) -> Outcome | None:
+    async def fetch_profile(self) -> Outcome | None:
         job, runner = self.job, self.runner
         run_input = self.platform.build_profile_input(self.handle, self.settings)
         size = profile_size(run_input)
         if job.apify_run_id is None or job.apify_dataset_id is None:
-            runner.start_run(job, self.platform.profile_actor_id(self.settings), run_input,
-                             max_items=size, stage=Stage.FETCHING_PROFILE,
-                             progress=self.bump(stage_progress(Stage.FETCHING_PROFILE)))
+            await runner.start_run(job, self.platform.profile_actor_id(self.settings),
+                                   run_input, max_items=size, stage=Stage.FETCHING_PROFILE,
+                                   progress=self.bump(stage_progress(Stage.FETCHING_PROFILE)))
         # A profile run is small: read whole again after a takeover, kept in memory.
         items: list[dict[str, Any]] = []
         cursor = runner.cursor(job, 0, 0)
 
-        def collect(page: ItemsPage, now: float) -> None:
+        async def collect(page: ItemsPage, now: float) -> None:
             items.extend(page.items)
             before = self.progress
             progress = self.bump(stage_progress(Stage.FETCHING_PROFILE, len(items), size))
             if progress > before:
-                runner.write(job, progress=progress)
-            elif not self.store.heartbeat(job.id, runner.worker_id):
+                await runner.write(job, progress=progress)
+            elif not await runner.db(self.store.heartbeat, job.id, runner.worker_id):
                 raise LostJob()
             cursor.advance(now, len(page.items), len(items))
 
         assert job.apify_run_id is not None and job.apify_dataset_id is not None
         run_id = job.apify_run_id
-        outcome = runner.follow(job, run_id, job.apify_dataset_id, cursor, collect)
+        outcome = await runner.follow(job, run_id, job.apify_dataset_id, cursor, collect)
         if outcome.status is not Status.COMPLETED:
             return dataclasses.replace(
                 outcome, error=f"Could not fetch @{self.handle}'s profile: {outcome.error}")
@@ -132,26 +132,27 @@ class SimilarSearch:
                            f"{self.platform.label}: its profile run returned no creator")
         self.state.update(source=profile.to_json(), profileRunId=run_id)
         # The profile run is done with: the search run takes its place.
-        runner.write(job, stage=Stage.ANALYZING, stage_state=dict(self.state),
-                     progress=self.bump(stage_progress(Stage.ANALYZING)),
-                     apify_run_id=None, apify_dataset_id=None, items_offset=0)
+        await runner.write(job, stage=Stage.ANALYZING, stage_state=dict(self.state),
+                           progress=self.bump(stage_progress(Stage.ANALYZING)),
+                           apify_run_id=None, apify_dataset_id=None, items_offset=0)
         job.apify_run_id = job.apify_dataset_id = None
         job.stage = Stage.ANALYZING
         return None
 
     # analyzing --------------------------------------------------------------------------------
-    def analyze(self) -> Outcome | None:
+    async def analyze(self) -> Outcome | None:
         terms = analyze(Profile.from_json(self.state["source"]))
         if not terms.search:
             return Outcome(Status.ERROR, f"@{self.handle}'s recent posts have no hashtags or "
                            "keywords to search for similar creators with")
         self.state["terms"] = terms.to_json()
-        self.runner.write(self.job, stage_state=dict(self.state), keywords=list(terms.search))
+        await self.runner.write(self.job, stage_state=dict(self.state),
+                                keywords=list(terms.search))
         self.job.keywords = list(terms.search)
         return None
 
     # searching --------------------------------------------------------------------------------
-    def search(self) -> Outcome:
+    async def search(self) -> Outcome:
         job, runner = self.job, self.runner
         terms = Terms.from_json(self.state["terms"])
         source = Profile.from_json(self.state["source"])
@@ -161,16 +162,16 @@ class SimilarSearch:
                 or job.apify_dataset_id is None:
             run_input = self.platform.build_keyword_input(list(terms.search), size,
                                                           self.settings)
-            runner.start_run(job, self.platform.actor_id(self.settings), run_input,
-                             max_items=size, stage=Stage.SEARCHING,
-                             progress=self.bump(stage_progress(Stage.SEARCHING)))
+            await runner.start_run(job, self.platform.actor_id(self.settings), run_input,
+                                   max_items=size, stage=Stage.SEARCHING,
+                                   progress=self.bump(stage_progress(Stage.SEARCHING)))
             job.stage = Stage.SEARCHING
         excluded = {source.handle.lower(), self.handle.lower()}
         # processedResults counts distinct candidates: never more than the creators asked for.
-        found = self.store.creator_keys(job.id)
+        found = await runner.db(self.store.creator_keys, job.id)
         cursor = runner.cursor(job, job.items_offset, len(found))
 
-        def ingest(page: ItemsPage, now: float) -> None:
+        async def ingest(page: ItemsPage, now: float) -> None:
             creators: list[Creator] = []
             used = 0
             for item in page.items:
@@ -184,7 +185,7 @@ class SimilarSearch:
                 creators.append(dataclasses.replace(
                     creator, terms=candidate_terms(item, terms.keywords)))
             to_offset = cursor.offset + used
-            runner.ingest(
+            await runner.ingest(
                 job, from_offset=cursor.offset, to_offset=to_offset, creators=creators,
                 skipped=used - len(creators), processed=len(found),
                 progress=self.bump(stage_progress(Stage.SEARCHING, to_offset, size)),
@@ -193,28 +194,29 @@ class SimilarSearch:
             cursor.done = len(found) >= job.target_results
 
         assert job.apify_run_id is not None and job.apify_dataset_id is not None
-        outcome = runner.follow(job, job.apify_run_id, job.apify_dataset_id, cursor, ingest)
+        outcome = await runner.follow(job, job.apify_run_id, job.apify_dataset_id, cursor,
+                                      ingest)
         if outcome.status is Status.COMPLETED:
             return outcome
         return dataclasses.replace(
             outcome, error=f"Searching for creators like @{self.handle}: {outcome.error}")
 
     # processing -------------------------------------------------------------------------------
-    def score(self) -> Outcome:
+    async def score(self) -> Outcome:
         job, runner = self.job, self.runner
         source = Profile.from_json(self.state["source"])
         terms = Terms.from_json(self.state["terms"])
         if job.stage != Stage.PROCESSING:
-            runner.write(job, stage=Stage.PROCESSING, rate_per_second=None,
-                         progress=self.bump(stage_progress(Stage.PROCESSING)))
+            await runner.write(job, stage=Stage.PROCESSING, rate_per_second=None,
+                               progress=self.bump(stage_progress(Stage.PROCESSING)))
             job.stage = Stage.PROCESSING
-        current = self.store.get_job(job.id)
+        current = await runner.db(self.store.get_job, job.id)
         total = current.creators_count if current is not None else 0
         after = int(self.state.get("scoredThrough", 0))
         scored = int(self.state.get("scored", 0))
         while True:
-            runner.check_in(job, heartbeat=False)
-            batch = self.store.creators_batch(job.id, after, SCORE_BATCH)
+            await runner.check_in(job, heartbeat=False)
+            batch = await runner.db(self.store.creators_batch, job.id, after, SCORE_BATCH)
             if not batch:
                 return Outcome(Status.COMPLETED)
             scores: list[tuple[int, float, str]] = []
@@ -225,8 +227,9 @@ class SimilarSearch:
                 scores.append((row.id, found.score, found.reason))
             after, scored = batch[-1].id, scored + len(batch)
             self.state.update(scoredThrough=after, scored=scored)
-            runner.owned(job, self.store.save_scores(
-                job.id, runner.worker_id, scores, stage_state=dict(self.state),
+            runner.owned(job, await runner.db(
+                self.store.save_scores, job.id, runner.worker_id, scores,
+                stage_state=dict(self.state),
                 progress=self.bump(stage_progress(Stage.PROCESSING, scored, total))))
 
     def bump(self, progress: int) -> int:

@@ -26,18 +26,20 @@ Messages say what we were doing, the HTTP status and Apify's own message, never 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from apify_client import ApifyClient
+from apify_client import ApifyClient, ApifyClientAsync
 from apify_client.errors import ApifyApiError, ApifyClientError, InvalidResponseBodyError
+from apify_client.http_clients import HttpClient, HttpClientAsync, Httpx2HttpClientAsync
 
 from scrapetrack.exceptions import (
     ProviderBusy,
@@ -58,6 +60,7 @@ from scrapetrack.providers.base import (
 if TYPE_CHECKING:
     from apify_client._models import Run
     from apify_client._resource_clients import RunClient
+    from apify_client._resource_clients.dataset import DatasetItemsPage
 
     from scrapetrack.metrics import Metrics
 
@@ -73,7 +76,8 @@ APPROVAL_NEEDED = "full-permission-actor-not-approved"
 # already finished (Apify usually answers a finished run with the run itself, else 400/409).
 _NOTHING_TO_ABORT = (400, 404, 409)
 # Exceptions from these libraries are the HTTP transport under apify-client failing.
-_TRANSPORT_MODULES = ("impit", "httpx", "httpx2", "httpcore", "h11", "ssl", "socket")
+_TRANSPORT_MODULES = ("impit", "httpx", "httpx2", "httpcore", "httpcore2", "h11", "ssl",
+                      "socket")
 # How transport errors say what happened; impit wraps the OS error in one long text.
 _NETWORK_KINDS = (
     ("was reset", re.compile(r"connection ?reset|reset by peer|ECONNRESET|errno 104", re.I)),
@@ -99,6 +103,15 @@ class ApifyProvider(Provider):
             min_delay_between_retries=min_delay_between_retries,
             timeout_short=request_timeout, timeout_medium=request_timeout,
             timeout_long=request_timeout)
+        # The worker's event loop drives its runs with this one, over HTTPX2 (apify-client's
+        # other supported transport): pure asyncio, so requests in flight cost no thread,
+        # where impit's native runtime adds threads as they grow.
+        self._aclient = ApifyClientAsync.with_custom_http_client(
+            token, api_url=api_url, http_client=Httpx2HttpClientAsync(
+                token=token, max_retries=max_retries,
+                min_delay_between_retries=min_delay_between_retries,
+                timeout_short=request_timeout, timeout_medium=request_timeout,
+                timeout_long=request_timeout))
 
     def start(self, actor_id: str, run_input: dict[str, Any],
               caps: RunCaps = NO_CAPS) -> RunInfo:
@@ -109,6 +122,16 @@ class ApifyProvider(Provider):
                              run_input=run_input, max_items=caps.max_items,
                              max_total_charge_usd=charge),
                          operation="start", actor_id=actor_id)
+        return _run_info(run)
+
+    async def start_async(self, actor_id: str, run_input: dict[str, Any],
+                          caps: RunCaps = NO_CAPS) -> RunInfo:
+        charge = None if caps.max_charge_usd is None else Decimal(str(caps.max_charge_usd))
+        run = await self._acall(f"starting actor {actor_id}",
+                                lambda: self._aclient.actor(actor_id).start(
+                                    run_input=run_input, max_items=caps.max_items,
+                                    max_total_charge_usd=charge),
+                                operation="start", actor_id=actor_id)
         return _run_info(run)
 
     def get_run(self, run_id: str, wait_seconds: float = 0) -> RunInfo:
@@ -131,6 +154,21 @@ class ApifyProvider(Provider):
                 continue
             return _run_info(run)
 
+    async def get_run_async(self, run_id: str) -> RunInfo:
+        client = self._aclient.run(run_id)
+        deadline = time.monotonic() + NOT_FOUND_GRACE_SECONDS
+        while True:
+            try:
+                run = await self._acall(f"reading run {run_id}", client.get,
+                                        not_found=RunNotFound, operation="get_run")
+                if run is None:
+                    raise RunNotFound(f"Apify run {run_id} was not found at {self._where}")
+                return _run_info(run)
+            except RunNotFound:
+                if time.monotonic() >= deadline:
+                    raise
+            await asyncio.sleep(NOT_FOUND_RETRY_SECONDS)
+
     def _read_run(self, client: RunClient, run_id: str, wait_seconds: float) -> Run:
         if wait_seconds > 0:
             wait = min(wait_seconds, MAX_WAIT_SECONDS)
@@ -151,19 +189,35 @@ class ApifyProvider(Provider):
         `total` is Apify's itemCount, which lags the items, raised to at least what this page
         proves exists; never use it to decide that the dataset is fully read.
         """
-        doing = f"reading items {offset}..{offset + limit} of dataset {dataset_id}"
-        missing: str | None = None
+        doing = _reading(dataset_id, offset, limit)
         try:
             page = self._call(
                 doing, lambda: self._client.dataset(dataset_id).list_items(offset=offset,
                                                                            limit=limit),
                 not_found=RunNotFound, answer="items page", operation="items")
         except KeyError as exc:  # apify-client reads the pagination headers unchecked
-            missing = str(exc.args[0]) if exc.args else "pagination"
-        if missing is not None:
-            self._count_error("items", "malformed")
-            raise ProviderUnavailable(f"Apify at {self._where} sent a malformed items page "
-                                      f"while {doing} (no {missing} header)")
+            raise self._headerless(exc, doing) from None
+        return self._checked_page(page, offset, limit, doing)
+
+    async def items_page_async(self, dataset_id: str, offset: int, limit: int) -> ItemsPage:
+        doing = _reading(dataset_id, offset, limit)
+        try:
+            page = await self._acall(
+                doing, lambda: self._aclient.dataset(dataset_id).list_items(offset=offset,
+                                                                            limit=limit),
+                not_found=RunNotFound, answer="items page", operation="items")
+        except KeyError as exc:
+            raise self._headerless(exc, doing) from None
+        return self._checked_page(page, offset, limit, doing)
+
+    def _headerless(self, exc: KeyError, doing: str) -> ProviderUnavailable:
+        missing = str(exc.args[0]) if exc.args else "pagination"
+        self._count_error("items", "malformed")
+        return ProviderUnavailable(f"Apify at {self._where} sent a malformed items page "
+                                   f"while {doing} (no {missing} header)")
+
+    def _checked_page(self, page: DatasetItemsPage, offset: int, limit: int,
+                      doing: str) -> ItemsPage:
         # A page from elsewhere in the dataset would be saved at the wrong offset: refuse it.
         wrong = (f"its X-Apify-Pagination-Offset says {page.offset}, not {offset}"
                  if page.offset != offset else
@@ -191,6 +245,16 @@ class ApifyProvider(Provider):
 
         self._call(f"aborting run {run_id}", abort, operation="abort")
 
+    async def abort_async(self, run_id: str) -> None:
+        async def abort() -> None:
+            try:
+                await self._aclient.run(run_id).abort()
+            except ApifyApiError as exc:
+                if exc.status_code not in _NOTHING_TO_ABORT:
+                    raise
+
+        await self._acall(f"aborting run {run_id}", abort, operation="abort")
+
     def account(self) -> str:
         """The username the token belongs to: one authenticated call (`scrapetrack doctor`).
         ProviderRejected when the token is refused."""
@@ -204,6 +268,10 @@ class ApifyProvider(Provider):
     def close(self) -> None:
         self._call("closing connections", self._client.http_client.close, operation=None)
 
+    async def aclose(self) -> None:
+        await self._acall("closing connections", self._aclient.http_client.aclose,
+                          operation=None)
+
     def _call(self, doing: str, call: Callable[[], T],
               not_found: type[ProviderError] = ProviderRejected, answer: str = "answer",
               operation: str | None = "other", actor_id: str | None = None) -> T:
@@ -213,41 +281,70 @@ class ApifyProvider(Provider):
         call and its failure are counted under (None: not an API call). The error is raised
         after the `except` block, so it carries no chained client error.
         """
-        if operation is not None and self._metrics is not None:
-            self._metrics.apify_request(operation)
+        self._count_call(operation)
         try:
             return call()
-        except ApifyApiError as exc:
+        except Exception as exc:
+            error = self._converted(exc, self._client.http_client, doing, not_found, answer,
+                                    operation, actor_id)
+            if error is None:
+                raise
+        raise error
+
+    async def _acall(self, doing: str, call: Callable[[], Awaitable[T]],
+                     not_found: type[ProviderError] = ProviderRejected, answer: str = "answer",
+                     operation: str | None = "other", actor_id: str | None = None) -> T:
+        """`_call` for the async client: the same conversions, counted the same way."""
+        self._count_call(operation)
+        try:
+            return await call()
+        except Exception as exc:
+            error = self._converted(exc, self._aclient.http_client, doing, not_found, answer,
+                                    operation, actor_id)
+            if error is None:
+                raise
+        raise error
+
+    def _count_call(self, operation: str | None) -> None:
+        if operation is not None and self._metrics is not None:
+            self._metrics.apify_request(operation)
+
+    def _converted(self, exc: Exception, http: HttpClient | HttpClientAsync, doing: str,
+                   not_found: type[ProviderError], answer: str, operation: str | None,
+                   actor_id: str | None) -> ProviderError | None:
+        """Ours for what apify-client or its HTTP library raised (counted as a failure of
+        `operation`); None for anything else, which is a bug of ours to let through."""
+        if isinstance(exc, ApifyApiError):
             error = self._api_error(exc, doing, not_found, actor_id)
             kind = _api_error_kind(exc.status_code)
-        except InvalidResponseBodyError as exc:  # not retried by apify-client
+        elif isinstance(exc, InvalidResponseBodyError):  # not retried by apify-client
             error = self._error(ProviderUnavailable, f"Apify at {self._where} sent "
                                 f"{_unparsable(exc, answer)} while {doing}", exc)
             kind = "malformed"
-        except (ApifyClientError, ValueError) as exc:  # JSON of the wrong shape
+        elif isinstance(exc, ApifyClientError | ValueError):  # JSON of the wrong shape
             error = self._error(ProviderUnavailable, f"Apify at {self._where} sent an "
                                 f"unreadable {answer} while {doing}: {_first_line(exc)}", exc)
             kind = "malformed"
-        except Exception as exc:
+        elif (http.is_timeout_error(exc) or http.is_retryable_transport_error(exc)
+              or isinstance(exc, OSError)
+              or type(exc).__module__.split(".")[0] in _TRANSPORT_MODULES):
             # The HTTP library under apify-client (impit or httpx): timeouts, resets, refused
             # connections, DNS, TLS. The client has already retried the transient ones.
-            http = self._client.http_client
-            if not (http.is_timeout_error(exc) or http.is_retryable_transport_error(exc)
-                    or isinstance(exc, OSError)
-                    or type(exc).__module__.split(".")[0] in _TRANSPORT_MODULES):
-                raise  # not the network: a bug of ours, which must not pass for an outage
-            error = self._error(ProviderUnavailable, self._network_message(exc, doing), exc)
+            error = self._error(ProviderUnavailable, self._network_message(exc, http, doing),
+                                exc)
             kind = "timeout" if http.is_timeout_error(exc) else "network"
+        else:
+            return None
         if operation is not None:
             self._count_error(operation, kind)
-        raise error
+        return error
 
     def _count_error(self, operation: str, kind: str) -> None:
         if self._metrics is not None:
             self._metrics.apify_error(operation, kind)
 
-    def _network_message(self, exc: Exception, doing: str) -> str:
-        http = self._client.http_client
+    def _network_message(self, exc: Exception, http: HttpClient | HttpClientAsync,
+                         doing: str) -> str:
         retried = http.is_timeout_error(exc) or http.is_retryable_transport_error(exc)
         after = f" (after {_retries(self._max_retries)})" if retried and self._max_retries else ""
         if http.is_timeout_error(exc):
@@ -330,6 +427,10 @@ def _api_error_kind(status: int) -> str:
     if status in (401, 403):
         return "unauthorized"
     return "rejected"
+
+
+def _reading(dataset_id: str, offset: int, limit: int) -> str:
+    return f"reading items {offset}..{offset + limit} of dataset {dataset_id}"
 
 
 def _retries(count: int) -> str:

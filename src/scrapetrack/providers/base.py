@@ -1,7 +1,8 @@
 """The provider seam: start a run, watch it, page through its items, abort it.
 
 The worker speaks only this interface; `apify.py` implements it with apify-client, which talks
-to the real Apify API or to our sandbox.
+to the real Apify API or to our sandbox. Each call comes twice: blocking (the service, the
+CLI) and as a coroutine (the worker's event loop, where hundreds of runs wait on no thread).
 """
 
 from __future__ import annotations
@@ -75,5 +76,25 @@ class Provider(ABC):
     def abort(self, run_id: str) -> None:
         """Abort the run; harmless when it has already finished."""
 
+    @abstractmethod
+    async def start_async(self, actor_id: str, run_input: dict[str, Any],
+                          caps: RunCaps = NO_CAPS) -> RunInfo:
+        """`start`, on the caller's event loop."""
+
+    @abstractmethod
+    async def get_run_async(self, run_id: str) -> RunInfo:
+        """The run's state now, on the caller's event loop."""
+
+    @abstractmethod
+    async def items_page_async(self, dataset_id: str, offset: int, limit: int) -> ItemsPage:
+        """`items_page`, on the caller's event loop."""
+
+    @abstractmethod
+    async def abort_async(self, run_id: str) -> None:
+        """`abort`, on the caller's event loop."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook
+        """Release the connections of the coroutines, on the loop that used them."""

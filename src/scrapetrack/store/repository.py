@@ -8,7 +8,7 @@ None back and writes nothing.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -405,8 +405,9 @@ class Store:
         PostgreSQL), and may raise to refuse it."""
         with self.writing() as s:
             if check is not None:
-                if s.get_bind().dialect.name == "postgresql":
-                    s.execute(select(User.id).where(User.id == user_id).with_for_update())
+                if s.get_bind().dialect.name == "postgresql":  # NO KEY UPDATE: see _job_counts
+                    s.execute(select(User.id).where(User.id == user_id)
+                              .with_for_update(key_share=True))
                 now = utcnow()
                 check(now, list(s.scalars(select(Campaign.created_at).where(
                     Campaign.user_id == user_id, Campaign.created_at > now - RATE_WINDOW)
@@ -472,7 +473,10 @@ class Store:
     @staticmethod
     def _job_counts(s: Session, user_id: str, workspace_id: str | None = None) -> JobCounts:
         if s.get_bind().dialect.name == "postgresql":
-            s.execute(select(User.id).where(User.id == user_id).with_for_update())
+            # NO KEY UPDATE: serializes this user's starts, but not against the workers'
+            # writes, whose foreign keys take KEY SHARE on the same row.
+            s.execute(select(User.id).where(User.id == user_id)
+                      .with_for_update(key_share=True))
         now = utcnow()
         spend = None if workspace_id is None else locked_month_spend(s, workspace_id, now)
         active = s.scalar(select(func.count()).select_from(ScrapingJob).where(
@@ -622,6 +626,16 @@ class Store:
                 JOBS.c.id == job_id, JOBS.c.worker_id == worker_id,
                 JOBS.c.status == Status.PROCESSING).values(heartbeat_at=utcnow()))
             return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+    def heartbeat_many(self, job_ids: Collection[str], worker_id: str) -> set[str]:
+        """Say this worker is alive for all its jobs in one write; those still ours."""
+        if not job_ids:
+            return set()
+        with self.writing() as s:
+            return set(s.scalars(update(JOBS).where(
+                JOBS.c.id.in_(list(job_ids)), JOBS.c.worker_id == worker_id,
+                JOBS.c.status == Status.PROCESSING).values(heartbeat_at=utcnow())
+                .returning(JOBS.c.id)))
 
     def finish(self, job_id: str, status: Status, *, error: str | None = None,
                worker_id: str | None = None, progress: int | None = None,
