@@ -9,6 +9,7 @@ search ever touches: an excluded creator stays excluded.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -16,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import (
     ColumnElement,
     Insert,
+    String,
     Table,
     and_,
     bindparam,
@@ -23,6 +25,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    literal_column,
     or_,
     select,
     update,
@@ -40,6 +43,7 @@ from scrapetrack.store.models import (
     ScrapingJob,
     utcnow,
 )
+from scrapetrack.store.prepared import DriverStatements
 
 LIST = cast(Table, CampaignCreator.__table__)
 FOUND_BY = cast(Table, CampaignCreatorJob.__table__)
@@ -94,16 +98,43 @@ class WorkflowChange:
 
 # a search's creators into its campaign's list ---------------------------------------------
 
-def merge(s: Session, job_id: str, which: ColumnElement[bool]) -> None:
-    """Merge the job's creators that `which` (a condition on `creators`) matches into its
-    campaign's list, and record that this job found them."""
+def merge(s: Session, statements: DriverStatements, job_id: str, by: str,
+          values: Sequence[Any]) -> None:
+    """Merge the job's creators whose `by` column (`handle_key`, `id`) is among `values` into
+    its campaign's list, and record that this job found them.
+
+    Compiled once per dialect and run as the driver's SQL (see prepared.py): SQLAlchemy's
+    compiled cache leaves dialect upserts out, and this runs with every page a worker saves.
+    """
+    if not values:
+        return
     dialect = s.get_bind().dialect.name
+    upsert = statements.prepare(("merge", dialect, by), lambda: _merge_creators(
+        dialect, _among(dialect, CREATORS.c[by])))
+    connection = s.connection()
     # The upsert hands back the list's ids, inserted or updated, so the links are written
     # from them rather than found again through a join.
-    ids = s.scalars(_merge_creators(dialect, which), {"job": job_id, "now": utcnow()}).all()
+    params = upsert.params({
+        "job": job_id, "now": utcnow(),
+        "among": list(values) if dialect == "postgresql" else json.dumps(list(values))})
+    ids = connection.exec_driver_sql(upsert.sql, params if isinstance(params, dict)
+                                     else tuple(params)).scalars().all()
     if ids:
-        s.execute(_insert(dialect, FOUND_BY).on_conflict_do_nothing(),
-                  [{"creator_id": i, "job_id": job_id} for i in ids])
+        link = statements.prepare(("found_by", dialect), lambda: _insert(dialect, FOUND_BY)
+                                  .values(creator_id=bindparam("creator_id"),
+                                          job_id=bindparam("job_id"))
+                                  .on_conflict_do_nothing())
+        connection.exec_driver_sql(link.sql, link.many(
+            [{"creator_id": i, "job_id": job_id} for i in ids]))
+
+
+def _among(dialect: str, column: ColumnElement[Any]) -> ColumnElement[bool]:
+    """`column` among the `among` parameter's values: an array on PostgreSQL, a JSON array on
+    SQLite (a statement compiled once cannot expand an IN list)."""
+    if dialect == "postgresql":
+        return column == func.any(bindparam("among", type_=postgresql.ARRAY(column.type)))
+    return column.in_(select(literal_column("value")).select_from(
+        func.json_each(bindparam("among", type_=String))))
 
 
 def _insert(dialect: str, table: Table) -> Any:

@@ -616,7 +616,7 @@ class Store:
             if creators:
                 keys = self._upsert_creators(s, job_id, creators)
                 s.execute(RECOUNT_CREATORS, {"job": job_id})
-                campaign_list.merge(s, job_id, CREATORS.c.handle_key.in_(keys))
+                campaign_list.merge(s, self._fast, job_id, "handle_key", keys)
             return version
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
@@ -782,7 +782,7 @@ class Store:
                     CREATORS.c.job_id == job_id, CREATORS.c.handle_key.in_(list(failed)))
                     .values(profile_lookup="failed"))
             if found:
-                campaign_list.merge(s, job_id, CREATORS.c.handle_key.in_(list(found)))
+                campaign_list.merge(s, self._fast, job_id, "handle_key", list(found))
             return version
 
     def creator_keys(self, job_id: str) -> set[str]:
@@ -811,7 +811,8 @@ class Store:
                     CREATORS.c.id == creator_id, CREATORS.c.job_id == job_id).values(
                     similarity_score=score, similarity_reason=reason))
             if scores:
-                campaign_list.merge(s, job_id, CREATORS.c.id.in_([i for i, _, _ in scores]))
+                campaign_list.merge(s, self._fast, job_id, "id",
+                                    [i for i, _, _ in scores])
             return version
 
     # helpers ------------------------------------------------------------------------------
