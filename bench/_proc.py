@@ -5,8 +5,11 @@ them all in one table at the end (a benchmark run alone prints its own rows)."""
 
 import argparse
 import contextlib
+import json
 import math
 import os
+import resource
+import socket
 import subprocess
 import sys
 import time
@@ -130,6 +133,22 @@ def busy_share(core: int) -> float:
     return (busy() - before) / os.sysconf("SC_CLK_TCK")
 
 
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 free right now, for a process to serve on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def more_files() -> None:
+    """This process's open-files limit raised to its hard limit (its children inherit it):
+    hundreds of connections."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    hard = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def percentile(values: Sequence[float], share: float) -> float:
     """Nearest rank: the smallest value with at least `share` of the values at or below it."""
     ordered = sorted(values)
@@ -161,14 +180,30 @@ def runtime(bus: Any = None, **settings: Any) -> Any:
                          embedded_worker=False, bus=bus)
 
 
+@contextlib.contextmanager
+def sandbox_served(sandbox: dict[str, Any], log: Path | None = None) -> Iterator[tuple[str, Any]]:
+    """The sandbox app on `sandbox`, served in a thread here: its URL and its state. With
+    `log`, in a process of its own instead (this module run, on the wall clock: a run's start
+    is seen as its `startedAt`), so that hundreds of runs' requests do not take this process's
+    GIL: its URL, and None (its request log is read over HTTP)."""
+    if log is None:
+        app = create_sandbox_app(**sandbox)
+        with serve_in_thread(app, lifespan=False) as url:
+            yield url, app.state.sandbox  # type: ignore[attr-defined]
+        return
+    with Proc(["-m", "bench._proc", json.dumps(sandbox)], log) as proc:
+        yield f"http://127.0.0.1:{proc.expect('SANDBOX', 60)}", None
+
+
 @dataclass
 class Stack:
-    """A run's sandbox (in a thread), runtime here, and `scrapetrack` processes, on `env`."""
+    """A run's sandbox (in a thread, or a process), runtime here, and `scrapetrack`
+    processes, on `env`."""
 
     tmp: Path
     env: dict[str, str]
     rt: Any
-    sandbox: Any  # the sandbox's state: what it counted
+    sandbox: Any  # the sandbox's state, what it counted (None: its own process)
     actor: Actor
     campaign: Any
     procs: list[Proc] = field(default_factory=list)
@@ -179,10 +214,11 @@ class Stack:
         self.procs.append(Proc([SCRAPETRACK, *argv], log, self.env))
         return self.procs[-1]
 
-    def start(self, keywords: list[str], target: int) -> str:
-        """A TikTok keyword search, started through the service as the API starts one."""
+    def start(self, keywords: list[str], target: int, campaign: str | None = None) -> str:
+        """A TikTok keyword search (in the run's campaign, or `campaign`), started through
+        the service as the API starts one."""
         return str(self.rt.service.start_search(self.actor, SearchRequest(
-            "tiktok", self.campaign.id, keywords=keywords, target_results=target)).id)
+            "tiktok", campaign or self.campaign.id, keywords=keywords, target_results=target)).id)
 
     def wait(self, job_ids: list[str], seconds: float, every: float = 0.2,
              tick: Callable[[], object] = lambda: None) -> list[Any]:
@@ -199,10 +235,13 @@ class Stack:
 
 @contextlib.contextmanager
 def stack(tmp: Path, url: str, sandbox: dict[str, Any], **env: str) -> Iterator[Stack]:
-    """A Stack on database `url`; `sandbox` configures the sandbox app; `env` adds settings."""
+    """A Stack on database `url`; `sandbox` configures the sandbox app (with `own_process`
+    True: see sandbox_served); `env` adds settings."""
     tmp.mkdir(parents=True, exist_ok=True)
-    app = create_sandbox_app(**sandbox)
-    with serve_in_thread(app, lifespan=False) as sandbox_url:
+    sandbox = dict(sandbox)
+    own_process = sandbox.pop("own_process", False)
+    with sandbox_served(sandbox, tmp / "sandbox.log" if own_process else None) as (
+            sandbox_url, state):
         env = {"DATABASE_URL": url, "QUEUE_URL": f"sqlite:///{tmp / 'queue.db'}",  # Redis:
                "QUEUE_NAME": f"bench_{uuid.uuid4().hex[:12]}",  # a queue of this run's own
                "APIFY_API_URL": sandbox_url, "APIFY_TOKEN": "bench",
@@ -212,8 +251,7 @@ def stack(tmp: Path, url: str, sandbox: dict[str, Any], **env: str) -> Iterator[
         rt = runtime(**{**env, "DATABASE_URL": own})
         user = rt.store.create_user("bench@example.com")
         actor = Actor(user.id, user.email)
-        run = Stack(tmp, env, rt, app.state.sandbox,  # type: ignore[attr-defined]
-                    actor, rt.service.create_campaign(actor, "bench", None))
+        run = Stack(tmp, env, rt, state, actor, rt.service.create_campaign(actor, "bench", None))
         try:
             yield run
         finally:
@@ -261,3 +299,16 @@ def alone(main: Callable[[list[str]], None]) -> NoReturn:
     main(sys.argv[1:])
     print(f"\n{table(ROWS)}")
     sys.exit(int(any(row.ok is False for row in ROWS)))
+
+
+if __name__ == "__main__":  # sandbox_served's process: the sandbox on a free port, SANDBOX <port>
+    import uvicorn
+
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen(4096)  # connections wait in the backlog until uvicorn takes them
+    app = create_sandbox_app(**json.loads(sys.argv[1]), clock=time.time)
+    print(f"SANDBOX {listening.getsockname()[1]}", flush=True)
+    uvicorn.Server(uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off",
+                                  log_level="warning", access_log=False, backlog=4096,
+                                  timeout_graceful_shutdown=2)).run(sockets=[listening])

@@ -9,6 +9,9 @@ and served alone by the tests and `scrapetrack sandbox`. Routes, as the real cli
     GET  /v2/datasets/{dataset}             dataset info; itemCount lags like Apify's
     GET  /v2/datasets/{dataset}/items       JSON array + X-Apify-Pagination-* headers
 
+Built with `log_requests=True` (benchmarks, tests), it also keeps when each request came, its
+method and path, and answers `GET /v2/_sandbox/requests[?offset=N]` with them: no Apify route.
+
 Before answering, each handler asks the fault plans (`faults.py`) whether this request goes
 wrong, and if so answers 429/5xx, resets the connection, answers late, or mangles its answer.
 """
@@ -74,7 +77,7 @@ def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: f
                        clock: Clock = time.monotonic, token: str | None = None,
                        faults: FaultPlan | str | None = None,
                        keep_runs_in: Path | None = None,
-                       limits: SandboxLimits = NO_LIMITS) -> ASGIApp:
+                       limits: SandboxLimits = NO_LIMITS, log_requests: bool = False) -> ASGIApp:
     """Build a sandbox with its own in-memory state.
 
     `items_per_second` and `start_delay_seconds` are the default pace of every run (a run's
@@ -83,6 +86,8 @@ def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: f
     no token is accepted. `faults` is the sandbox-wide fault plan, or its spec (the value of
     `SANDBOX_FAULTS`); a bad spec raises `FaultSpecError` here, before anything is served.
     A sandbox others can reach is served with `limits` (see SandboxLimits) and a token.
+    With `log_requests`, `state.request_log` keeps (clock time, method, path) of every request
+    the API answers, also served at `GET /v2/_sandbox/requests` (for benchmarks and tests).
     """
     plan = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
     if keep_runs_in is not None:
@@ -90,7 +95,7 @@ def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: f
     state = SandboxState(items_per_second=items_per_second,
                          start_delay_seconds=start_delay_seconds, clock=clock, faults=plan,
                          keep=RunFile(keep_runs_in) if keep_runs_in is not None else None,
-                         limits=limits)
+                         limits=limits, log_requests=log_requests)
     api = _Api(state)
     routes = [
         *(Route(f"/v2/{kind}/{actor}/runs", api.start_run, methods=["POST"])
@@ -105,6 +110,8 @@ def create_sandbox_app(*, items_per_second: float = 25.0, start_delay_seconds: f
         Route("/v2/datasets/{dataset_id}", api.get_dataset, methods=["GET"]),
         Route("/v2/datasets/{dataset_id}/items", api.dataset_items, methods=["GET"]),
         Route("/v2/users/me", _me, methods=["GET"]),
+        *([Route("/v2/_sandbox/requests", api.request_log, methods=["GET"])]
+          if log_requests else []),
     ]
     app = Starlette(routes=routes, exception_handlers={
         SandboxError: _sandbox_error, HTTPException: _http_error,  # type: ignore[dict-item]
@@ -188,9 +195,22 @@ class _Api:
 
         return await self._answer(request, "items", self.state.run_faults(run_id), respond)
 
+    async def request_log(self, request: Request) -> Response:
+        """The requests logged (`total`), from the `offset`-th on: `{at, method, path}`, `at`
+        on the sandbox's clock (seconds)."""
+        offset = _int_param(request, "offset") or 0
+        everything = self.state.request_log or []
+        log = everything[offset:]
+        return JSONResponse({"data": {"total": len(everything), "offset": offset,
+                                      "count": len(log), "items": [
+            {"at": at, "method": method, "path": path} for at, method, path in log]}})
+
     async def _answer(self, request: Request, family: Family, own: FaultCounter | None,
                       respond: Callable[[], Awaitable[Response]]) -> Response:
         """`respond()`, unless the fault plans break this request: then the broken answer."""
+        if self.state.request_log is not None:
+            self.state.request_log.append((self.state.clock(), request.method,
+                                           request.scope["path"]))
         fault = self.state.next_fault(family, own)
         if fault is None:
             return await respond()

@@ -6,7 +6,8 @@ sandbox deterministic under a fake clock, free of tasks to cancel, and cheap wit
 
 Faults (see `faults.py`) are counted here: the sandbox-wide plan on `SandboxState`, a run's own
 plan on its `RunPlan`, its counter on the `SandboxRun`. `requests` and `injected` count what the
-sandbox saw and what it broke, for tests and figures.
+sandbox saw and what it broke, for tests and figures; with `log_requests`, `request_log` keeps
+when each request came (on the clock), its method and its path, for benchmarks.
 """
 
 from __future__ import annotations
@@ -351,7 +352,8 @@ class SandboxState:
 
     def __init__(self, *, items_per_second: float, start_delay_seconds: float,
                  clock: Clock, faults: FaultPlan | None = None,
-                 keep: RunFile | None = None, limits: SandboxLimits = NO_LIMITS) -> None:
+                 keep: RunFile | None = None, limits: SandboxLimits = NO_LIMITS,
+                 log_requests: bool = False) -> None:
         self.limits = limits
         self.items_per_second = items_per_second
         self.start_delay_seconds = start_delay_seconds
@@ -359,6 +361,9 @@ class SandboxState:
         self.faults = faults or FaultPlan()
         self.requests: Counter[Family] = Counter()  # requests seen, by family
         self.injected: Counter[str] = Counter()  # faults answered, by "family:kind"
+        # (clock time, method, path) of each request, oldest first; it grows without bound,
+        # so only when asked for (benchmarks and tests).
+        self.request_log: list[tuple[float, str, str]] | None = [] if log_requests else None
         self._shared = self.faults.counter()
         self._runs: dict[str, SandboxRun] = {}
         self._by_dataset: dict[str, SandboxRun] = {}
