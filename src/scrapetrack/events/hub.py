@@ -204,7 +204,8 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        self._reader.shutdown(wait=False)
+        # A read still running holds a pooled connection: it ends before the store may close.
+        await asyncio.get_running_loop().run_in_executor(None, self._reader.shutdown)
 
     # watchers -----------------------------------------------------------------------------
     def watch_job(self, watcher: Watcher, snapshot: JobView) -> None:
