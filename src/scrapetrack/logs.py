@@ -231,7 +231,7 @@ def configure_logging(level: str = "info", fmt: str = "auto",
     # we are debugging.
     quiet = logging.DEBUG if level == "debug" else logging.WARNING
     # (alembic.runtime.plugins: a line per plugin each time migrations are looked at.)
-    for name in ("httpx", "httpcore", "httpx2", "httpcore2", "apify_client", "impit",
+    for name in ("httpx", "httpcore", "aiohttp", "apify_client", "impit",
                  "alembic.runtime.plugins"):
         logging.getLogger(name).setLevel(max(quiet, root.level))
     # uvicorn may have given its loggers handlers of their own (its default config, in an

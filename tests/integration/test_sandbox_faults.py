@@ -29,6 +29,7 @@ from scrapetrack.sandbox.faults import FaultPlan, FaultSpecError
 from scrapetrack.sandbox.generate import keywords_from_input
 from scrapetrack.sandbox.state import SandboxState
 from scrapetrack.serving import serve_in_thread
+from tests.integration.conftest import AsyncDriven
 
 ACTOR = "apidojo~tiktok-scraper"
 T = TypeVar("T")
@@ -252,7 +253,10 @@ def test_a_connection_reset_every_time_is_unavailable() -> None:
                 f"The connection to {box.host} was reset while reading items 0..10 of "
                 f"dataset {dataset} (after 1 retry)")):
             provider.items_page(dataset, 0, 10)
-        assert box.state.requests["items"] == 2
+        # Two attempts. aiohttp (the async client's transport) sends an idempotent request
+        # once more on a fresh connection when its connection drops, so each counts twice.
+        sends = 2 if issubclass(box.provider_class, AsyncDriven) else 1
+        assert box.state.requests["items"] == 2 * sends
 
 
 def test_a_slow_answer_times_out_then_a_retry_gets_it() -> None:

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 from apify_client import ApifyClient, ApifyClientAsync
 from apify_client.errors import ApifyApiError, ApifyClientError, InvalidResponseBodyError
-from apify_client.http_clients import HttpClient, HttpClientAsync, Httpx2HttpClientAsync
+from apify_client.http_clients import HttpClient, HttpClientAsync
 
 from scrapetrack.exceptions import (
     ProviderBusy,
@@ -48,6 +48,7 @@ from scrapetrack.exceptions import (
     ProviderUnavailable,
     RunNotFound,
 )
+from scrapetrack.providers.aiohttp_transport import AiohttpClientAsync
 from scrapetrack.providers.base import (
     NO_CAPS,
     ItemsPage,
@@ -76,15 +77,14 @@ APPROVAL_NEEDED = "full-permission-actor-not-approved"
 # already finished (Apify usually answers a finished run with the run itself, else 400/409).
 _NOTHING_TO_ABORT = (400, 404, 409)
 # Exceptions from these libraries are the HTTP transport under apify-client failing.
-_TRANSPORT_MODULES = ("impit", "httpx", "httpx2", "httpcore", "httpcore2", "h11", "ssl",
-                      "socket")
+_TRANSPORT_MODULES = ("impit", "aiohttp", "ssl", "socket")
 # How transport errors say what happened; impit wraps the OS error in one long text.
 _NETWORK_KINDS = (
     ("was reset", re.compile(r"connection ?reset|reset by peer|ECONNRESET|errno 104", re.I)),
     ("was refused", re.compile(r"connection ?refused|ECONNREFUSED|errno 111", re.I)),
     ("closed before a full answer", re.compile(
         r"incomplete ?message|closed before|peer closed|server disconnected|unexpected ?eof|"
-        r"remote ?protocol", re.I)),
+        r"remote ?protocol|payload is not completed", re.I)),
 )
 logger = logging.getLogger(__name__)
 
@@ -103,11 +103,11 @@ class ApifyProvider(Provider):
             min_delay_between_retries=min_delay_between_retries,
             timeout_short=request_timeout, timeout_medium=request_timeout,
             timeout_long=request_timeout)
-        # The worker's event loop drives its runs with this one, over HTTPX2 (apify-client's
-        # other supported transport): pure asyncio, so requests in flight cost no thread,
-        # where impit's native runtime adds threads as they grow.
+        # The worker's event loop drives its runs with this one, over aiohttp: requests in
+        # flight cost no thread (impit's native runtime adds threads as they grow), at about
+        # half HTTPX2's CPU a request (see aiohttp_transport.py).
         self._aclient = ApifyClientAsync.with_custom_http_client(
-            token, api_url=api_url, http_client=Httpx2HttpClientAsync(
+            token, api_url=api_url, http_client=AiohttpClientAsync(
                 token=token, max_retries=max_retries,
                 min_delay_between_retries=min_delay_between_retries,
                 timeout_short=request_timeout, timeout_medium=request_timeout,
