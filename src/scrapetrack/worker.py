@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar
@@ -45,12 +45,13 @@ from scrapetrack.exceptions import (
 from scrapetrack.jobs import RateSample, Status
 from scrapetrack.logs import bind, job_context, job_fields
 from scrapetrack.loopthread import LoopThread
+from scrapetrack.page_writes import PageWrites
 from scrapetrack.pipelines import PIPELINES
 from scrapetrack.pipelines.base import Cursor, LostJob, Outcome, PageHandler, run_outcome
 from scrapetrack.providers.base import Provider, RunCaps, RunInfo
 from scrapetrack.queue import Parked
 from scrapetrack.store.models import ScrapingJob, utcnow
-from scrapetrack.store.repository import Store
+from scrapetrack.store.repository import PageWrite, Store
 from scrapetrack.tracing import NO_TRACING, Tracing
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class JobRunner:
             STORE_THREADS, thread_name_prefix="job-store")
         # One thread, so a job's notices leave in the order they were made.
         self._notices = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="notices")
+        self._pages = PageWrites(self._write_pages)
         self._slots = threading.BoundedSemaphore(max(1, settings.worker_concurrency))
         self._active: set[str] = set()
         self._active_lock = threading.Lock()
@@ -215,6 +217,9 @@ class JobRunner:
         context = contextvars.copy_context()
         return await asyncio.get_running_loop().run_in_executor(
             self._store_calls, functools.partial(context.run, call, *args, **kwargs))
+
+    async def _write_pages(self, pages: Sequence[PageWrite]) -> list[int | None]:
+        return await self.db(self.store.ingest_pages, pages)
 
     async def pause(self, seconds: float) -> None:
         """Wait `seconds`, or less if the worker is stopping."""
@@ -380,9 +385,10 @@ class JobRunner:
             **{**self._take_news(job), **values}))
 
     async def ingest(self, job: ScrapingJob, **page: Any) -> int:
-        """Save one page of items (Store.ingest's arguments), with what is new of its run."""
-        return self.owned(job, await self.db(self.store.ingest, job.id, self.worker_id,
-                                             **page, values=self._take_news(job)))
+        """Save one page of items (Store.ingest's arguments), with what is new of its run,
+        in a transaction shared with other jobs' pages (page_writes.py)."""
+        return self.owned(job, await self._pages.write(PageWrite(
+            job.id, self.worker_id, **page, values=self._take_news(job))))
 
     def note_run(self, job: ScrapingJob, run: RunInfo) -> None:
         """Keep what changed of the run (its status message, its cost) for the job's next

@@ -110,15 +110,12 @@ def merge(s: Session, statements: DriverStatements, job_id: str, by: str,
         return
     dialect = s.get_bind().dialect.name
     upsert = statements.prepare(("merge", dialect, by), lambda: _merge_creators(
-        dialect, _among(dialect, CREATORS.c[by])))
+        dialect, among(dialect, CREATORS.c[by])))
     connection = s.connection()
     # The upsert hands back the list's ids, inserted or updated, so the links are written
     # from them rather than found again through a join.
-    params = upsert.params({
-        "job": job_id, "now": utcnow(),
-        "among": list(values) if dialect == "postgresql" else json.dumps(list(values))})
-    ids = connection.exec_driver_sql(upsert.sql, params if isinstance(params, dict)
-                                     else tuple(params)).scalars().all()
+    ids = upsert.execute(connection, {"job": job_id, "now": utcnow(),
+                                      "among": among_values(dialect, values)}).scalars().all()
     if ids:
         link = statements.prepare(("found_by", dialect), lambda: _insert(dialect, FOUND_BY)
                                   .values(creator_id=bindparam("creator_id"),
@@ -128,7 +125,12 @@ def merge(s: Session, statements: DriverStatements, job_id: str, by: str,
             [{"creator_id": i, "job_id": job_id} for i in ids]))
 
 
-def _among(dialect: str, column: ColumnElement[Any]) -> ColumnElement[bool]:
+def among_values(dialect: str, values: Sequence[Any]) -> Any:
+    """The `among` parameter of `among(dialect, column)` for these values."""
+    return list(values) if dialect == "postgresql" else json.dumps(list(values))
+
+
+def among(dialect: str, column: ColumnElement[Any]) -> ColumnElement[bool]:
     """`column` among the `among` parameter's values: an array on PostgreSQL, a JSON array on
     SQLite (a statement compiled once cannot expand an IN list)."""
     if dialect == "postgresql":

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
 
-from sqlalchemy import Engine, Insert, Select
+from sqlalchemy import Connection, CursorResult, Engine, Insert, Select, Update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import PoolProxiedConnection
@@ -40,7 +40,7 @@ class Prepared:
 
     __slots__ = ("_binds", "_dialect", "_make", "_positional", "_results", "_types", "sql")
 
-    def __init__(self, statement: Select[Any] | Insert, dialect: Dialect) -> None:
+    def __init__(self, statement: Select[Any] | Insert | Update, dialect: Dialect) -> None:
         compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
         names = list(compiled.positiontup or ()) if dialect.positional else list(compiled.binds)
@@ -68,6 +68,18 @@ class Prepared:
         if self._positional:
             return out
         return {name: value for (name, _, _), value in zip(self._binds, out, strict=True)}
+
+    def execute(self, connection: Connection, values: Mapping[str, Any]) -> CursorResult[Any]:
+        """Run once in `connection`'s transaction (a write, or a read that must see it)."""
+        params = self.params(values)
+        return connection.exec_driver_sql(self.sql, params if isinstance(params, dict)
+                                          else tuple(params))
+
+    def fetch(self, connection: Connection, values: Mapping[str, Any]) -> list[Any]:
+        """A select's rows, read in `connection`'s transaction."""
+        result = self.execute(connection, values)
+        description = result.cursor.description
+        return self.rows(description, result.fetchall())
 
     def many(self, rows: Sequence[Mapping[str, Any]]) -> list[Any]:
         """Parameters for executemany: every bind taken from each row, processed. A page's
@@ -123,7 +135,8 @@ class DriverStatements:
         dbapi = engine.dialect.loaded_dbapi
         self._lost: tuple[type[Exception], ...] = (dbapi.OperationalError, dbapi.InterfaceError)
 
-    def prepare(self, key: Any, build: Callable[[], Select[Any] | Insert]) -> Prepared:
+    def prepare(self, key: Any,
+                build: Callable[[], Select[Any] | Insert | Update]) -> Prepared:
         prepared = self._prepared.get(key)
         if prepared is None:
             prepared = self._prepared[key] = Prepared(build(), self.engine.dialect)

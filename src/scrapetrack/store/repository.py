@@ -18,9 +18,11 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     Insert,
+    Integer,
     Select,
     String,
     Table,
+    Update,
     bindparam,
     case,
     delete,
@@ -103,6 +105,21 @@ CAMPAIGN_STATE = select(CAMPAIGNS.c.workspace_id.label("campaign_workspace"), JO
     CAMPAIGNS.outerjoin(JOBS, JOBS.c.campaign_id == CAMPAIGNS.c.id)).where(
     CAMPAIGNS.c.id == bindparam("campaign"), _readable(CAMPAIGNS.c.workspace_id)).order_by(
     JOBS.c.created_at.desc())
+
+class PageWrite(NamedTuple):
+    """One page of a job's items to save (Store.ingest's arguments)."""
+
+    job_id: str
+    worker_id: str
+    from_offset: int
+    to_offset: int
+    creators: Sequence[Creator]
+    skipped: int
+    progress: int
+    rate_per_second: float | None
+    processed: int | None = None
+    values: Mapping[str, Any] | None = None
+
 
 # A job's distinct creators, counted again after a page's upsert (same transaction).
 RECOUNT_CREATORS = update(JOBS).where(JOBS.c.id == bindparam("job")).values(
@@ -598,26 +615,47 @@ class Store:
         candidates); by default it grows by the creators saved. `values` are further columns
         to set with the page. The offset guard makes a page count once even if two workers
         read it."""
+        return self.ingest_pages([PageWrite(
+            job_id, worker_id, from_offset, to_offset, tuple(creators), skipped, progress,
+            rate_per_second, processed, values)])[0]
+
+    def ingest_pages(self, pages: Sequence[PageWrite]) -> list[int | None]:
+        """Pages of any jobs in one transaction (a worker's group commit): each page's new
+        job version, or None where the job was no longer that worker's. All or none."""
+        versions: list[int | None] = [None] * len(pages)
         with self.writing() as s:
+            # Job rows locked in one order, that of heartbeat_many too: no deadlock between
+            # a worker's writes.
+            for i in sorted(range(len(pages)), key=lambda i: pages[i].job_id):
+                versions[i] = self._ingest_page(s, pages[i])
+        return versions
+
+    def _ingest_page(self, s: Session, page: PageWrite) -> int | None:
+        if page.values:  # what changed of the run goes with the page: a statement of its own
             version = self._update_owned(
-                s, job_id, worker_id,
-                {**(values or {}),
-                 "items_offset": to_offset,
-                 "processed_results": JOBS.c.processed_results + len(creators)
-                 if processed is None else processed,
-                 "skipped_items": JOBS.c.skipped_items + skipped,
-                 # Monotonic by construction: counts only grow and the offset guard
-                 # keeps two writers from counting one page twice.
-                 "progress": progress,
-                 "rate_per_second": rate_per_second},
-                extra=JOBS.c.items_offset == from_offset)
-            if version is None:
-                return None
-            if creators:
-                keys = self._upsert_creators(s, job_id, creators)
-                s.execute(RECOUNT_CREATORS, {"job": job_id})
-                campaign_list.merge(s, self._fast, job_id, "handle_key", keys)
-            return version
+                s, page.job_id, page.worker_id,
+                {**page.values, "items_offset": page.to_offset,
+                 "processed_results": JOBS.c.processed_results + len(page.creators)
+                 if page.processed is None else page.processed,
+                 "skipped_items": JOBS.c.skipped_items + page.skipped,
+                 "progress": page.progress, "rate_per_second": page.rate_per_second},
+                extra=JOBS.c.items_offset == page.from_offset)
+        else:  # most pages: one statement, compiled once (every page of every job)
+            version = self._fast.prepare("ingest_job", ingest_job_update).execute(
+                s.connection(), {
+                    "job": page.job_id, "worker": page.worker_id,
+                    "from_offset": page.from_offset, "to_offset": page.to_offset,
+                    "now": utcnow(), "added": len(page.creators), "processed": page.processed,
+                    "skipped": page.skipped, "new_progress": page.progress,
+                    "rate": page.rate_per_second}).scalar_one_or_none()
+        if version is None:
+            return None
+        if page.creators:
+            keys = self._upsert_creators(s, page.job_id, page.creators)
+            self._fast.prepare("recount", lambda: RECOUNT_CREATORS).execute(
+                s.connection(), {"job": page.job_id})
+            campaign_list.merge(s, self._fast, page.job_id, "handle_key", keys)
+        return version
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
         """Say this worker is alive; False once the job is no longer ours to run."""
@@ -631,11 +669,15 @@ class Store:
         """Say this worker is alive for all its jobs in one write; those still ours."""
         if not job_ids:
             return set()
+        # The rows are locked in id order, as ingest_pages locks them: an UPDATE's own order
+        # is the plan's, and two writers locking in different orders deadlock.
+        ours = select(JOBS.c.id).where(
+            JOBS.c.id.in_(list(job_ids)), JOBS.c.worker_id == worker_id,
+            JOBS.c.status == Status.PROCESSING).order_by(JOBS.c.id).with_for_update(
+            key_share=True)
         with self.writing() as s:
-            return set(s.scalars(update(JOBS).where(
-                JOBS.c.id.in_(list(job_ids)), JOBS.c.worker_id == worker_id,
-                JOBS.c.status == Status.PROCESSING).values(heartbeat_at=utcnow())
-                .returning(JOBS.c.id)))
+            return set(s.scalars(update(JOBS).where(JOBS.c.id.in_(ours))
+                                 .values(heartbeat_at=utcnow()).returning(JOBS.c.id)))
 
     def finish(self, job_id: str, status: Status, *, error: str | None = None,
                worker_id: str | None = None, progress: int | None = None,
@@ -837,9 +879,11 @@ class Store:
         if any(row["terms"] for row in rows):
             # Terms are a set: merged here with the saved ones. The caller's guarded update
             # of the job row comes first in this transaction, so no other writer interleaves.
-            saved = s.execute(select(CREATORS.c.handle_key, CREATORS.c.terms).where(
-                CREATORS.c.job_id == job_id,
-                CREATORS.c.handle_key.in_([row["handle_key"] for row in rows]))).all()
+            dialect = self.engine.dialect.name
+            saved = self._fast.prepare("saved_terms", functools.partial(
+                saved_terms, dialect)).fetch(s.connection(), {
+                    "job": job_id, "among": campaign_list.among_values(
+                        dialect, [row["handle_key"] for row in rows])})
             old_terms = {key: terms or [] for key, terms in saved}
             for row in rows:
                 if row["terms"] or old_terms.get(row["handle_key"]):
@@ -873,6 +917,33 @@ CREATOR_COLUMNS = ("job_id", "platform", "handle_key", "handle", "display_name",
                    "verified", "matched_keyword", "items_count", "created_at", "terms",
                    "emails", "external_url", "country", "language")
 OUTREACH = ("emails", "external_url", "country", "language")
+
+
+def ingest_job_update() -> Update:
+    """A page's change of its job, guarded: still this worker's, still processing, and read
+    from where the job's offset stands, so a page counts once even if two workers read it.
+    Counts only grow; `processed` (a similar search's distinct candidates) sets the count
+    outright, else it grows by the creators saved."""
+    now = bindparam("now", type_=JOBS.c.updated_at.type)
+    return update(JOBS).where(
+        JOBS.c.id == bindparam("job"), JOBS.c.worker_id == bindparam("worker"),
+        JOBS.c.status == Status.PROCESSING,
+        JOBS.c.items_offset == bindparam("from_offset")).values(
+        version=JOBS.c.version + 1, updated_at=now, heartbeat_at=now,
+        items_offset=bindparam("to_offset"),
+        processed_results=func.coalesce(bindparam("processed", type_=Integer),
+                                        JOBS.c.processed_results + bindparam("added")),
+        skipped_items=JOBS.c.skipped_items + bindparam("skipped"),
+        progress=bindparam("new_progress"),
+        rate_per_second=bindparam("rate", type_=JOBS.c.rate_per_second.type),
+    ).returning(JOBS.c.version)
+
+
+def saved_terms(dialect_name: str) -> Select[Any]:
+    """The terms already saved for some of a job's creators (by handle key)."""
+    return select(CREATORS.c.handle_key, CREATORS.c.terms).where(
+        CREATORS.c.job_id == bindparam("job"),
+        campaign_list.among(dialect_name, CREATORS.c.handle_key))
 
 
 def creators_upsert(dialect_name: str) -> Insert:

@@ -9,12 +9,13 @@ what a search did, where one per statement would bury it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
 from scrapetrack.store.models import ScrapingJob
-from scrapetrack.store.repository import Store
+from scrapetrack.store.repository import PageWrite, Store
 from scrapetrack.tracing import Attributes, Tracing
 
 
@@ -50,10 +51,13 @@ class TracedStore(Store):
         with self._tracing.span("store.update_owned", self._attributes("update_owned", job_id)):
             return super().update_owned(job_id, *args, **kwargs)
 
-    def ingest(self, job_id: str, *args: Any, **kwargs: Any) -> int | None:
+    def ingest_pages(self, pages: Sequence[PageWrite]) -> list[int | None]:
+        # One span per group commit, in the trace of the job whose page opened it.
+        job_id = pages[0].job_id if pages else None
         with self._tracing.span("store.ingest", self._attributes("ingest", job_id)) as span:
-            span.set("scrapetrack.creators", len(kwargs.get("creators", ())))
-            return super().ingest(job_id, *args, **kwargs)
+            span.set("scrapetrack.creators", sum(len(page.creators) for page in pages))
+            span.set("scrapetrack.pages", len(pages))
+            return super().ingest_pages(pages)
 
     def save_profiles(self, job_id: str, *args: Any, **kwargs: Any) -> int | None:
         with self._tracing.span("store.save_profiles",
