@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from scrapetrack.store.repository import PageWrite
 
 # Writes under way at once: each holds one of the worker's store threads and connections.
-IN_FLIGHT = 4
+IN_FLIGHT = 2
 MOST_PAGES = 100  # a bound on one transaction's length
 
 WritePages = Callable[[Sequence[PageWrite]], Awaitable[list[int | None]]]

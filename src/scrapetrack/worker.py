@@ -69,8 +69,10 @@ MIN_LOOK_SECONDS = 0.5
 # While a run yields nothing, each look waits twice as long as the last, up to this many
 # poll intervals: a quiet run costs few requests, and its next items are still seen soon.
 MAX_BACKOFF_FACTOR = 4
-# While items flow, the run itself is read this often for its status message and cost.
-RUN_NEWS_SECONDS = 5.0
+# While items flow, the run itself is read this often for its status message and cost: the
+# progress shown comes from the pages, and at hundreds of runs these reads are a tenth of a
+# worker's requests.
+RUN_NEWS_SECONDS = 10.0
 # Threads for the store's blocking calls: a few serve any number of jobs (each call is a
 # short transaction); they bound the connections a worker holds too.
 STORE_THREADS = 6

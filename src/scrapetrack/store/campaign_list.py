@@ -126,17 +126,17 @@ def merge(s: Session, statements: DriverStatements, job_id: str, by: str,
 
 
 def among_values(dialect: str, values: Sequence[Any]) -> Any:
-    """The `among` parameter of `among(dialect, column)` for these values."""
+    """The parameter of `among(dialect, column)` for these values."""
     return list(values) if dialect == "postgresql" else json.dumps(list(values))
 
 
-def among(dialect: str, column: ColumnElement[Any]) -> ColumnElement[bool]:
-    """`column` among the `among` parameter's values: an array on PostgreSQL, a JSON array on
+def among(dialect: str, column: ColumnElement[Any], name: str = "among") -> ColumnElement[bool]:
+    """`column` among the values of parameter `name`: an array on PostgreSQL, a JSON array on
     SQLite (a statement compiled once cannot expand an IN list)."""
     if dialect == "postgresql":
-        return column == func.any(bindparam("among", type_=postgresql.ARRAY(column.type)))
+        return column == func.any(bindparam(name, type_=postgresql.ARRAY(column.type)))
     return column.in_(select(literal_column("value")).select_from(
-        func.json_each(bindparam("among", type_=String))))
+        func.json_each(bindparam(name, type_=String))))
 
 
 def _insert(dialect: str, table: Table) -> Any:

@@ -121,12 +121,6 @@ class PageWrite(NamedTuple):
     values: Mapping[str, Any] | None = None
 
 
-# A job's distinct creators, counted again after a page's upsert (same transaction).
-RECOUNT_CREATORS = update(JOBS).where(JOBS.c.id == bindparam("job")).values(
-    creators_count=select(func.count()).select_from(CREATORS).where(
-        CREATORS.c.job_id == bindparam("job")).scalar_subquery())
-
-
 def job_states_select(ids: int, campaigns: int) -> Select[Any]:
     """The jobs among `ids` ids, and those of `campaigns` campaigns (binds i0…, c0…)."""
     wanted = []
@@ -626,11 +620,25 @@ class Store:
         with self.writing() as s:
             # Job rows locked in one order, that of heartbeat_many too: no deadlock between
             # a worker's writes.
-            for i in sorted(range(len(pages)), key=lambda i: pages[i].job_id):
-                versions[i] = self._ingest_page(s, pages[i])
+            order = sorted(range(len(pages)), key=lambda i: pages[i].job_id)
+            for i in order:
+                versions[i] = self._move_job(s, pages[i])
+            # Then the creators of every page whose job was still ours: one statement each
+            # for the whole batch, where they are per job, the merge into its campaign's list.
+            saved = [pages[i] for i in order if versions[i] is not None and pages[i].creators]
+            if saved:
+                keys = self._upsert_creators(s, saved)
+                dialect = self.engine.dialect.name
+                self._fast.prepare("recount", functools.partial(recount_creators, dialect)
+                                   ).execute(s.connection(), {"jobs": campaign_list.among_values(
+                                       dialect, [page.job_id for page in saved])})
+                for page in saved:
+                    campaign_list.merge(s, self._fast, page.job_id, "handle_key",
+                                        keys[page.job_id])
         return versions
 
-    def _ingest_page(self, s: Session, page: PageWrite) -> int | None:
+    def _move_job(self, s: Session, page: PageWrite) -> int | None:
+        """A page's change of its job row, guarded; its new version, or None."""
         if page.values:  # what changed of the run goes with the page: a statement of its own
             version = self._update_owned(
                 s, page.job_id, page.worker_id,
@@ -648,13 +656,6 @@ class Store:
                     "now": utcnow(), "added": len(page.creators), "processed": page.processed,
                     "skipped": page.skipped, "new_progress": page.progress,
                     "rate": page.rate_per_second}).scalar_one_or_none()
-        if version is None:
-            return None
-        if page.creators:
-            keys = self._upsert_creators(s, page.job_id, page.creators)
-            self._fast.prepare("recount", lambda: RECOUNT_CREATORS).execute(
-                s.connection(), {"job": page.job_id})
-            campaign_list.merge(s, self._fast, page.job_id, "handle_key", keys)
         return version
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
@@ -872,27 +873,30 @@ class Store:
                            .returning(JOBS.c.version))
         return result.scalar_one_or_none()
 
-    def _upsert_creators(self, s: Session, job_id: str,
-                         creators: Sequence[Creator]) -> list[str]:
-        """The page's creators saved; their (lower-cased) handles."""
-        rows = creator_rows(job_id, creators)
+    def _upsert_creators(self, s: Session, pages: Sequence[PageWrite]) -> dict[str, list[str]]:
+        """The pages' creators saved; each job's (lower-cased) handles."""
+        rows = [row for page in pages for row in creator_rows(page.job_id, page.creators)]
+        dialect = self.engine.dialect.name
         if any(row["terms"] for row in rows):
             # Terms are a set: merged here with the saved ones. The caller's guarded update
-            # of the job row comes first in this transaction, so no other writer interleaves.
-            dialect = self.engine.dialect.name
+            # of each job row comes first in this transaction, so no other writer interleaves.
             saved = self._fast.prepare("saved_terms", functools.partial(
                 saved_terms, dialect)).fetch(s.connection(), {
-                    "job": job_id, "among": campaign_list.among_values(
-                        dialect, [row["handle_key"] for row in rows])})
-            old_terms = {key: terms or [] for key, terms in saved}
+                    "jobs": campaign_list.among_values(dialect, [p.job_id for p in pages]),
+                    "keys": campaign_list.among_values(
+                        dialect, sorted({row["handle_key"] for row in rows}))})
+            old_terms = {(job, key): terms or [] for job, key, terms in saved}
             for row in rows:
-                if row["terms"] or old_terms.get(row["handle_key"]):
-                    row["terms"] = sorted({*old_terms.get(row["handle_key"], []),
-                                           *(row["terms"] or [])})
+                old = old_terms.get((row["job_id"], row["handle_key"]))
+                if row["terms"] or old:
+                    row["terms"] = sorted({*(old or []), *(row["terms"] or [])})
         upsert = self._fast.prepare("creators_upsert", functools.partial(
-            creators_upsert, self.engine.dialect.name))
+            creators_upsert, dialect))
         s.connection().exec_driver_sql(upsert.sql, upsert.many(rows))
-        return [row["handle_key"] for row in rows]
+        keys: dict[str, list[str]] = {}
+        for row in rows:
+            keys.setdefault(row["job_id"], []).append(row["handle_key"])
+        return keys
 
 
 # The advisory lock that serialises claims of APIFY_MAX_CONCURRENT_RUNS on PostgreSQL.
@@ -940,10 +944,18 @@ def ingest_job_update() -> Update:
 
 
 def saved_terms(dialect_name: str) -> Select[Any]:
-    """The terms already saved for some of a job's creators (by handle key)."""
-    return select(CREATORS.c.handle_key, CREATORS.c.terms).where(
-        CREATORS.c.job_id == bindparam("job"),
-        campaign_list.among(dialect_name, CREATORS.c.handle_key))
+    """The terms already saved for some jobs' creators (among `jobs` and handle `keys`)."""
+    return select(CREATORS.c.job_id, CREATORS.c.handle_key, CREATORS.c.terms).where(
+        campaign_list.among(dialect_name, CREATORS.c.job_id, "jobs"),
+        campaign_list.among(dialect_name, CREATORS.c.handle_key, "keys"))
+
+
+def recount_creators(dialect_name: str) -> Update:
+    """Some jobs' distinct creators (among `jobs`), counted again after their pages' upsert
+    (same transaction)."""
+    return update(JOBS).where(campaign_list.among(dialect_name, JOBS.c.id, "jobs")).values(
+        creators_count=select(func.count()).select_from(CREATORS).where(
+            CREATORS.c.job_id == JOBS.c.id).scalar_subquery())
 
 
 def creators_upsert(dialect_name: str) -> Insert:
