@@ -101,28 +101,41 @@ class WorkflowChange:
 def merge(s: Session, statements: DriverStatements, job_id: str, by: str,
           values: Sequence[Any]) -> None:
     """Merge the job's creators whose `by` column (`handle_key`, `id`) is among `values` into
-    its campaign's list, and record that this job found them.
+    its campaign's list, and record that this job found them."""
+    link_found(s, statements, merged(s, statements, job_id, by, values))
+
+
+def merged(s: Session, statements: DriverStatements, job_id: str, by: str,
+           values: Sequence[Any]) -> list[dict[str, Any]]:
+    """`merge` without its record of who found them: those links, for `link_found` (a batch
+    of pages writes all its links at once).
 
     Compiled once per dialect and run as the driver's SQL (see prepared.py): SQLAlchemy's
     compiled cache leaves dialect upserts out, and this runs with every page a worker saves.
     """
     if not values:
-        return
+        return []
     dialect = s.get_bind().dialect.name
     upsert = statements.prepare(("merge", dialect, by), lambda: _merge_creators(
         dialect, among(dialect, CREATORS.c[by])))
-    connection = s.connection()
     # The upsert hands back the list's ids, inserted or updated, so the links are written
     # from them rather than found again through a join.
-    ids = upsert.execute(connection, {"job": job_id, "now": utcnow(),
-                                      "among": among_values(dialect, values)}).scalars().all()
-    if ids:
-        link = statements.prepare(("found_by", dialect), lambda: _insert(dialect, FOUND_BY)
-                                  .values(creator_id=bindparam("creator_id"),
-                                          job_id=bindparam("job_id"))
-                                  .on_conflict_do_nothing())
-        connection.exec_driver_sql(link.sql, link.many(
-            [{"creator_id": i, "job_id": job_id} for i in ids]))
+    ids = upsert.execute(s.connection(), {"job": job_id, "now": utcnow(),
+                                          "among": among_values(dialect, values)}).scalars()
+    return [{"creator_id": i, "job_id": job_id} for i in ids]
+
+
+def link_found(s: Session, statements: DriverStatements, links: Sequence[dict[str, Any]]
+               ) -> None:
+    """Record which jobs found which of their campaigns' creators (`merged`'s links)."""
+    if not links:
+        return
+    dialect = s.get_bind().dialect.name
+    link = statements.prepare(("found_by", dialect), lambda: _insert(dialect, FOUND_BY)
+                              .values(creator_id=bindparam("creator_id"),
+                                      job_id=bindparam("job_id"))
+                              .on_conflict_do_nothing())
+    s.connection().exec_driver_sql(link.sql, link.many(links))
 
 
 def among_values(dialect: str, values: Sequence[Any]) -> Any:

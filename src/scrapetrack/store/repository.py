@@ -624,7 +624,7 @@ class Store:
             for i in order:
                 versions[i] = self._move_job(s, pages[i])
             # Then the creators of every page whose job was still ours: one statement each
-            # for the whole batch, where they are per job, the merge into its campaign's list.
+            # for the whole batch, but the merge into each job's campaign list.
             saved = [pages[i] for i in order if versions[i] is not None and pages[i].creators]
             if saved:
                 keys = self._upsert_creators(s, saved)
@@ -632,9 +632,9 @@ class Store:
                 self._fast.prepare("recount", functools.partial(recount_creators, dialect)
                                    ).execute(s.connection(), {"jobs": campaign_list.among_values(
                                        dialect, [page.job_id for page in saved])})
-                for page in saved:
-                    campaign_list.merge(s, self._fast, page.job_id, "handle_key",
-                                        keys[page.job_id])
+                campaign_list.link_found(s, self._fast, [
+                    link for page in saved for link in campaign_list.merged(
+                        s, self._fast, page.job_id, "handle_key", keys[page.job_id])])
         return versions
 
     def _move_job(self, s: Session, page: PageWrite) -> int | None:
