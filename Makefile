@@ -28,7 +28,7 @@ docs: install
 # Two test processes share the machine (most tests wait on runs and pages, not on a core);
 # the tests that restart the shared PostgreSQL and Redis run alone afterwards.
 test: install lint docs
-	$(BIN)/pytest -n 2 -m "not exclusive"
+	$(BIN)/pytest -n 2 -m "not exclusive" --durations=15
 	$(BIN)/pytest -m exclusive
 
 test-under-load: install

@@ -3,7 +3,6 @@ the provider tests do not reach (a streamed answer, a 404 read as "none", the po
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from apify_client import ApifyClientAsync
@@ -11,6 +10,7 @@ from apify_client import ApifyClientAsync
 from scrapetrack.providers.aiohttp_transport import AiohttpClientAsync
 from scrapetrack.sandbox import create_sandbox_app
 from scrapetrack.serving import serve_in_thread
+from tests.conftest import run_async
 from tests.integration.test_sandbox_faults import ACTOR, tiktok_input
 
 
@@ -38,4 +38,4 @@ def test_streamed_and_whole_answers_agree_and_the_pool_closes() -> None:
             await http.aclose()
             assert http._session is None
 
-        asyncio.run(scenario())
+        run_async(scenario)

@@ -14,6 +14,7 @@ from scrapetrack.creators import Creator
 from scrapetrack.page_writes import PageWrites
 from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.repository import PageWrite, Store
+from tests.conftest import run_async
 from tests.integration.conftest import new_job
 
 
@@ -59,7 +60,7 @@ def test_pages_that_gather_commit_together_each_answered(store: Store) -> None:
             writes.write(page(taken, "dee")), writes.write(page(second, "eve")),
             writes.write(page(third, "fay", from_offset=5)))  # not where its offset stands
 
-    versions = asyncio.run(scenario())
+    versions = run_async(scenario)
     assert record.batches == [[first.id], [fourth.id, taken.id, second.id, third.id]]
     assert versions[2] is None and versions[4] is None
     for job, version in ((first, versions[0]), (fourth, versions[1]), (second, versions[3])):
@@ -84,7 +85,7 @@ def test_a_page_that_cannot_be_written_fails_alone(store: Store) -> None:
             writes.write(page(jobs[0], "ann")), writes.write(page(jobs[1], "bo")),
             writes.write(broken), writes.write(page(jobs[3], "cy")), return_exceptions=True)
 
-    outcome = asyncio.run(scenario())
+    outcome = run_async(scenario)
     assert isinstance(outcome[2], IntegrityError)
     assert all(isinstance(v, int) for v in (outcome[0], outcome[1], outcome[3]))
     # The batch of three failed as a whole, then each page went alone.
@@ -106,5 +107,5 @@ def test_no_page_waits_when_nothing_is_under_way(store: Store, in_flight: int) -
         for offset in range(3):  # one after another: each page is written alone, at once
             assert await writes.write(page(job, f"p{offset}", from_offset=offset)) is not None
 
-    asyncio.run(scenario())
+    run_async(scenario)
     assert record.batches == [[job.id]] * 3
