@@ -6,8 +6,10 @@ and pinged, BEGIN, COMMIT and its flush to disk) around a few small statements. 
 waits only while earlier writes are under way; then all pages that gathered meanwhile go in
 one transaction. With few jobs nothing waits, so a page is written at once as before.
 
-A batch is all or none. When one fails, its pages are written again one by one, so a page
-that cannot be written fails alone and the rest are saved.
+A batch is all or none. When the database refuses one, its pages are written again one by
+one, so a page that cannot be written fails alone and the rest are saved. When the database
+does not answer, every page of the batch fails with that at once: written alone, each would
+only wait for the same answer while holding a write slot, and each job backs off by itself.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 
+from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.store.repository import PageWrite
 
 # Writes under way at once: each holds one of the worker's store threads and connections.
@@ -59,6 +62,10 @@ class PageWrites:
     async def _commit(self, batch: list[tuple[PageWrite, asyncio.Future[int | None]]]) -> None:
         try:
             versions = await self._write_pages([page for page, _ in batch])
+        except StoreUnavailable as exc:
+            for _, done in batch:
+                _settle(done, exc)
+            return
         except Exception as exc:
             if len(batch) == 1:
                 _settle(batch[0][1], exc)

@@ -5,13 +5,16 @@ cannot be written fails alone."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
 from scrapetrack.creators import Creator
+from scrapetrack.exceptions import StoreUnavailable
 from scrapetrack.page_writes import PageWrites
+from scrapetrack.store.db import make_engine
 from scrapetrack.store.models import ScrapingJob, utcnow
 from scrapetrack.store.repository import PageWrite, Store
 from tests.conftest import run_async
@@ -109,3 +112,36 @@ def test_no_page_waits_when_nothing_is_under_way(store: Store, in_flight: int) -
 
     run_async(scenario)
     assert record.batches == [[job.id]] * 3
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def unreachable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store whose database does not answer: PostgreSQL on a port nobody listens on, a
+    SQLite file whose place a folder took."""
+    if request.param == "postgres":
+        url = "postgresql+psycopg://postgres@127.0.0.1:1/test?connect_timeout=2"
+    else:
+        database = tmp_path / "store.db"
+        url = f"sqlite:///{database}"
+    store = Store(make_engine(url))
+    if request.param == "sqlite":
+        database.unlink()
+        database.mkdir()
+    yield store
+    store.close()
+
+
+def test_a_database_that_does_not_answer_fails_the_whole_batch_at_once(
+        unreachable_store: Store) -> None:
+    jobs = [ScrapingJob(id=f"job{i}") for i in range(4)]
+    record = Recording(unreachable_store)
+    writes = PageWrites(record, in_flight=1)
+
+    async def scenario() -> list[int | BaseException | None]:
+        return await asyncio.gather(*(writes.write(page(job, f"p{i}"))
+                                      for i, job in enumerate(jobs)), return_exceptions=True)
+
+    outcome = run_async(scenario)
+    assert all(isinstance(each, StoreUnavailable) for each in outcome)
+    # No page tried again alone: each job's own back-off takes over.
+    assert record.batches == [[jobs[0].id], [job.id for job in jobs[1:]]]
