@@ -145,3 +145,23 @@ def test_a_database_that_does_not_answer_fails_the_whole_batch_at_once(
     assert all(isinstance(each, StoreUnavailable) for each in outcome)
     # No page tried again alone: each job's own back-off takes over.
     assert record.batches == [[jobs[0].id], [job.id for job in jobs[1:]]]
+
+
+def test_a_page_carries_what_is_new_of_its_run(store: Store) -> None:
+    job = claimed(store)
+    news = {"run_status_message": "Scraped 2 of 50", "run_costs": {"run1": 0.25},
+            "cost_usd": 0.25}
+    assert store.ingest_pages([page(job, "ann", "bo")._replace(values=news)])[0] is not None
+    row = store.get_job(job.id)
+    assert row is not None
+    assert (row.run_status_message, row.run_costs, row.cost_usd) == (
+        "Scraped 2 of 50", {"run1": 0.25}, 0.25)
+    # A message that went away is cleared; a page with no news leaves the rest as they are.
+    store.ingest_pages([page(job, "cy", from_offset=2)._replace(
+        values={"run_status_message": None})])
+    store.ingest_pages([page(job, "dee", from_offset=3)])
+    row = store.get_job(job.id)
+    assert row is not None
+    assert (row.run_status_message, row.run_costs, row.cost_usd, row.items_offset) == (
+        None, {"run1": 0.25}, 0.25, 4)
+    assert handles(store, job) == {"ann", "bo", "cy", "dee"}

@@ -638,25 +638,20 @@ class Store:
         return versions
 
     def _move_job(self, s: Session, page: PageWrite) -> int | None:
-        """A page's change of its job row, guarded; its new version, or None."""
-        if page.values:  # what changed of the run goes with the page: a statement of its own
-            version = self._update_owned(
-                s, page.job_id, page.worker_id,
-                {**page.values, "items_offset": page.to_offset,
-                 "processed_results": JOBS.c.processed_results + len(page.creators)
-                 if page.processed is None else page.processed,
-                 "skipped_items": JOBS.c.skipped_items + page.skipped,
-                 "progress": page.progress, "rate_per_second": page.rate_per_second},
-                extra=JOBS.c.items_offset == page.from_offset)
-        else:  # most pages: one statement, compiled once (every page of every job)
-            version = self._fast.prepare("ingest_job", ingest_job_update).execute(
+        """A page's change of its job row, guarded; its new version, or None. The statement
+        is compiled once for each set of further columns the page sets (usually none)."""
+        news = page.values or {}
+        columns = tuple(sorted(news))
+        return self._fast.prepare(
+            ("ingest_job", columns), functools.partial(ingest_job_update, columns)).execute(
                 s.connection(), {
                     "job": page.job_id, "worker": page.worker_id,
                     "from_offset": page.from_offset, "to_offset": page.to_offset,
                     "now": utcnow(), "added": len(page.creators), "processed": page.processed,
                     "skipped": page.skipped, "new_progress": page.progress,
-                    "rate": page.rate_per_second}).scalar_one_or_none()
-        return version
+                    "rate": page.rate_per_second,
+                    **{f"new_{name}": value for name, value in news.items()}}
+            ).scalar_one_or_none()
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
         """Say this worker is alive; False once the job is no longer ours to run."""
@@ -862,11 +857,9 @@ class Store:
 
     @staticmethod
     def _update_owned(s: Session, job_id: str, worker_id: str, values: dict[str, Any],
-                      extra: Any = None) -> int | None:
+                      ) -> int | None:
         query = update(JOBS).where(JOBS.c.id == job_id, JOBS.c.worker_id == worker_id,
                                    JOBS.c.status == Status.PROCESSING)
-        if extra is not None:
-            query = query.where(extra)
         now = utcnow()
         result = s.execute(query.values(version=JOBS.c.version + 1, updated_at=now,
                                         heartbeat_at=now, **values)
@@ -923,12 +916,14 @@ CREATOR_COLUMNS = ("job_id", "platform", "handle_key", "handle", "display_name",
 OUTREACH = ("emails", "external_url", "country", "language")
 
 
-def ingest_job_update() -> Update:
+def ingest_job_update(columns: Sequence[str] = ()) -> Update:
     """A page's change of its job, guarded: still this worker's, still processing, and read
     from where the job's offset stands, so a page counts once even if two workers read it.
     Counts only grow; `processed` (a similar search's distinct candidates) sets the count
-    outright, else it grows by the creators saved."""
+    outright, else it grows by the creators saved. Further `columns` (what is new of the
+    run) are set from binds named `new_<column>`."""
     now = bindparam("now", type_=JOBS.c.updated_at.type)
+    news = {name: bindparam(f"new_{name}", type_=JOBS.c[name].type) for name in columns}
     return update(JOBS).where(
         JOBS.c.id == bindparam("job"), JOBS.c.worker_id == bindparam("worker"),
         JOBS.c.status == Status.PROCESSING,
@@ -939,7 +934,7 @@ def ingest_job_update() -> Update:
                                         JOBS.c.processed_results + bindparam("added")),
         skipped_items=JOBS.c.skipped_items + bindparam("skipped"),
         progress=bindparam("new_progress"),
-        rate_per_second=bindparam("rate", type_=JOBS.c.rate_per_second.type),
+        rate_per_second=bindparam("rate", type_=JOBS.c.rate_per_second.type), **news,
     ).returning(JOBS.c.version)
 
 
