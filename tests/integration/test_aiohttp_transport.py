@@ -3,6 +3,8 @@ the provider tests do not reach (a streamed answer, a 404 read as "none", the po
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
 
 from apify_client import ApifyClientAsync
@@ -20,7 +22,7 @@ def test_streamed_and_whole_answers_agree_and_the_pool_closes() -> None:
                              items_per_second=100)
     with serve_in_thread(app, lifespan=False) as url:
 
-        async def scenario() -> None:
+        async def use_and_close() -> None:
             http = AiohttpClientAsync(token="any")
             client = ApifyClientAsync.with_custom_http_client("any", api_url=url,
                                                               http_client=http)
@@ -36,6 +38,17 @@ def test_streamed_and_whole_answers_agree_and_the_pool_closes() -> None:
             # raised, as with the bundled transports.
             assert await client.run("noSuchRun").get() is None
             await http.aclose()
-            assert http._session is None
+            # Closed, the client still works: the next request opens a pool of its own.
+            assert (await dataset.list_items(offset=2, limit=5)).items == page.items
+            await http.aclose()
 
-        run_async(scenario)
+        async def scenario() -> list[str]:
+            # aiohttp reports a session dropped unclosed through the loop's exception handler.
+            reports: list[str] = []
+            asyncio.get_running_loop().set_exception_handler(
+                lambda _, context: reports.append(str(context.get("message"))))
+            await use_and_close()
+            gc.collect()
+            return reports
+
+        assert run_async(scenario) == []
