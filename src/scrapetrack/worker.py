@@ -125,6 +125,7 @@ class JobRunner:
             STORE_THREADS, thread_name_prefix="job-store")
         # One thread, so a job's notices leave in the order they were made.
         self._notices = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="notices")
+        self._announced: list[tuple[Notice, bool]] = []  # this loop turn's, not yet sent
         self._pages = PageWrites(self._write_pages)
         self._slots = threading.BoundedSemaphore(max(1, settings.worker_concurrency))
         self._active: set[str] = set()
@@ -579,9 +580,24 @@ class JobRunner:
         return version
 
     def _announce(self, job: ScrapingJob, version: int, final: bool = False) -> None:
-        # Off the loop: publishing is a round trip to Redis, or a NOTIFY transaction.
-        self._notices.submit(self.publisher.publish, Notice(job.id, job.campaign_id, version),
-                             final=final)
+        """Say the job changed. Notices made in one turn of the loop (a group commit answers
+        many jobs at once) leave together after it, off the loop: publishing is a round trip
+        to Redis, or a NOTIFY transaction."""
+        if not self._announced:
+            asyncio.get_running_loop().call_soon(self._send_announced)
+        self._announced.append((Notice(job.id, job.campaign_id, version), final))
+
+    def _send_announced(self) -> None:
+        announced, self._announced = self._announced, []
+        self._notices.submit(self._publish, announced)
+
+    def _publish(self, announced: list[tuple[Notice, bool]]) -> None:
+        changed = [notice for notice, final in announced if not final]
+        if changed:
+            self.publisher.publish(*changed)
+        ended = [notice for notice, final in announced if final]
+        if ended:
+            self.publisher.publish(*ended, final=True)
 
     async def _hand_back(self, job: ScrapingJob) -> None:
         """On a graceful stop the job goes back to the queue, to resume at its saved offset."""

@@ -272,6 +272,19 @@ async def test_a_campaign_followed_unfollowed_and_followed_again_is_carried(
         assert await carried(case, got, notice("again"), notice("kept"))
 
 
+async def test_notices_published_together_arrive_each_in_order(case: Case) -> None:
+    """A worker sends the notices of one loop turn together (publish_many)."""
+    if case.name == "poll":
+        pytest.skip("the polling bus carries no notices: the hub's poll is the mechanism")
+    notices = [Notice(f"job-{i % 3}", f"campaign-{i % 2}", i) for i in range(8)]
+    case.bus.follow("campaign-0")
+    case.bus.follow("campaign-1")
+    async with listening(case) as got:
+        await asyncio.to_thread(case.bus.publish_many, notices)
+        await until(lambda: notices[-1] in got, what="the last notice to arrive")
+        assert [item for item in got if isinstance(item, Notice)] == notices
+
+
 async def test_a_campaign_id_of_any_length_is_carried(case: Case) -> None:
     """PostgreSQL cuts long channel names: an id longer than a UUID still gets its own."""
     if case.name == "poll":

@@ -32,24 +32,27 @@ class CoalescingPublisher:
                                         daemon=True)
         self._thread.start()
 
-    def publish(self, notice: Notice, *, final: bool = False) -> None:
-        """Send now if this job has been quiet for an interval (or this is its last notice);
-        otherwise keep it, replacing any older one, until the interval is up."""
+    def publish(self, *notices: Notice, final: bool = False) -> None:
+        """Send each notice now if its job has been quiet for an interval (or this is its
+        last notice); otherwise keep it, replacing any older one, until the interval is up.
+        Those sent now go to the bus together."""
         now = self.clock()
+        send: list[Notice] = []
         with self._lock:
-            last = self._last.get(notice.job_id)
-            send = final or last is None or now - last >= self.interval
-            if send:
-                self._pending.pop(notice.job_id, None)
-                if final:
-                    self._last.pop(notice.job_id, None)
+            for notice in notices:
+                last = self._last.get(notice.job_id)
+                if final or last is None or now - last >= self.interval:
+                    send.append(notice)
+                    self._pending.pop(notice.job_id, None)
+                    if final:
+                        self._last.pop(notice.job_id, None)
+                    else:
+                        self._last[notice.job_id] = now
                 else:
-                    self._last[notice.job_id] = now
-            else:
-                self._pending[notice.job_id] = notice
-                self._wake.set()
+                    self._pending[notice.job_id] = notice
+                    self._wake.set()
         if send:
-            self.bus.publish(notice)
+            self.bus.publish_many(send)
 
     def _flush_loop(self) -> None:
         while not self._closed:
@@ -71,8 +74,8 @@ class CoalescingPublisher:
                     if now - self._last.get(job_id, 0.0) >= self.interval or self._closed:
                         due.append(self._pending.pop(job_id))
                         self._last[job_id] = now
-            for notice in due:
-                self.bus.publish(notice)
+            if due:
+                self.bus.publish_many(due)
 
     def close(self) -> None:
         """Send what is still pending and stop."""
@@ -81,5 +84,5 @@ class CoalescingPublisher:
         self._thread.join(timeout=5)
         with self._lock:
             pending, self._pending = list(self._pending.values()), {}
-        for notice in pending:
-            self.bus.publish(notice)
+        if pending:
+            self.bus.publish_many(pending)

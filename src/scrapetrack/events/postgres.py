@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Sequence
 
 import psycopg
 from psycopg import sql
@@ -63,11 +64,16 @@ class PostgresBus(Bus):
         return name
 
     def publish(self, notice: Notice) -> None:
+        self.publish_many((notice,))
+
+    def publish_many(self, notices: Sequence[Notice]) -> None:
+        """One transaction for them all: PostgreSQL delivers a transaction's notifications at
+        its commit, in the order they were sent."""
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT pg_notify(:channel, :payload)"),
-                             {"channel": self.channel_of(notice.campaign_id),
-                              "payload": notice.encode()})
+                             [{"channel": self.channel_of(notice.campaign_id),
+                               "payload": notice.encode()} for notice in notices])
                 conn.commit()
         except SQLAlchemyError as exc:
             log.warning("could not NOTIFY: %s", exc)

@@ -17,7 +17,7 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 import redis
@@ -57,8 +57,15 @@ class RedisBus(Bus):
         return f"{self.channel}:{campaign_id}"
 
     def publish(self, notice: Notice) -> None:
+        self.publish_many((notice,))
+
+    def publish_many(self, notices: Sequence[Notice]) -> None:
+        """One round trip for them all: a pipeline outside a transaction."""
         try:
-            self._client.publish(self.channel_of(notice.campaign_id), notice.encode())
+            with self._client.pipeline(transaction=False) as pipe:
+                for notice in notices:
+                    pipe.publish(self.channel_of(notice.campaign_id), notice.encode())
+                pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("could not publish to Redis: %s", exc)
 
