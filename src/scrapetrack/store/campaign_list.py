@@ -145,9 +145,15 @@ def among_values(dialect: str, values: Sequence[Any]) -> Any:
 
 def among(dialect: str, column: ColumnElement[Any], name: str = "among") -> ColumnElement[bool]:
     """`column` among the values of parameter `name`: an array on PostgreSQL, a JSON array on
-    SQLite (a statement compiled once cannot expand an IN list)."""
+    SQLite (a statement compiled once cannot expand an IN list).
+
+    On PostgreSQL a semi-join on the array's rows, not `= ANY(array)`: the driver prepares a
+    statement it runs often, and PostgreSQL's generic plan for it then tests every row of the
+    job against the whole array in turn (a constant array is hashed, a parameter is not), so
+    each page of a large search cost more than the last."""
     if dialect == "postgresql":
-        return column == func.any(bindparam(name, type_=postgresql.ARRAY(column.type)))
+        return column.in_(select(func.unnest(
+            bindparam(name, type_=postgresql.ARRAY(column.type)))))
     return column.in_(select(literal_column("value")).select_from(
         func.json_each(bindparam(name, type_=String))))
 
