@@ -856,7 +856,7 @@ class Store:
     # helpers ------------------------------------------------------------------------------
 
     @staticmethod
-    def _update_owned(s: Session, job_id: str, worker_id: str, values: dict[str, Any],
+    def _update_owned(s: Session, job_id: str, worker_id: str, values: dict[str, Any]
                       ) -> int | None:
         query = update(JOBS).where(JOBS.c.id == job_id, JOBS.c.worker_id == worker_id,
                                    JOBS.c.status == Status.PROCESSING)
