@@ -106,23 +106,45 @@ def test_closing_the_store_closes_every_threads_connection(tmp_path: Path) -> No
     store = Store(make_engine(f"sqlite:///{path}"))
     upgrade(store.engine)
     job = new_job(store)
-    barrier = threading.Barrier(3)
+    read_all, counted = threading.Barrier(4), threading.Event()
 
     def read() -> None:
-        barrier.wait()
         assert [row.id for row in store.job_states([job.id])] == [job.id]
+        read_all.wait(30)
+        counted.wait(30)  # alive until counted: an ended thread's connection is closed
 
     threads = [threading.Thread(target=read) for _ in range(3)]
     for thread in threads:
         thread.start()
+    read_all.wait(30)
+    assert open_files(path) >= 3
+    counted.set()
     for thread in threads:
         thread.join(30)
-
-    def open_files() -> int:
-        fds = Path("/proc/self/fd")
-        return sum(1 for fd in fds.iterdir()
-                   if os.path.realpath(fd) == str(path.resolve()))
-
-    assert open_files() >= 3
     store.close()
-    assert open_files() == 0
+    assert open_files(path) == 0
+
+
+def open_files(path: Path) -> int:
+    """This process's open descriptors of the database file."""
+    return sum(1 for fd in Path("/proc/self/fd").iterdir()
+               if os.path.realpath(fd) == str(path.resolve()))
+
+
+def test_a_thread_that_ended_leaves_no_connection_open(tmp_path: Path) -> None:
+    """A server's request threads come and go: each held a connection of its own, closed once
+    the thread has ended and another opens one."""
+    path = tmp_path / "held.db"
+    store = Store(make_engine(f"sqlite:///{path}"))
+    upgrade(store.engine)
+    job = new_job(store)
+
+    def read() -> None:
+        assert [row.id for row in store.job_states([job.id])] == [job.id]
+
+    for _ in range(20):  # one after another, each thread gone before the next reads
+        thread = threading.Thread(target=read)
+        thread.start()
+        thread.join(30)
+    assert open_files(path) <= 2  # the last thread's, and the pool's
+    store.close()

@@ -130,7 +130,8 @@ class DriverStatements:
         self.engine = engine
         self._prepared: dict[Any, Prepared] = {}
         self._held = threading.local() if engine.dialect.name == "sqlite" else None
-        self._opened: list[PoolProxiedConnection] = []  # every thread's, to close them all
+        # Every thread's, with its thread, to close them all.
+        self._opened: list[tuple[threading.Thread, PoolProxiedConnection]] = []
         self._opening = threading.Lock()
         dbapi = engine.dialect.loaded_dbapi
         self._lost: tuple[type[Exception], ...] = (dbapi.OperationalError, dbapi.InterfaceError)
@@ -168,23 +169,27 @@ class DriverStatements:
             raise StoreUnavailable(f"The database is unavailable: {exc.orig or exc}") from exc
 
     def _held_cursor(self, local: threading.local) -> Any:
-        """This thread's SQLite connection and cursor, kept: the hub reads on every change."""
+        """This thread's SQLite connection and cursor, kept: the hub reads on every change.
+        Those of threads that have ended (a server's request threads come and go) are closed
+        as a new one opens."""
         cursor = getattr(local, "cursor", None)
         if cursor is None:
             local.conn = self._connect()
             local.conn.detach()  # out of the pool, which may open another in its place
             with self._opening:
-                self._opened.append(local.conn)
+                ended = [conn for thread, conn in self._opened if not thread.is_alive()]
+                self._opened = [(thread, conn) for thread, conn in self._opened
+                                if thread.is_alive()]
+                self._opened.append((threading.current_thread(), local.conn))
+            _close_all(ended)
             cursor = local.cursor = local.conn.cursor()
         return cursor
 
     def close(self) -> None:
         """Close every thread's held connection (a thread using one next opens another)."""
         with self._opening:
-            opened, self._opened = self._opened, []
-        for conn in opened:
-            with suppress(Exception):  # already closed, by a read that found the file gone
-                conn.close()
+            opened, self._opened = [conn for _, conn in self._opened], []
+        _close_all(opened)
         if self._held is not None:
             self._held = threading.local()
 
@@ -202,4 +207,10 @@ class DriverStatements:
             conn.invalidate(exc)
             raise StoreUnavailable(f"The database is unavailable: {exc}") from exc
         finally:
+            conn.close()
+
+
+def _close_all(connections: Iterable[PoolProxiedConnection]) -> None:
+    for conn in connections:
+        with suppress(Exception):  # already closed, by a read that found the file gone
             conn.close()
