@@ -373,6 +373,33 @@ async def test_a_job_watcher_gets_its_jobs_changes_by_notice(case: Case) -> None
         assert [data["status"] for _, data in beside.events()] == ["pending"]
 
 
+async def test_a_job_watcher_gets_a_change_made_between_its_snapshot_and_joining(
+        case: Case) -> None:
+    """A stream reads its job, then joins the hub: a change in between, whose notice came
+    while nobody there watched the job, still reaches it (here its campaign is followed
+    already, for a watcher of another of its jobs)."""
+    job = case.new_job()
+    sibling = await asyncio.to_thread(
+        case.store.create_job, campaign_id=job.campaign_id, user_id=job.user_id,
+        platform="tiktok", keywords=["hiit"], target_results=5)
+    if case.name != "poll":
+        case.bus.safety_poll_seconds = 60.0  # notices alone
+    handed: list[Notice | Resync] = []
+    async with running(case, handed) as (hub, publisher):
+        await until(lambda: RESYNC in handed)
+        hub.watch_job(Watcher(Client().send, ends_with=sibling.id), view_of(sibling))
+        if case.bus.routes_by_campaign:
+            await until(lambda: Resync(job.campaign_id) in handed)
+        snapshot = view_of(job)  # read as the stream connected
+        await asyncio.to_thread(advance, case, job.id, publisher, 1)
+        if case.name != "poll":  # the change's notice came and found no watcher of the job
+            await until(lambda: any(isinstance(item, Notice) and item.job_id == job.id
+                                    and item.version == job.version + 2 for item in handed))
+        client = Client()
+        hub.watch_job(Watcher(client.send, ends_with=job.id), snapshot)
+        await until(lambda: client.events()[-1][1]["progress"] == 1)
+
+
 @pytest.mark.parametrize("again", ["at once", "after it was unsubscribed"])
 async def test_a_campaign_watched_again_after_its_last_watcher_left_gets_its_changes(
         case: Case, again: str) -> None:

@@ -209,8 +209,15 @@ class Hub:
 
     # watchers -----------------------------------------------------------------------------
     def watch_job(self, watcher: Watcher, snapshot: JobView) -> None:
+        # A notice of the job that came after its snapshot was read, while nobody here
+        # watched it, was not kept. Unless a subscription's confirmation is to come (and
+        # prompt a read of the campaign's watched jobs), the job is read again for it.
+        missed = False
         if snapshot.id not in self._job_watchers:
-            if not self._followed(snapshot.campaign_id):
+            followed = self._followed(snapshot.campaign_id)
+            missed = (followed or not self.bus.routes_by_campaign) \
+                and snapshot.campaign_id not in self._campaign_watchers
+            if not followed:
                 self.bus.follow(snapshot.campaign_id)
             self._campaign_jobs.setdefault(snapshot.campaign_id, set()).add(snapshot.id)
             self._job_campaign[snapshot.id] = snapshot.campaign_id
@@ -225,6 +232,10 @@ class Hub:
         watcher.offer(snapshot.id, state.version, state.job_frame, state.terminal)
         if state.terminal and watcher.seen.get(snapshot.id, 0) >= state.version:
             watcher.close()  # nothing will ever follow
+            return
+        if missed:
+            self._dirty.add(snapshot.id)
+            self._request_read()
 
     def watch_campaign(self, watcher: Watcher, campaign_id: str,
                        snapshot: Sequence[JobView]) -> None:
