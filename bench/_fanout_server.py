@@ -36,7 +36,8 @@ def setup(core: int) -> None:
 def product(cfg: dict[str, Any]) -> Any:
     """`create_app` on `build_runtime`, no worker, on the bus the product picks for this setup
     (on a Redis channel of this run's own). Nothing of it is patched: a trace callback on every
-    SQLite connection counts the statements run (BEGIN excluded) into a memory-mapped file the
+    SQLite connection counts the statements run (BEGIN and a new connection's PRAGMAs
+    excluded: a transaction's and a connection's setup, not queries) into a memory-mapped file the
     bench reads at any moment without a request. (Imported here: the bare loop's process and
     the client's stay free of the product.)"""
     from sqlalchemy import event
@@ -54,7 +55,7 @@ def product(cfg: dict[str, Any]) -> Any:
     lock, count = threading.Lock(), [0]
 
     def traced(statement: str) -> None:  # the threadpool runs queries too: hence the lock
-        if not statement.lstrip()[:5].upper().startswith("BEGIN"):
+        if not statement.lstrip()[:6].upper().startswith(("BEGIN", "PRAGMA")):
             with lock:
                 count[0] += 1
                 shared[:8] = count[0].to_bytes(8, "little")

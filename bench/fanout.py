@@ -5,6 +5,7 @@ import bisect
 import contextlib
 import http.client
 import json
+import math
 import os
 import tempfile
 import threading
@@ -22,6 +23,7 @@ from scrapetrack.events.base import Notice
 from scrapetrack.events.poll import PollBus
 from scrapetrack.events.redis import RedisBus
 from scrapetrack.store.models import utcnow
+from scrapetrack.token_uses import WRITE_EVERY_SECONDS
 
 SERVER_CORE, CLIENT_CORE, TICK_HZ, POLL_PERIOD, SAMPLE = 0, 1, 10.0, 3.0, 100
 DESIGNS = {"bare": "bare ASGI loop", "push": "push (SSE)",
@@ -119,7 +121,8 @@ def run_case(design: str, n: int, fx: Fixture, quick: bool, seconds: float) -> R
     path = f"/api/scraping/tiktok?jobId={fx['job_id']}" if poll else \
         f"/api/jobs/{fx['job_id']}/events"
     reach = POLL_PERIOD + 0.5 if poll else 0.5  # the longest a change may take to arrive
-    warmup, tail = (0.3, 0.3) if quick else (2.0, reach + 0.5)
+    # The window opens after the connects' last-use write of their token, part of connecting.
+    warmup, tail = (0.3, 0.3) if quick else (WRITE_EVERY_SECONDS + 1.0, reach + 0.5)
     stats = tmp / f"stats-{tag}"
     cfg = {**fx["server"], "stats": str(stats), "mode": "bare" if design == "bare" else "app"}
     with server(cfg, tmp / f"server-{tag}.log") as (port, pid):
@@ -176,8 +179,11 @@ def judge(results: list[Result], seconds: float) -> None:
     pairs = [(p, by["poll", p["n"]]) for p in push if ("poll", p["n"]) in by and p["n"] >= 100]
     largest = max((r["n"] for r in push if ("bare", r["n"]) in by), default=None)
     # One read per tick (± the window's edges) and one check of all streams' credentials
-    # every STREAM_CREDENTIAL_CHECK_SECONDS, whatever the count; never above the fewest's.
-    checks = 1 / float(Settings.model_fields["stream_credential_check_seconds"].default)
+    # every STREAM_CREDENTIAL_CHECK_SECONDS (two statements: their tokens and their workspace
+    # memberships; a window may hold one check more than its length over the period),
+    # whatever the count; never above the fewest's.
+    period = float(Settings.model_fields["stream_credential_check_seconds"].default)
+    checks = 2 * math.ceil(seconds / period) / seconds
     most = TICK_HZ * (1 + 1 / (TICK_HZ * seconds)) + checks
     if push:
         first, last = push[0], push[-1]
